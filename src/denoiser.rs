@@ -1,0 +1,1 @@
+//! `Denoiser`: DSP state + backend state, one 10 ms frame at a time. OWNER: dsp helper (placeholder).

@@ -1,0 +1,1 @@
+//! Signal processing, libDF-compatible. OWNER: dsp helper (placeholder).

@@ -1,0 +1,15 @@
+//! dfn4: a real-time speech denoiser, a Rust port of DeepFilterNet4 (DeepFilterNet with Mamba layers).
+//!
+//! Data flows one way: [`dsp`] turns 48 kHz audio into ERB and complex features, a [`backend::Backend`]
+//! runs the DfNet4 network ([`model`]) on them, and [`dsp`] applies the predicted ERB gains and deep-filter
+//! coefficients before the inverse STFT. [`denoiser::Denoiser`] ties the two together frame by frame.
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod config;
+pub mod denoiser;
+pub mod dsp;
+pub mod error;
+pub mod model;
+
+pub use error::{Error, Result};

@@ -1,0 +1,2 @@
+//! The `dfn4` command line. OWNER: cli helper (placeholder).
+fn main() {}
