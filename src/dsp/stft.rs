@@ -123,11 +123,10 @@ impl Synthesis {
         for ((o, &x), &m) in output.iter_mut().zip(head).zip(&self.mem) {
             *o = x + m;
         }
-        let mem_len = self.mem.len();
-        let shift = HOP_SIZE.min(mem_len);
-        self.mem.rotate_left(shift);
-        // Overlapping part: add to what the earlier frames left; the newest part: overwrite.
-        let overlap = mem_len - shift;
+        // `mem_len >= HOP_SIZE` (hop at most half the FFT). Shift out the hop just emitted, then add the
+        // part that still overlaps earlier frames and overwrite the part only this frame covers.
+        let overlap = self.mem.len() - HOP_SIZE;
+        self.mem.rotate_left(HOP_SIZE);
         let (m_old, m_new) = self.mem.split_at_mut(overlap);
         let (t_old, t_new) = tail.split_at(overlap);
         for (m, &x) in m_old.iter_mut().zip(t_old) {
