@@ -1,6 +1,6 @@
 //! The ERB-gain decoder, the deep-filter decoder and the LSNR head of DfNet4 on the native backend
 //! (models/README.md), for `n` independent frames at once.
-use super::layers::{add, relu, Conv, Linear, Resample};
+use super::layers::{add, relu, Conv, ConvScratch, Linear, Resample};
 use super::simd::{self, Isa};
 use crate::config::{LSNR_MAX_DB, LSNR_MIN_DB};
 use crate::model::spec::CONV_KERNEL;
@@ -23,10 +23,10 @@ pub(super) struct Decoder {
     coef_ch: usize,
 }
 
-/// Per-frame scratch of the ERB decoder convolutions.
+/// Per-frame scratch of the decoder convolutions.
 pub(super) struct DecScratch<'a> {
-    /// im2col buffer.
-    pub col: &'a mut [f32],
+    /// Convolution scratch.
+    pub conv: ConvScratch<'a>,
     /// `[C][nb_erb/2]`.
     pub g16: &'a mut [f32],
     /// `[C][nb_erb]`.
@@ -56,20 +56,19 @@ impl Decoder {
         })
     }
 
-    /// im2col scratch the decoder needs.
-    pub fn col_len(&self) -> usize {
+    /// Scratch the decoder convolutions need: (im2col panels, padded row).
+    pub fn scratch_len(&self) -> (usize, usize) {
         let e = self.nb_erb;
         let up1 = Conv::out_len(e / 4, Resample::Up2);
         let up0 = Conv::out_len(e / 2, Resample::Up2);
-        [
-            self.erb_conv1.col_len(up1),
-            self.erb_conv0.col_len(up0),
-            self.erb_out.col_len(e),
-            self.df_skip.col_len(self.nb_df),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0)
+        let all = [
+            self.erb_conv1.scratch_len(up1),
+            self.erb_conv0.scratch_len(up0),
+            self.erb_out.scratch_len(e),
+            self.df_skip.scratch_len(self.nb_df),
+        ];
+        all.into_iter()
+            .fold((0, 0), |(a, b), (c, r)| (a.max(c), b.max(r)))
     }
 
     /// Width of the ERB decoder's dense output (`C · nb_erb/4`).
@@ -95,16 +94,16 @@ impl Decoder {
         gains: &mut [f32],
     ) {
         let e = self.nb_erb;
+        let up = Resample::Up2;
         self.erb_conv1
-            .forward(isa, g8, e / 4, Resample::Up2, s.col, s.g16);
-        relu(s.g16);
+            .forward(isa, g8, e / 4, up, true, &mut s.conv, s.g16);
         add(s.g16, e1);
         self.erb_conv0
-            .forward(isa, s.g16, e / 2, Resample::Up2, s.col, s.g32);
-        relu(s.g32);
+            .forward(isa, s.g16, e / 2, up, true, &mut s.conv, s.g32);
         add(s.g32, e0);
+        let same = Resample::Same;
         self.erb_out
-            .forward(isa, s.g32, e, Resample::Same, s.col, gains);
+            .forward(isa, s.g32, e, same, false, &mut s.conv, gains);
         simd::sigmoid_inplace(isa, gains);
     }
 
@@ -118,8 +117,9 @@ impl Decoder {
 
     /// Finishes one frame's coefficients: `coefs[f·2O + ch] = tanh(raw + df_skip(c0)[ch][f])`.
     pub fn df_skip(&self, isa: Isa, c0: &[f32], s: &mut DecScratch<'_>, coefs: &mut [f32]) {
+        let same = Resample::Same;
         self.df_skip
-            .forward(isa, c0, self.nb_df, Resample::Same, s.col, s.skip);
+            .forward(isa, c0, self.nb_df, same, false, &mut s.conv, s.skip);
         for (f, row) in coefs.chunks_exact_mut(self.coef_ch).enumerate() {
             for (ch, v) in row.iter_mut().enumerate() {
                 *v += s.skip[ch * self.nb_df + f];

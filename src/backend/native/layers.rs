@@ -2,7 +2,8 @@
 //! encoder / decoder built from them (models/README.md). Each function works on one frame or on `n`
 //! independent frames at once (`[n][dim]` buffers), so the same code serves a batch of streams in `step`
 //! and a block of frames in `run_sequence`.
-use super::simd::{self, Isa};
+use super::packed::{self, im2col, im2col_len, im2col_row_len, PackedConv, PackedMat};
+use super::simd::Isa;
 use crate::model::spec::CONV_KERNEL;
 use crate::model::Weights;
 use crate::{Error, Result};
@@ -31,11 +32,9 @@ pub(super) enum Resample {
     Up2,
 }
 
-/// `Conv1d` over frequency with kernel 3 and padding 1 (PyTorch semantics), weights kept as
-/// `[out][in·3]`, which is also the row layout of the im2col product.
+/// `Conv1d` over frequency with padding `K/2` (PyTorch semantics), weights packed for the register tile.
 pub(super) struct Conv {
-    w: Vec<f32>,
-    b: Vec<f32>,
+    packed: PackedConv,
     in_ch: usize,
     out_ch: usize,
     kernel: usize,
@@ -50,9 +49,10 @@ impl Conv {
         out_ch: usize,
         kernel: usize,
     ) -> Result<Self> {
+        let wt = tensor(w, &format!("{prefix}.weight"), out_ch * in_ch * kernel)?;
+        let b = tensor(w, &format!("{prefix}.bias"), out_ch)?;
         Ok(Self {
-            w: tensor(w, &format!("{prefix}.weight"), out_ch * in_ch * kernel)?,
-            b: tensor(w, &format!("{prefix}.bias"), out_ch)?,
+            packed: PackedConv::pack(&wt, &b, out_ch, in_ch * kernel),
             in_ch,
             out_ch,
             kernel,
@@ -68,67 +68,72 @@ impl Conv {
         }
     }
 
-    /// Size of the im2col buffer [`Conv::forward`] needs.
-    pub fn col_len(&self, f_out: usize) -> usize {
-        self.in_ch * self.kernel * f_out
+    /// Scratch [`Conv::forward`] needs for `f_out` outputs: (im2col panels, padded input row).
+    pub fn scratch_len(&self, f_out: usize) -> (usize, usize) {
+        (
+            im2col_len(self.in_ch * self.kernel, f_out),
+            im2col_row_len(f_out, 2, self.kernel),
+        )
     }
 
-    /// `out` (`[out_ch][f_out]`) = conv(`input` (`[in_ch][f_in]`)) resampled as `rs` says. `col` is
-    /// scratch of at least [`Conv::col_len`].
+    /// `out` (`[out_ch][f_out]`) = conv(`input` (`[in_ch][f_in]`)) resampled as `rs` says, followed by
+    /// ReLU if `relu`.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         isa: Isa,
         input: &[f32],
         f_in: usize,
         rs: Resample,
-        col: &mut [f32],
+        relu: bool,
+        s: &mut ConvScratch<'_>,
         out: &mut [f32],
     ) {
         debug_assert_eq!(input.len(), self.in_ch * f_in);
-        let up2 = rs == Resample::Up2;
         let stride = if rs == Resample::Down2 { 2 } else { 1 };
-        let f_src = if up2 { 2 * f_in } else { f_in };
         let f_out = Self::out_len(f_in, rs);
-        let pad = self.kernel / 2;
-        let col = &mut col[..self.col_len(f_out)];
-        // col[i·K + k][f] = src[i][f·stride + k − pad], zero outside [0, f_src).
-        for (i, src) in input.chunks_exact(f_in).enumerate() {
-            for k in 0..self.kernel {
-                let row = &mut col[(i * self.kernel + k) * f_out..][..f_out];
-                for (f, v) in row.iter_mut().enumerate() {
-                    let pos = (f * stride + k) as isize - pad as isize;
-                    *v = if pos < 0 || pos as usize >= f_src {
-                        0.0
-                    } else if up2 {
-                        src[pos as usize / 2]
-                    } else {
-                        src[pos as usize]
-                    };
-                }
-            }
-        }
-        let out = &mut out[..self.out_ch * f_out];
-        for (orow, &b) in out.chunks_exact_mut(f_out).zip(&self.b) {
-            orow.fill(b);
-        }
-        simd::conv_mm(isa, &self.w, col, f_out, out);
+        im2col(
+            input,
+            f_in,
+            self.kernel,
+            stride,
+            rs == Resample::Up2,
+            f_out,
+            s.row,
+            s.col,
+        );
+        packed::conv_acc(
+            isa,
+            &self.packed,
+            s.col,
+            f_out,
+            relu,
+            &mut out[..self.out_ch * f_out],
+        );
     }
 }
 
-/// A dense layer, weights `[out][in]` (PyTorch `Linear`).
+/// Scratch of the convolutions: im2col panels and one padded input row.
+pub(super) struct ConvScratch<'a> {
+    /// im2col panels.
+    pub col: &'a mut [f32],
+    /// Zero-padded input row.
+    pub row: &'a mut [f32],
+}
+
+/// A dense layer, weights `[out][in]` (PyTorch `Linear`), packed.
 pub(super) struct Linear {
-    w: Vec<f32>,
+    w: PackedMat,
     b: Vec<f32>,
-    in_dim: usize,
 }
 
 impl Linear {
     /// Loads `{prefix}.weight` and `{prefix}.bias`.
     pub fn load(w: &Weights, prefix: &str, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let wt = tensor(w, &format!("{prefix}.weight"), out_dim * in_dim)?;
         Ok(Self {
-            w: tensor(w, &format!("{prefix}.weight"), out_dim * in_dim)?,
+            w: PackedMat::pack(&wt, out_dim, in_dim),
             b: tensor(w, &format!("{prefix}.bias"), out_dim)?,
-            in_dim,
         })
     }
 
@@ -137,7 +142,7 @@ impl Linear {
         for y in ys.chunks_exact_mut(self.b.len()) {
             y.copy_from_slice(&self.b);
         }
-        simd::gemv_acc(isa, &self.w, self.in_dim, xs, ys);
+        packed::gemv_acc(isa, &self.w, xs, ys);
     }
 }
 
@@ -201,39 +206,40 @@ impl Encoder {
         })
     }
 
-    /// im2col scratch the encoder needs.
-    pub fn col_len(&self) -> usize {
+    /// Scratch the encoder convolutions need: (im2col panels, padded row).
+    pub fn scratch_len(&self) -> (usize, usize) {
         let (e, d) = (self.nb_erb, self.nb_df);
-        [
-            self.erb[0].col_len(e),
-            self.erb[1].col_len(e / 2),
-            self.erb[2].col_len(e / 4),
-            self.df[0].col_len(d),
-            self.df[1].col_len(d / 2),
-            self.df[2].col_len(d / 4),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0)
+        let all = [
+            self.erb[0].scratch_len(e),
+            self.erb[1].scratch_len(e / 2),
+            self.erb[2].scratch_len(e / 4),
+            self.df[0].scratch_len(d),
+            self.df[1].scratch_len(d / 2),
+            self.df[2].scratch_len(d / 4),
+        ];
+        all.into_iter()
+            .fold((0, 0), |(a, b), (c, r)| (a.max(c), b.max(r)))
     }
 
     /// The convolutional part for one frame: `erb` (`[nb_erb]`), `spec` (`[2][nb_df]`) → `maps`.
-    pub fn convs(&self, isa: Isa, erb: &[f32], spec: &[f32], col: &mut [f32], m: EncMaps<'_>) {
+    pub fn convs(
+        &self,
+        isa: Isa,
+        erb: &[f32],
+        spec: &[f32],
+        s: &mut ConvScratch<'_>,
+        m: EncMaps<'_>,
+    ) {
         let (e, d) = (self.nb_erb, self.nb_df);
         let c = self.erb[0].out_ch;
         let (e2, c2) = m.cat.split_at_mut(c * e / 4);
-        self.erb[0].forward(isa, erb, e, Resample::Same, col, m.e0);
-        relu(m.e0);
-        self.erb[1].forward(isa, m.e0, e, Resample::Down2, col, m.e1);
-        relu(m.e1);
-        self.erb[2].forward(isa, m.e1, e / 2, Resample::Down2, col, e2);
-        relu(e2);
-        self.df[0].forward(isa, spec, d, Resample::Same, col, m.c0);
-        relu(m.c0);
-        self.df[1].forward(isa, m.c0, d, Resample::Down2, col, m.c1);
-        relu(m.c1);
-        self.df[2].forward(isa, m.c1, d / 2, Resample::Down2, col, c2);
-        relu(c2);
+        let (same, down) = (Resample::Same, Resample::Down2);
+        self.erb[0].forward(isa, erb, e, same, true, s, m.e0);
+        self.erb[1].forward(isa, m.e0, e, down, true, s, m.e1);
+        self.erb[2].forward(isa, m.e1, e / 2, down, true, s, e2);
+        self.df[0].forward(isa, spec, d, same, true, s, m.c0);
+        self.df[1].forward(isa, m.c0, d, down, true, s, m.c1);
+        self.df[2].forward(isa, m.c1, d / 2, down, true, s, c2);
     }
 
     /// `xs[j] = relu(fuse · cat[j] + b)` for every frame.

@@ -6,6 +6,7 @@
 //! of each of `n` streams ([`Streams::Each`], `step`) or `n` consecutive frames of stream 0
 //! ([`Streams::Sequential`], `run_sequence`).
 use super::layers::tensor;
+use super::packed::{self, PackedMat};
 use super::simd::{self, Isa};
 use crate::model::Weights;
 use crate::Result;
@@ -50,12 +51,12 @@ impl Dims {
 pub(super) struct MambaLayer {
     norm_w: Vec<f32>,
     /// `[2·di][d]`.
-    in_proj: Vec<f32>,
+    in_proj: PackedMat,
     /// Transposed depthwise conv weight `[K][di]`.
     conv_w: Vec<f32>,
     conv_b: Vec<f32>,
     /// `[R + 2N][di]`.
-    x_proj: Vec<f32>,
+    x_proj: PackedMat,
     /// Transposed `[R][di]`.
     dt_proj_t: Vec<f32>,
     dt_b: Vec<f32>,
@@ -63,7 +64,7 @@ pub(super) struct MambaLayer {
     a: Vec<f32>,
     d_skip: Vec<f32>,
     /// `[d][di]`.
-    out_proj: Vec<f32>,
+    out_proj: PackedMat,
 }
 
 /// Transposes a row-major `[rows][cols]` matrix.
@@ -82,15 +83,15 @@ impl MambaLayer {
         let a: Vec<f32> = a_log.iter().map(|v| -v.exp()).collect();
         Ok(Self {
             norm_w: t("norm.weight", d)?,
-            in_proj: t("mixer.in_proj.weight", 2 * di * d)?,
+            in_proj: PackedMat::pack(&t("mixer.in_proj.weight", 2 * di * d)?, 2 * di, d),
             conv_w: transpose(&t("mixer.conv1d.weight", di * k)?, di, k),
             conv_b: t("mixer.conv1d.bias", di)?,
-            x_proj: t("mixer.x_proj.weight", dm.dbc() * di)?,
+            x_proj: PackedMat::pack(&t("mixer.x_proj.weight", dm.dbc() * di)?, dm.dbc(), di),
             dt_proj_t: transpose(&t("mixer.dt_proj.weight", di * r)?, di, r),
             dt_b: t("mixer.dt_proj.bias", di)?,
             a: transpose(&a, di, n),
             d_skip: t("mixer.D", di)?,
-            out_proj: t("mixer.out_proj.weight", d * di)?,
+            out_proj: PackedMat::pack(&t("mixer.out_proj.weight", d * di)?, d, di),
         })
     }
 }
@@ -221,7 +222,7 @@ impl Mamba {
         }
         let xz = &mut s.xz[..n * 2 * di];
         xz.fill(0.0);
-        simd::gemv_acc(isa, &ly.in_proj, d, u, xz);
+        packed::gemv_acc(isa, &ly.in_proj, u, xz);
 
         let stream_frame = |j: usize, frames: &[u64]| match mode {
             Streams::Each => (j, frames[j]),
@@ -252,7 +253,7 @@ impl Mamba {
 
         let dbc = &mut s.dbc[..n * dm.dbc()];
         dbc.fill(0.0);
-        simd::gemv_acc(isa, &ly.x_proj, di, xc, dbc);
+        packed::gemv_acc(isa, &ly.x_proj, xc, dbc);
         let dt = &mut s.dt[..n * di];
         for (dtj, dbcj) in dt.chunks_exact_mut(di).zip(dbc.chunks_exact(dm.dbc())) {
             dtj.copy_from_slice(&ly.dt_b);
@@ -270,7 +271,7 @@ impl Mamba {
             simd::ssm_step(isa, &ly.a, dtj, bv, cv, &ly.d_skip, xcj, h, yj);
             simd::mul_silu(isa, yj, &xz[j * 2 * di + di..][..di]);
         }
-        simd::gemv_acc(isa, &ly.out_proj, di, y, x);
+        packed::gemv_acc(isa, &ly.out_proj, y, x);
     }
 }
 

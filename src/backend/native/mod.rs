@@ -6,14 +6,16 @@
 //! weights are a few KB), the dense layers and Mamba projections run on `n` frames at once (a batch of
 //! streams in `step`, a block of consecutive frames in `run_sequence`) so their weights are read once per
 //! call, and only the Mamba conv step and selective scan walk the frames in time order.
+#[macro_use]
+mod simd;
 mod decoder;
 mod fastmath;
 mod layers;
 mod mamba;
-mod simd;
+mod packed;
 
 use decoder::{DecScratch, Decoder};
-use layers::{add, EncMaps, Encoder};
+use layers::{add, ConvScratch, EncMaps, Encoder};
 use mamba::{Mamba, MambaScratch, MambaState, Streams};
 use simd::Isa;
 
@@ -53,6 +55,7 @@ struct Scratch {
     g8: Vec<f32>,
     hidden: Vec<f32>,
     col: Vec<f32>,
+    row: Vec<f32>,
     g16: Vec<f32>,
     g32: Vec<f32>,
     skip: Vec<f32>,
@@ -108,6 +111,8 @@ impl NativeBackend {
     fn new_scratch(&self, n: usize) -> Scratch {
         let sz = Sizes::new(&self.cfg);
         let c = self.cfg.conv_ch;
+        let ((enc_col, enc_row), (dec_col, dec_row)) =
+            (self.enc.scratch_len(), self.dec.scratch_len());
         Scratch {
             e0: vec![0.0; n * sz.e0],
             e1: vec![0.0; n * sz.e1],
@@ -117,7 +122,8 @@ impl NativeBackend {
             x: vec![0.0; n * sz.d],
             g8: vec![0.0; n * self.dec.erb_fc_dim()],
             hidden: vec![0.0; n * self.cfg.df_hidden],
-            col: vec![0.0; self.enc.col_len().max(self.dec.col_len())],
+            col: vec![0.0; enc_col.max(dec_col)],
+            row: vec![0.0; enc_row.max(dec_row)],
             g16: vec![0.0; c * self.cfg.nb_erb / 2],
             g32: vec![0.0; c * self.cfg.nb_erb],
             skip: vec![0.0; 2 * self.cfg.df_order * self.cfg.nb_df],
@@ -153,7 +159,11 @@ impl NativeBackend {
                 &erb[j * sz.erb..][..sz.erb],
                 &spec[j * sz.spec..][..sz.spec],
             );
-            self.enc.convs(isa, erb_j, spec_j, &mut s.col, maps);
+            let mut cs = ConvScratch {
+                col: &mut s.col,
+                row: &mut s.row,
+            };
+            self.enc.convs(isa, erb_j, spec_j, &mut cs, maps);
         }
         let x = &mut s.x[..n * sz.d];
         self.enc.fuse(isa, &s.cat[..n * sz.cat], x);
@@ -162,7 +172,10 @@ impl NativeBackend {
         let g8 = &mut s.g8[..n * sz.e2];
         self.dec.erb_fc(isa, x, g8);
         let mut ds = DecScratch {
-            col: &mut s.col,
+            conv: ConvScratch {
+                col: &mut s.col,
+                row: &mut s.row,
+            },
             g16: &mut s.g16,
             g32: &mut s.g32,
             skip: &mut s.skip,

@@ -23,19 +23,21 @@ pub(super) fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 }
 
 /// Whether the baseline target (no run-time detection) has a hardware FMA.
-const BASELINE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+pub(super) const BASELINE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(super) enum Level {
     Baseline,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 /// The instruction set the kernels run with. The AVX2 level can only be obtained from
 /// [`Isa::detect`], which is what makes the `unsafe` calls in [`kernel!`] sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Isa(Level);
+pub struct Isa(pub(super) Level);
 
 impl Isa {
     /// The best level this CPU supports.
@@ -43,9 +45,22 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self(Level::Avx512);
+            }
             return Self(Level::Avx2Fma);
         }
         Self(Level::Baseline)
+    }
+
+    /// AVX2 + FMA if the CPU has it (to compare levels in tests), else the baseline.
+    #[cfg(test)]
+    pub fn avx2_or_baseline() -> Self {
+        match Self::detect().0 {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => Self(Level::Avx2Fma),
+            other => Self(other),
+        }
     }
 
     /// The portable level (for tests comparing the two).
@@ -55,28 +70,43 @@ impl Isa {
     }
 }
 
-/// Defines `pub fn name(isa: Isa, args..)` from a body generic over `const FMA: bool`, compiled for the
-/// baseline and (x86_64) for AVX2 + FMA. Helpers called from the body must be `#[inline(always)]` so they
-/// are compiled with the enabled features too.
+/// Defines `pub fn name(isa: Isa, args..)` from a body generic over `const FMA: bool` (hardware FMA)
+/// and optionally `const WIDE: bool` (512-bit registers), compiled for the baseline and, on x86_64, for
+/// AVX2 + FMA and for AVX-512. Helpers called from the body must be `#[inline(always)]` so they are
+/// compiled with the enabled features too.
 macro_rules! kernel {
     ($(#[$doc:meta])* pub fn $name:ident<$fma:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        kernel! { $(#[$doc])* pub fn $name<$fma, _WIDE>($($arg: $ty),*) $body }
+    };
+    ($(#[$doc:meta])* pub fn $name:ident<$fma:ident, $wide:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$doc])*
         #[allow(clippy::too_many_arguments)] // the kernels take plain slices, grouped by their call sites
         pub fn $name(isa: Isa, $($arg: $ty),*) {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
-            fn imp<const $fma: bool>($($arg: $ty),*) $body
+            fn imp<const $fma: bool, const $wide: bool>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             #[allow(clippy::too_many_arguments)]
             fn avx2($($arg: $ty),*) {
-                imp::<true>($($arg),*)
+                imp::<true, false>($($arg),*)
             }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            fn avx512($($arg: $ty),*) {
+                imp::<true, true>($($arg),*)
+            }
+            use $crate::backend::native::simd::{Level, BASELINE_FMA};
             match isa.0 {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `Level::Avx2Fma` is only built by `Isa::detect` after the CPU reported AVX2 and FMA.
                 Level::Avx2Fma => unsafe { avx2($($arg),*) },
-                Level::Baseline => imp::<BASELINE_FMA>($($arg),*),
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F,
+                // AVX2 and FMA.
+                Level::Avx512 => unsafe { avx512($($arg),*) },
+                Level::Baseline => imp::<BASELINE_FMA, false>($($arg),*),
             }
         }
     };
@@ -96,35 +126,8 @@ fn hsum(a: &[f32; LANES]) -> f32 {
     v[0]
 }
 
-/// Four dot products sharing `x`: one pass over `x` for four weight rows.
 #[inline(always)]
-fn dot4<const FMA: bool>(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
-    let (xc, xr) = x.as_chunks::<LANES>();
-    let (w0, w0r) = w[0].as_chunks::<LANES>();
-    let (w1, w1r) = w[1].as_chunks::<LANES>();
-    let (w2, w2r) = w[2].as_chunks::<LANES>();
-    let (w3, w3r) = w[3].as_chunks::<LANES>();
-    let mut acc = [[0f32; LANES]; 4];
-    for ((((xv, a), b), c), d) in xc.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
-        for l in 0..LANES {
-            acc[0][l] = fmadd::<FMA>(a[l], xv[l], acc[0][l]);
-            acc[1][l] = fmadd::<FMA>(b[l], xv[l], acc[1][l]);
-            acc[2][l] = fmadd::<FMA>(c[l], xv[l], acc[2][l]);
-            acc[3][l] = fmadd::<FMA>(d[l], xv[l], acc[3][l]);
-        }
-    }
-    let mut out = [hsum(&acc[0]), hsum(&acc[1]), hsum(&acc[2]), hsum(&acc[3])];
-    for (i, &xv) in xr.iter().enumerate() {
-        out[0] = fmadd::<FMA>(w0r[i], xv, out[0]);
-        out[1] = fmadd::<FMA>(w1r[i], xv, out[1]);
-        out[2] = fmadd::<FMA>(w2r[i], xv, out[2]);
-        out[3] = fmadd::<FMA>(w3r[i], xv, out[3]);
-    }
-    out
-}
-
-#[inline(always)]
-fn dot<const FMA: bool>(w: &[f32], x: &[f32]) -> f32 {
+pub(super) fn dot<const FMA: bool>(w: &[f32], x: &[f32]) -> f32 {
     let (xc, xr) = x.as_chunks::<LANES>();
     let (wc, wr) = w.as_chunks::<LANES>();
     let mut acc = [0f32; LANES];
@@ -138,48 +141,6 @@ fn dot<const FMA: bool>(w: &[f32], x: &[f32]) -> f32 {
         s = fmadd::<FMA>(*a, *xv, s);
     }
     s
-}
-
-/// `y += W · x` for the rows of `w` (`[y.len()][cols]`), four rows per pass.
-#[inline(always)]
-fn gemv_rows<const FMA: bool>(w: &[f32], cols: usize, x: &[f32], y: &mut [f32]) {
-    let mut quads = w.chunks_exact(4 * cols);
-    let mut ys = y.chunks_exact_mut(4);
-    for (wq, yq) in (&mut quads).zip(&mut ys) {
-        let (w0, rest) = wq.split_at(cols);
-        let (w1, rest) = rest.split_at(cols);
-        let (w2, w3) = rest.split_at(cols);
-        let s = dot4::<FMA>([w0, w1, w2, w3], x);
-        for (yv, sv) in yq.iter_mut().zip(s) {
-            *yv += sv;
-        }
-    }
-    for (wr, yv) in quads
-        .remainder()
-        .chunks_exact(cols)
-        .zip(ys.into_remainder())
-    {
-        *yv += dot::<FMA>(wr, x);
-    }
-}
-
-kernel! {
-    /// `ys[j] += W · xs[j]` for every vector `j` of `xs` (`[n][cols]`, `ys`: `[n][rows]`), with `w` the
-    /// row-major `[rows][cols]` matrix (PyTorch `Linear` layout). With several vectors the rows are taken
-    /// in blocks small enough to stay in L1 while every vector uses them; per vector the arithmetic is the
-    /// same as with one, so batched and single-frame results are identical.
-    pub fn gemv_acc<FMA>(w: &[f32], cols: usize, xs: &[f32], ys: &mut [f32]) {
-        let rows = w.len() / cols;
-        debug_assert_eq!(xs.len() / cols, ys.len() / rows);
-        let block_rows = ((8192 / cols.max(1)).max(4) / 4 * 4).min(rows.max(1));
-        for (bi, wb) in w.chunks(block_rows * cols).enumerate() {
-            let r0 = bi * block_rows;
-            let r1 = r0 + wb.len() / cols;
-            for (x, y) in xs.chunks_exact(cols).zip(ys.chunks_exact_mut(rows)) {
-                gemv_rows::<FMA>(wb, cols, x, &mut y[r0..r1]);
-            }
-        }
-    }
 }
 
 kernel! {
@@ -200,21 +161,6 @@ kernel! {
         for (row, &a) in wt.chunks_exact(y.len()).zip(x) {
             for (yv, &wv) in y.iter_mut().zip(row) {
                 *yv = fmadd::<FMA>(a, wv, *yv);
-            }
-        }
-    }
-}
-
-kernel! {
-    /// Small matrix product of the frequency convolutions: `out[o][f] += Σ_j w[o][j] · col[j][f]` with
-    /// `w`: `[out][taps]`, `col`: `[taps][f_len]`, `out`: `[out][f_len]`.
-    pub fn conv_mm<FMA>(w: &[f32], col: &[f32], f_len: usize, out: &mut [f32]) {
-        let taps = col.len() / f_len;
-        for (wrow, orow) in w.chunks_exact(taps).zip(out.chunks_exact_mut(f_len)) {
-            for (&a, crow) in wrow.iter().zip(col.chunks_exact(f_len)) {
-                for (ov, &cv) in orow.iter_mut().zip(crow) {
-                    *ov = fmadd::<FMA>(a, cv, *ov);
-                }
             }
         }
     }
@@ -318,83 +264,37 @@ kernel! {
 mod tests {
     use super::*;
 
-    fn naive_gemv(w: &[f32], cols: usize, x: &[f32]) -> Vec<f64> {
-        w.chunks_exact(cols)
-            .map(|r| r.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum())
-            .collect()
-    }
-
-    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
-
     #[test]
-    fn gemv_matches_naive_for_odd_shapes_and_both_levels() {
-        for isa in [Isa::detect(), Isa::baseline()] {
-            for (rows, cols, n) in [
-                (7, 37, 1),
-                (48, 512, 3),
-                (1024, 256, 2),
-                (5, 16, 4),
-                (1, 256, 5),
-            ] {
-                let w = pseudo(rows * cols, 1);
-                let xs = pseudo(n * cols, 2);
-                let mut ys = vec![0.5f32; n * rows];
-                gemv_acc(isa, &w, cols, &xs, &mut ys);
-                for j in 0..n {
-                    let want = naive_gemv(&w, cols, &xs[j * cols..(j + 1) * cols]);
-                    for (got, want) in ys[j * rows..(j + 1) * rows].iter().zip(want) {
-                        assert!((*got as f64 - 0.5 - want).abs() < 1e-4 * (1.0 + want.abs()));
-                    }
-                }
+    fn transposed_gemv_and_rmsnorm_match_naive() {
+        for isa in [Isa::detect(), Isa::avx2_or_baseline(), Isa::baseline()] {
+            let (rows, cols) = (33, 16);
+            let w: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let wt: Vec<f32> = (0..cols * rows)
+                .map(|k| w[(k % rows) * cols + k / rows])
+                .collect();
+            let x: Vec<f32> = (0..cols).map(|i| (i as f32 - 7.5) / 8.0).collect();
+            let mut y = vec![0.25; rows];
+            gemv_t_acc(isa, &wt, &x, &mut y);
+            for (r, got) in y.iter().enumerate() {
+                let want: f64 = 0.25
+                    + (0..cols)
+                        .map(|c| w[r * cols + c] as f64 * x[c] as f64)
+                        .sum::<f64>();
+                assert!((*got as f64 - want).abs() < 1e-5);
             }
-        }
-    }
-
-    #[test]
-    fn batched_gemv_equals_single_vector_gemv_exactly() {
-        let isa = Isa::detect();
-        let (rows, cols, n) = (1024, 256, 5);
-        let w = pseudo(rows * cols, 3);
-        let xs = pseudo(n * cols, 4);
-        let mut batched = vec![0.0; n * rows];
-        gemv_acc(isa, &w, cols, &xs, &mut batched);
-        for j in 0..n {
-            let mut single = vec![0.0; rows];
-            gemv_acc(isa, &w, cols, &xs[j * cols..(j + 1) * cols], &mut single);
-            assert_eq!(single, batched[j * rows..(j + 1) * rows]);
-        }
-    }
-
-    #[test]
-    fn transposed_gemv_and_conv_mm_match_naive() {
-        let isa = Isa::detect();
-        let (rows, cols) = (33, 16);
-        let w = pseudo(rows * cols, 5);
-        let wt: Vec<f32> = (0..cols * rows)
-            .map(|k| w[(k % rows) * cols + k / rows])
-            .collect();
-        let x = pseudo(cols, 6);
-        let mut y = vec![0.0; rows];
-        gemv_t_acc(isa, &wt, &x, &mut y);
-        for (got, want) in y.iter().zip(naive_gemv(&w, cols, &x)) {
-            assert!((*got as f64 - want).abs() < 1e-5);
-        }
-        // conv_mm is the same product with f_len vectors stored column-wise.
-        let (outs, taps, f_len) = (6, 9, 10);
-        let w = pseudo(outs * taps, 7);
-        let col = pseudo(taps * f_len, 8);
-        let mut out = vec![0.0; outs * f_len];
-        conv_mm(isa, &w, &col, f_len, &mut out);
-        for o in 0..outs {
-            for f in 0..f_len {
-                let want: f64 = (0..taps)
-                    .map(|j| w[o * taps + j] as f64 * col[j * f_len + f] as f64)
-                    .sum();
-                assert!((out[o * f_len + f] as f64 - want).abs() < 1e-5);
+            let mut v: Vec<f32> = (0..37).map(|i| i as f32 - 18.0).collect();
+            let g: Vec<f32> = (0..37).map(|i| 1.0 + i as f32 / 37.0).collect();
+            let ms = v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>() / 37.0;
+            let want: Vec<f64> = v
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| *a as f64 / (ms + 1e-5).sqrt() * *b as f64)
+                .collect();
+            rmsnorm_inplace(isa, &mut v, &g, 1e-5);
+            for (a, b) in v.iter().zip(want) {
+                assert!((*a as f64 - b).abs() < 1e-6 * (1.0 + b.abs()));
             }
         }
     }
