@@ -11,7 +11,7 @@
 use crate::config::ModelConfig;
 use crate::Result;
 
-// pub mod native; (added by the native helper)
+pub mod native;
 
 /// Model input for one frame of `batch` independent streams.
 #[derive(Debug, Clone, PartialEq)]
