@@ -234,3 +234,41 @@ fn directory_mode_enhances_every_wav_and_reports_failures() {
         .stderr(predicate::str::ends_with("error: 1 of 3 files failed\n"));
     assert_eq!(dir_names(&out_dir), vec!["a.wav", "b.WAV"]);
 }
+
+#[test]
+fn model_config_is_read_from_the_json_beside_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dfn4::config::ModelConfig {
+        d_model: 64,
+        n_layers: 2,
+        df_hidden: 64,
+        ..Default::default()
+    };
+    let model = dir.path().join("small.safetensors");
+    let bytes = dfn4::model::Weights::random(&cfg, 3)
+        .to_safetensors_bytes()
+        .unwrap();
+    std::fs::write(&model, bytes).unwrap();
+    let input = dir.path().join("in.wav");
+    write_wav(&input, 16_000, Fmt::I16, &[test_signal(16_000, 4000, 0)]);
+
+    // Without its JSON the default config does not fit these weights, and the error names a weight.
+    dfn4()
+        .arg("enhance")
+        .arg(&input)
+        .arg(dir.path().join("out.wav"))
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("shape of "));
+
+    std::fs::write(
+        dir.path().join("small.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let output = dir.path().join("out.wav");
+    enhance(&input, &output, &model, &[]);
+    check_shape(&read_wav(&output), 16_000, 1, 4000, Fmt::I16);
+}
