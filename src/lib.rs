@@ -7,6 +7,7 @@
 
 pub mod audio_io;
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod denoiser;
 pub mod dsp;

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own module; the
 //! commands only move data between files, the library and the terminal, the math is in the library.
+pub mod bench;
 pub mod denoise;
 pub mod enhance;
 pub mod model;
@@ -21,12 +22,15 @@ pub struct Cli {
 pub enum Command {
     /// Denoise a WAV file, or every *.wav file of a directory.
     Enhance(enhance::EnhanceArgs),
+    /// Measure latency, real-time factor, throughput and memory of the backends.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enhance(args) => enhance::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
@@ -45,6 +49,7 @@ mod tests {
             .expect("arguments parse");
         match cli.command {
             Command::Enhance(args) => args,
+            other => panic!("expected enhance, parsed {other:?}"),
         }
     }
 

@@ -1,0 +1,244 @@
+//! `dfn4 bench`: measures the compiled-in backends (offline batches, streaming steps, the full pipeline,
+//! optionally training steps) and prints tables; `--output` writes the JSON report, `--markdown` prints
+//! Markdown instead of plain tables, `--plot` draws latency and RTF against batch size.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use dfn4::bench::{self, engine, report::Report, BenchOptions};
+use dfn4::config::ModelConfig;
+use dfn4::model::{embedded, Weights};
+
+use super::model::load_weights;
+
+/// Seed of the random weights used when no trained ones are at hand.
+const RANDOM_WEIGHTS_SEED: u64 = 0;
+
+/// Arguments of `dfn4 bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Batch sizes of the offline runs (space- or comma-separated).
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "N", default_values_t = [1, 2, 4, 8], value_parser = positive)]
+    pub batch_sizes: Vec<usize>,
+    /// Frames per sequence and per streaming run (100 frames = 1 s of audio).
+    #[arg(long, value_name = "FRAMES", default_value_t = 100, value_parser = positive)]
+    pub seq_length: usize,
+    /// Untimed iterations before each configuration.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub num_warmup: usize,
+    /// Timed iterations per configuration.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = positive)]
+    pub num_runs: usize,
+    /// Backends to measure, the first being the speedup baseline (native, tch-cpu, tch-cuda, tch-mps,
+    /// mlx-cpu, mlx-gpu). Default: every backend compiled in and available.
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME", conflicts_with = "only")]
+    pub backends: Vec<String>,
+    /// Measure this one backend only.
+    #[arg(long, value_name = "BACKEND")]
+    pub only: Option<String>,
+    /// Write the full report as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Print the tables as Markdown.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Worker threads for batch work (native runs each stream on one thread). Default: all cores.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub threads: Option<usize>,
+    /// Model weights (safetensors). Default: the embedded weights, else seeded random weights (speed does
+    /// not depend on trained values).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Also time training steps (forward + backward) on backends with autograd.
+    #[arg(long)]
+    pub train_step: bool,
+    /// Draw latency and RTF against batch size to an SVG file.
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<PathBuf>,
+}
+
+fn positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The backend names to measure, checked, in order, without repeats.
+pub fn backend_names(args: &BenchArgs) -> Result<Vec<String>> {
+    let mut names: Vec<String> = match (&args.only, args.backends.is_empty()) {
+        (Some(one), _) => vec![one.clone()],
+        (None, false) => args.backends.clone(),
+        (None, true) => engine::default_backends()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    for n in &names {
+        engine::check_name(n)?;
+    }
+    Ok(names)
+}
+
+/// The weights to run and how the report should describe them.
+fn weights(model: Option<&Path>) -> Result<(Weights, bench::report::ModelInfo)> {
+    Ok(match model {
+        Some(path) => {
+            let w = load_weights(Some(path))?;
+            let info = bench::model_info(&w, "file", Some(path.display().to_string()), None);
+            (w, info)
+        }
+        None if embedded::available() => {
+            let w = load_weights(None)?;
+            let info = bench::model_info(&w, "embedded", None, None);
+            (w, info)
+        }
+        None => {
+            let w = Weights::random(&ModelConfig::default(), RANDOM_WEIGHTS_SEED);
+            let info = bench::model_info(&w, "random", None, Some(RANDOM_WEIGHTS_SEED));
+            (w, info)
+        }
+    })
+}
+
+/// Runs `dfn4 bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let names = backend_names(args)?;
+    let (weights, info) = weights(args.model.as_deref())?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = BenchOptions {
+        batch_sizes: args.batch_sizes.clone(),
+        seq_length_frames: args.seq_length,
+        num_warmup: args.num_warmup,
+        num_runs: args.num_runs,
+        threads,
+        train_step: args.train_step,
+    };
+    let backends = names
+        .iter()
+        .map(|n| engine::create(n, &weights).with_context(|| format!("cannot create backend {n}")))
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "model: {}; backends: {}; {threads} thread(s); {} warm-up + {} timed runs per configuration",
+        describe_model(&info),
+        names.join(", "),
+        opts.num_warmup,
+        opts.num_runs
+    );
+    let report = bench::run(&opts, &backends, info, &mut |line| eprintln!("  {line}"))
+        .context("benchmark failed")?;
+    print_report(&report, args.markdown);
+    if let Some(path) = &args.output {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        bench::plot::write_svg(&report, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn describe_model(info: &bench::report::ModelInfo) -> String {
+    match (info.source.as_str(), &info.path, info.seed) {
+        ("file", Some(p), _) => format!("{p} ({} parameters)", info.parameters),
+        ("random", _, Some(seed)) => format!(
+            "random weights, seed {seed} ({} parameters; untrained, speed does not depend on trained values)",
+            info.parameters
+        ),
+        _ => format!("embedded weights ({} parameters)", info.parameters),
+    }
+}
+
+fn print_report(report: &Report, markdown: bool) {
+    let env = &report.environment;
+    let head = format!(
+        "dfn4 {} ({} build, rev {}), {} × {}, {}; model: {}",
+        env.dfn4_version,
+        env.profile,
+        env.git_revision.get(..12).unwrap_or(&env.git_revision),
+        env.logical_cores,
+        env.cpu_model,
+        env.os,
+        describe_model(&report.model)
+    );
+    if markdown {
+        println!("{head}\n\n{}", bench::tables::render_markdown(report));
+    } else {
+        println!("{head}\n\n{}", bench::tables::render_text(report));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(argv: &[&str]) -> std::result::Result<BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["dfn4", "bench"].iter().chain(argv))?;
+        match cli.command {
+            Command::Bench(args) => Ok(args),
+            other => panic!("expected bench, parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.batch_sizes, [1, 2, 4, 8]);
+        assert_eq!((a.seq_length, a.num_warmup, a.num_runs), (100, 10, 50));
+        assert!(a.backends.is_empty() && a.only.is_none() && a.threads.is_none());
+        assert!(!a.markdown && !a.train_step);
+        assert_eq!(backend_names(&a).unwrap(), ["native"]);
+    }
+
+    #[test]
+    fn batch_sizes_take_several_values() {
+        assert_eq!(
+            parse(&["--batch-sizes", "1", "4", "8", "16"])
+                .unwrap()
+                .batch_sizes,
+            [1, 4, 8, 16]
+        );
+        assert_eq!(
+            parse(&["--batch-sizes", "2,3", "--markdown"])
+                .unwrap()
+                .batch_sizes,
+            [2, 3]
+        );
+        assert!(parse(&["--batch-sizes", "0"]).is_err());
+        assert!(parse(&["--num-runs", "0"]).is_err());
+        assert!(parse(&["--threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn backend_selection() {
+        let a = parse(&["--only", "native"]).unwrap();
+        assert_eq!(backend_names(&a).unwrap(), ["native"]);
+        let a = parse(&["--backends", "native", "native"]).unwrap();
+        assert_eq!(backend_names(&a).unwrap(), ["native"]);
+        assert!(parse(&["--backends", "native", "--only", "native"]).is_err());
+        let a = parse(&["--backends", "native", "tch-cuda"]).unwrap();
+        let msg = backend_names(&a).unwrap_err().to_string();
+        assert!(
+            msg.contains("\"tch-cuda\" is not compiled into this build"),
+            "{msg}"
+        );
+        let a = parse(&["--only", "gpu"]).unwrap();
+        let msg = backend_names(&a).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("invalid configuration: unknown backend \"gpu\""),
+            "{msg}"
+        );
+    }
+}
