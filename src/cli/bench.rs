@@ -112,6 +112,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // The bench runs batch work on its own pool of `threads`; sizing the global pool too keeps any rayon
+    // use inside a backend to the same count. It fails only if the global pool already exists.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
     let opts = BenchOptions {
         batch_sizes: args.batch_sizes.clone(),
         seq_length_frames: args.seq_length,
