@@ -11,5 +11,7 @@ pub mod denoiser;
 pub mod dsp;
 pub mod error;
 pub mod model;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use error::{Error, Result};
