@@ -101,7 +101,7 @@ impl ModelConfig {
     /// Checks the invariants the network definition relies on.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |m: &str| Err(crate::Error::Config(m.to_string()));
-        if self.nb_erb % 4 != 0 || self.nb_df % 4 != 0 {
+        if !self.nb_erb.is_multiple_of(4) || !self.nb_df.is_multiple_of(4) {
             return bad("nb_erb and nb_df must be multiples of 4 (two stride-2 convolutions)");
         }
         if self.df_lookahead >= self.df_order {

@@ -1,0 +1,324 @@
+//! `Denoiser` with a mock backend whose outputs are known exactly (the native backend is developed
+//! separately): passthrough reconstruction, LSNR stages, attenuation limit, alignment, no allocation in
+//! `process_frame`, and `Send`.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use dfn4::config::{ModelConfig, HOP_SIZE};
+use dfn4::denoiser::{DenoiseParams, Denoiser};
+use dfn4::{Error, Result};
+
+// ---- allocation counting (only on threads that opt in, so parallel tests do not interfere) ----
+
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note_allocation() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting touches only an atomic and
+// a const-initialised thread-local, neither of which allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Number of allocations made by `f` on this thread.
+fn count_allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+// ---- mock backend ----
+
+/// Fixed outputs: every ERB gain `gain`, DF coefficients that pick the delayed frame itself (identity
+/// filter), and a fixed LSNR. Counts its steps in the state so state handling is observable.
+struct MockBackend {
+    cfg: ModelConfig,
+    gain: f32,
+    lsnr_db: f32,
+    fail: bool,
+}
+
+impl MockBackend {
+    fn identity(lsnr_db: f32) -> Self {
+        Self {
+            cfg: ModelConfig::default(),
+            gain: 1.0,
+            lsnr_db,
+            fail: false,
+        }
+    }
+
+    fn fill(&self, gains: &mut [f32], coefs: &mut [f32], lsnr: &mut [f32]) {
+        let order = self.cfg.df_order;
+        // Tap `order − 1 − lookahead` multiplies the frame being enhanced (t − lookahead).
+        let tap = order - 1 - self.cfg.df_lookahead;
+        gains.fill(self.gain);
+        coefs.fill(0.0);
+        for c in coefs.chunks_exact_mut(order * 2) {
+            c[tap * 2] = 1.0;
+        }
+        lsnr.fill(self.lsnr_db);
+    }
+}
+
+impl Backend for MockBackend {
+    type State = u64;
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+    fn new_state(&self, _batch: usize) -> Result<u64> {
+        Ok(0)
+    }
+    fn reset_state(&self, state: &mut u64) {
+        *state = 0;
+    }
+    fn step(&self, feats: &Features, state: &mut u64, out: &mut ModelOutput) -> Result<()> {
+        if self.fail {
+            return Err(Error::Backend("mock failure".into()));
+        }
+        assert!(feats.erb.iter().chain(&feats.spec).all(|v| v.is_finite()));
+        *state += 1;
+        self.fill(&mut out.gains, &mut out.coefs, &mut out.lsnr_db);
+        Ok(())
+    }
+    fn run_sequence(&self, _feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
+        self.fill(&mut out.gains, &mut out.coefs, &mut out.lsnr_db);
+        Ok(())
+    }
+}
+
+fn test_signal(len: usize) -> Vec<f32> {
+    let mut seed = 0x2545_f491u32;
+    (0..len)
+        .map(|n| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            let t = n as f32 / 48_000.0;
+            0.4 * (2.0 * std::f32::consts::PI * (150.0 + 3000.0 * t) * t).sin() + 0.1 * noise
+        })
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn denoiser(backend: MockBackend, params: DenoiseParams) -> Denoiser<MockBackend> {
+    Denoiser::new(Arc::new(backend), params).expect("denoiser")
+}
+
+#[test]
+fn latency_is_one_window_plus_lookahead() {
+    let d = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    assert_eq!(d.latency_samples(), 960);
+}
+
+#[test]
+fn identity_outputs_reproduce_the_input_aligned() {
+    // LSNR 10 dB selects gains + deep filter; unit gains and the identity filter must give back the input.
+    let mut d = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    let x = test_signal(48_000 + 123);
+    let y = d.process_signal(&x).unwrap();
+    assert_eq!(y.len(), x.len());
+    let err = max_abs_diff(&x, &y);
+    assert!(err < 1e-5, "max error {err}");
+    // A second call starts from a fresh state and gives the same result.
+    assert_eq!(d.process_signal(&x).unwrap(), y);
+}
+
+#[test]
+fn short_and_empty_signals_keep_their_length() {
+    let mut d = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    assert!(d.process_signal(&[]).unwrap().is_empty());
+    let x = test_signal(100);
+    let y = d.process_signal(&x).unwrap();
+    assert_eq!(y.len(), 100);
+    assert!(max_abs_diff(&x, &y) < 1e-5);
+}
+
+#[test]
+fn erb_gains_scale_the_signal() {
+    // LSNR 25 dB: gains only. A uniform gain is linear all the way through the STFT.
+    let backend = MockBackend {
+        gain: 0.25,
+        ..MockBackend::identity(25.0)
+    };
+    let mut d = denoiser(backend, DenoiseParams::default());
+    let x = test_signal(20 * HOP_SIZE);
+    let y = d.process_signal(&x).unwrap();
+    let want: Vec<f32> = x.iter().map(|v| v * 0.25).collect();
+    assert!(max_abs_diff(&want, &y) < 1e-5);
+}
+
+#[test]
+fn lsnr_stages_zero_or_pass_frames() {
+    let x = test_signal(20 * HOP_SIZE);
+    let quiet = MockBackend {
+        gain: 0.25,
+        ..MockBackend::identity(-20.0)
+    };
+    let y = denoiser(quiet, DenoiseParams::default())
+        .process_signal(&x)
+        .unwrap();
+    assert!(
+        y.iter().all(|v| v.abs() < 1e-7),
+        "noise-only frames must be silent"
+    );
+
+    let clean = MockBackend {
+        gain: 0.25,
+        ..MockBackend::identity(33.0)
+    };
+    let y = denoiser(clean, DenoiseParams::default())
+        .process_signal(&x)
+        .unwrap();
+    assert!(
+        max_abs_diff(&x, &y) < 1e-5,
+        "clean frames must pass unprocessed"
+    );
+}
+
+#[test]
+fn attenuation_limit_mixes_back_the_noisy_signal() {
+    let x = test_signal(20 * HOP_SIZE);
+    let params = DenoiseParams {
+        atten_lim_db: Some(12.0),
+        ..DenoiseParams::default()
+    };
+    let lim = 10f32.powf(-12.0 / 20.0);
+    let y = denoiser(MockBackend::identity(-20.0), params)
+        .process_signal(&x)
+        .unwrap();
+    let want: Vec<f32> = x.iter().map(|v| v * lim).collect();
+    assert!(max_abs_diff(&want, &y) < 1e-5);
+}
+
+#[test]
+fn post_filter_leaves_unit_gains_alone_and_lowers_small_gains() {
+    let x = test_signal(20 * HOP_SIZE);
+    let params = DenoiseParams {
+        post_filter: true,
+        ..DenoiseParams::default()
+    };
+    let y = denoiser(MockBackend::identity(10.0), params)
+        .process_signal(&x)
+        .unwrap();
+    assert!(max_abs_diff(&x, &y) < 1e-4);
+    let half = MockBackend {
+        gain: 0.5,
+        ..MockBackend::identity(25.0)
+    };
+    let y = denoiser(half, params).process_signal(&x).unwrap();
+    let energy = |s: &[f32]| s.iter().map(|v| v * v).sum::<f32>();
+    assert!(
+        energy(&y) < 0.25 * energy(&x) * 0.99,
+        "post-filter must attenuate below the gain"
+    );
+}
+
+#[test]
+fn process_frame_returns_lsnr_and_propagates_backend_errors() {
+    let mut d = denoiser(MockBackend::identity(7.5), DenoiseParams::default());
+    let mut out = [0.0; HOP_SIZE];
+    assert_eq!(d.process_frame(&[0.1; HOP_SIZE], &mut out).unwrap(), 7.5);
+    let failing = MockBackend {
+        fail: true,
+        ..MockBackend::identity(0.0)
+    };
+    let mut d = denoiser(failing, DenoiseParams::default());
+    assert!(matches!(
+        d.process_frame(&[0.0; HOP_SIZE], &mut out),
+        Err(Error::Backend(_))
+    ));
+}
+
+#[test]
+fn invalid_params_are_rejected() {
+    let bad = DenoiseParams {
+        post_filter_beta: -1.0,
+        ..DenoiseParams::default()
+    };
+    assert!(Denoiser::new(Arc::new(MockBackend::identity(0.0)), bad).is_err());
+    let bad = DenoiseParams {
+        min_db_thresh: f32::NAN,
+        ..DenoiseParams::default()
+    };
+    assert!(Denoiser::new(Arc::new(MockBackend::identity(0.0)), bad).is_err());
+}
+
+#[test]
+fn process_frame_does_not_allocate() {
+    // The counter works: an allocation on this thread is seen.
+    assert!(count_allocations(|| drop(std::hint::black_box(vec![1u8; 64]))) > 0);
+
+    let x = test_signal(400 * HOP_SIZE);
+    // Post-filter and attenuation limit on, and every LSNR stage visited, so every path is covered.
+    let params = DenoiseParams {
+        post_filter: true,
+        atten_lim_db: Some(20.0),
+        ..DenoiseParams::default()
+    };
+    for lsnr_db in [-20.0, 0.0, 25.0, 40.0] {
+        let mut d = denoiser(MockBackend::identity(lsnr_db), params);
+        let mut out = [0.0f32; HOP_SIZE];
+        let mut hop = [0.0f32; HOP_SIZE];
+        for chunk in x.chunks_exact(HOP_SIZE).take(10) {
+            hop.copy_from_slice(chunk);
+            d.process_frame(&hop, &mut out).unwrap();
+        }
+        let n = count_allocations(|| {
+            for chunk in x.chunks_exact(HOP_SIZE).skip(10) {
+                hop.copy_from_slice(chunk);
+                d.process_frame(&hop, &mut out).unwrap();
+            }
+        });
+        assert_eq!(
+            n, 0,
+            "process_frame allocated {n} times at lsnr {lsnr_db} dB"
+        );
+    }
+}
+
+#[test]
+fn denoiser_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Denoiser<MockBackend>>();
+}
