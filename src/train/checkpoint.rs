@@ -31,6 +31,9 @@ pub struct TrainState {
     pub train_seconds: f64,
     /// Examples seen over all runs.
     pub examples_seen: u64,
+    /// Running mean of the gradient norm (adaptive clipping).
+    #[serde(default)]
+    pub grad_norm_ema: Option<f64>,
 }
 
 const MODEL_FILE: &str = "model.safetensors";

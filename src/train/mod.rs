@@ -56,8 +56,9 @@ pub struct TrainArgs {
     /// AdamW decoupled weight decay.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    /// Global gradient-norm clipping threshold.
-    #[arg(long, default_value_t = 1.0)]
+    /// Global gradient-norm clipping threshold; 0 = adaptive (2× the running mean of recent norms,
+    /// which only cuts spikes whatever the loss scale).
+    #[arg(long, default_value_t = 0.0)]
     pub clip_norm: f64,
     /// Seed of the initial weights and of the data stream.
     #[arg(long, default_value_t = 42)]

@@ -309,7 +309,16 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.steps,
             args.min_lr_ratio,
         );
-        let st = trainer.train_step(&hb, lr, args.clip_norm);
+        let clip = if args.clip_norm > 0.0 {
+            args.clip_norm
+        } else {
+            state.grad_norm_ema.map_or(f64::INFINITY, |m| 2.0 * m)
+        };
+        let st = trainer.train_step(&hb, lr, clip);
+        if st.grad_norm.is_finite() {
+            let g = st.grad_norm.min(clip);
+            state.grad_norm_ema = Some(state.grad_norm_ema.map_or(g, |m| 0.98 * m + 0.02 * g));
+        }
         if !st.total.is_finite() {
             anyhow::bail!("loss is {} at step {}", st.total, state.step);
         }

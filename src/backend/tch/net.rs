@@ -302,7 +302,7 @@ impl MambaLayer {
         let (dt, bm, cm) = self.selective(&xc);
         let a = (dt.unsqueeze(-1) * -self.a_log.exp()).exp(); // [B, T, di, N], Eq. (4) ZOH
         let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
-        let h = linear_scan(&a, &bx, 1);
+        let h = linear_scan(&a, &bx);
         let y = h.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1) + &xc * &self.d;
         x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>)
     }
