@@ -5,6 +5,7 @@
 //! coefficients before the inverse STFT. [`denoiser::Denoiser`] ties the two together frame by frame.
 #![deny(missing_docs)]
 
+pub mod audio_io;
 pub mod backend;
 pub mod config;
 pub mod denoiser;

@@ -111,3 +111,23 @@ fn rejects_wrong_sizes() {
     feats.erb.pop();
     assert!(tch.step(&feats, &mut state, &mut out).is_err());
 }
+
+#[test]
+fn tch_cpu_equals_native_sequence_and_steps() {
+    use dfn4::backend::native::NativeBackend;
+    let cfg = ModelConfig::default();
+    for seed in [4u64, 21] {
+        let w = Weights::random(&cfg, seed);
+        let tch = TchBackend::new(&w, tch::Device::Cpu).unwrap();
+        let native = NativeBackend::new(&w).unwrap();
+        let feats = random_features(&cfg, 2, 41, seed + 100);
+        let mut a = SeqModelOutput::zeros(&cfg, 2, 41);
+        let mut b = SeqModelOutput::zeros(&cfg, 2, 41);
+        tch.run_sequence(&feats, &mut a).unwrap();
+        native.run_sequence(&feats, &mut b).unwrap();
+        assert_close("tch vs native run_sequence", &a, &b, 1e-4);
+        let ts = run_steps(&tch, &feats);
+        let ns = run_steps(&native, &feats);
+        assert_close("tch vs native steps", &ts, &ns, 1e-4);
+    }
+}

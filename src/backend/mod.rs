@@ -11,7 +11,7 @@
 use crate::config::ModelConfig;
 use crate::Result;
 
-// pub mod native; (added by the native helper)
+pub mod native;
 #[cfg(feature = "tch")]
 pub mod tch;
 

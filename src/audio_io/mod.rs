@@ -1,0 +1,7 @@
+//! Audio files for the command line and tools: WAV reading and writing with strict validation
+//! ([`wav`], [`wav_format`]) and whole-signal sample-rate conversion with the delay removed ([`resample`]).
+pub mod resample;
+pub mod wav;
+pub mod wav_format;
+
+pub use wav::{decode_wav, read_wav, write_wav_atomic, SampleFormat, WavAudio};

@@ -1,1 +1,0 @@
-//! Pure-Rust DfNet4 inference (the default backend). OWNER: native-backend helper (placeholder).

@@ -1,0 +1,303 @@
+//! Pure-Rust DfNet4 inference, the default backend: the forward computation of models/README.md on
+//! `f32`, with weights copied into kernel-friendly layouts at load time and every buffer of the per-frame
+//! path preallocated in [`NativeState`], so [`Backend::step`] never allocates.
+//!
+//! Layout of the work: the encoder convolutions and the decoder convolutions run frame by frame (their
+//! weights are a few KB), the dense layers and Mamba projections run on `n` frames at once (a batch of
+//! streams in `step`, a block of consecutive frames in `run_sequence`) so their weights are read once per
+//! call, and only the Mamba conv step and selective scan walk the frames in time order.
+#[macro_use]
+mod simd;
+mod decoder;
+mod fastmath;
+mod layers;
+mod mamba;
+mod packed;
+
+use decoder::{DecScratch, Decoder};
+use layers::{add, ConvScratch, EncMaps, Encoder};
+use mamba::{Mamba, MambaScratch, MambaState, Streams};
+use simd::Isa;
+
+use super::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use crate::config::ModelConfig;
+use crate::model::Weights;
+use crate::{Error, Result};
+
+/// Frames per block in [`Backend::run_sequence`]: large enough to reuse each dense layer's weights many
+/// times, small enough for the activations to stay in L2.
+const SEQ_BLOCK_FRAMES: usize = 32;
+
+/// The native DfNet4 engine: immutable weights, shareable between threads.
+pub struct NativeBackend {
+    cfg: ModelConfig,
+    isa: Isa,
+    enc: Encoder,
+    mamba: Mamba,
+    dec: Decoder,
+}
+
+/// Recurrent state and scratch buffers for a batch of streams.
+pub struct NativeState {
+    batch: usize,
+    mamba: MambaState,
+    scratch: Scratch,
+}
+
+/// Activations for up to `n` frames, plus single-frame convolution scratch.
+struct Scratch {
+    e0: Vec<f32>,
+    e1: Vec<f32>,
+    c0: Vec<f32>,
+    c1: Vec<f32>,
+    cat: Vec<f32>,
+    x: Vec<f32>,
+    g8: Vec<f32>,
+    hidden: Vec<f32>,
+    col: Vec<f32>,
+    row: Vec<f32>,
+    g16: Vec<f32>,
+    g32: Vec<f32>,
+    skip: Vec<f32>,
+    mamba: MambaScratch,
+}
+
+/// The per-frame sizes of the activations, all from the config.
+struct Sizes {
+    e0: usize,
+    e1: usize,
+    c0: usize,
+    c1: usize,
+    cat: usize,
+    e2: usize,
+    d: usize,
+    erb: usize,
+    spec: usize,
+    coefs: usize,
+}
+
+impl Sizes {
+    fn new(cfg: &ModelConfig) -> Self {
+        let c = cfg.conv_ch;
+        Self {
+            e0: c * cfg.nb_erb,
+            e1: c * cfg.nb_erb / 2,
+            c0: c * cfg.nb_df,
+            c1: c * cfg.nb_df / 2,
+            cat: cfg.enc_concat_dim(),
+            e2: c * cfg.erb_enc_bands(),
+            d: cfg.d_model,
+            erb: cfg.nb_erb,
+            spec: 2 * cfg.nb_df,
+            coefs: cfg.df_out_dim(),
+        }
+    }
+}
+
+impl NativeBackend {
+    /// Builds the engine from validated weights (copies them into the kernels' layouts).
+    pub fn new(weights: &Weights) -> Result<Self> {
+        let cfg = weights.config().clone();
+        cfg.validate()?;
+        Ok(Self {
+            isa: Isa::detect(),
+            enc: Encoder::load(weights)?,
+            mamba: Mamba::load(weights)?,
+            dec: Decoder::load(weights)?,
+            cfg,
+        })
+    }
+
+    fn new_scratch(&self, n: usize) -> Scratch {
+        let sz = Sizes::new(&self.cfg);
+        let c = self.cfg.conv_ch;
+        let ((enc_col, enc_row), (dec_col, dec_row)) =
+            (self.enc.scratch_len(), self.dec.scratch_len());
+        Scratch {
+            e0: vec![0.0; n * sz.e0],
+            e1: vec![0.0; n * sz.e1],
+            c0: vec![0.0; n * sz.c0],
+            c1: vec![0.0; n * sz.c1],
+            cat: vec![0.0; n * sz.cat],
+            x: vec![0.0; n * sz.d],
+            g8: vec![0.0; n * self.dec.erb_fc_dim()],
+            hidden: vec![0.0; n * self.cfg.df_hidden],
+            col: vec![0.0; enc_col.max(dec_col)],
+            row: vec![0.0; enc_row.max(dec_row)],
+            g16: vec![0.0; c * self.cfg.nb_erb / 2],
+            g32: vec![0.0; c * self.cfg.nb_erb],
+            skip: vec![0.0; 2 * self.cfg.df_order * self.cfg.nb_df],
+            mamba: self.mamba.new_scratch(n),
+        }
+    }
+
+    /// The network on `n = erb.len() / nb_erb` frames (`[n][..]` inputs and outputs); `mode` says
+    /// whether they are one frame of each stream or consecutive frames of one stream.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        erb: &[f32],
+        spec: &[f32],
+        st: &mut MambaState,
+        mode: Streams,
+        s: &mut Scratch,
+        gains: &mut [f32],
+        coefs: &mut [f32],
+        lsnr_db: &mut [f32],
+    ) {
+        let (isa, sz) = (self.isa, Sizes::new(&self.cfg));
+        let n = erb.len() / sz.erb;
+        for j in 0..n {
+            let maps = EncMaps {
+                e0: &mut s.e0[j * sz.e0..][..sz.e0],
+                e1: &mut s.e1[j * sz.e1..][..sz.e1],
+                c0: &mut s.c0[j * sz.c0..][..sz.c0],
+                c1: &mut s.c1[j * sz.c1..][..sz.c1],
+                cat: &mut s.cat[j * sz.cat..][..sz.cat],
+            };
+            let (erb_j, spec_j) = (
+                &erb[j * sz.erb..][..sz.erb],
+                &spec[j * sz.spec..][..sz.spec],
+            );
+            let mut cs = ConvScratch {
+                col: &mut s.col,
+                row: &mut s.row,
+            };
+            self.enc.convs(isa, erb_j, spec_j, &mut cs, maps);
+        }
+        let x = &mut s.x[..n * sz.d];
+        self.enc.fuse(isa, &s.cat[..n * sz.cat], x);
+        self.mamba.forward(isa, x, st, mode, &mut s.mamba);
+
+        let g8 = &mut s.g8[..n * sz.e2];
+        self.dec.erb_fc(isa, x, g8);
+        let mut ds = DecScratch {
+            conv: ConvScratch {
+                col: &mut s.col,
+                row: &mut s.row,
+            },
+            g16: &mut s.g16,
+            g32: &mut s.g32,
+            skip: &mut s.skip,
+        };
+        for (j, (g8j, gj)) in g8
+            .chunks_exact_mut(sz.e2)
+            .zip(gains.chunks_exact_mut(sz.erb))
+            .enumerate()
+        {
+            add(g8j, &s.cat[j * sz.cat..][..sz.e2]);
+            let (e1, e0) = (&s.e1[j * sz.e1..][..sz.e1], &s.e0[j * sz.e0..][..sz.e0]);
+            self.dec.erb_convs(isa, g8j, e1, e0, &mut ds, gj);
+        }
+        self.dec
+            .df_fc(isa, x, &mut s.hidden[..n * self.cfg.df_hidden], coefs);
+        for (j, cj) in coefs.chunks_exact_mut(sz.coefs).enumerate() {
+            self.dec
+                .df_skip(isa, &s.c0[j * sz.c0..][..sz.c0], &mut ds, cj);
+        }
+        self.dec.lsnr(isa, x, lsnr_db);
+    }
+}
+
+fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} has {found} values, expected {expected}"
+        )))
+    }
+}
+
+impl Backend for NativeBackend {
+    type State = NativeState;
+
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn new_state(&self, batch: usize) -> Result<NativeState> {
+        if batch == 0 {
+            return Err(Error::InvalidInput("batch must be at least 1".into()));
+        }
+        Ok(NativeState {
+            batch,
+            mamba: self.mamba.new_state(batch),
+            scratch: self.new_scratch(batch),
+        })
+    }
+
+    fn reset_state(&self, state: &mut NativeState) {
+        state.mamba.reset();
+    }
+
+    fn step(&self, feats: &Features, state: &mut NativeState, out: &mut ModelOutput) -> Result<()> {
+        let (b, sz) = (feats.batch, Sizes::new(&self.cfg));
+        if b != state.batch || out.batch != b {
+            return Err(Error::InvalidInput(format!(
+                "batch mismatch: features {b}, state {}, output {}",
+                state.batch, out.batch
+            )));
+        }
+        check_len("erb features", feats.erb.len(), b * sz.erb)?;
+        check_len("complex features", feats.spec.len(), b * sz.spec)?;
+        check_len("gains", out.gains.len(), b * sz.erb)?;
+        check_len("coefs", out.coefs.len(), b * sz.coefs)?;
+        check_len("lsnr", out.lsnr_db.len(), b)?;
+        self.forward(
+            &feats.erb,
+            &feats.spec,
+            &mut state.mamba,
+            Streams::Each,
+            &mut state.scratch,
+            &mut out.gains,
+            &mut out.coefs,
+            &mut out.lsnr_db,
+        );
+        Ok(())
+    }
+
+    fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
+        let (b, t, sz) = (feats.batch, feats.frames, Sizes::new(&self.cfg));
+        if out.batch != b || out.frames != t {
+            return Err(Error::InvalidInput(format!(
+                "output is [{}, {}], features are [{b}, {t}]",
+                out.batch, out.frames
+            )));
+        }
+        check_len("erb features", feats.erb.len(), b * t * sz.erb)?;
+        check_len("complex features", feats.spec.len(), b * t * sz.spec)?;
+        check_len("gains", out.gains.len(), b * t * sz.erb)?;
+        check_len("coefs", out.coefs.len(), b * t * sz.coefs)?;
+        check_len("lsnr", out.lsnr_db.len(), b * t)?;
+        if t == 0 {
+            return Ok(());
+        }
+        let block = t.min(SEQ_BLOCK_FRAMES);
+        let mut st = self.mamba.new_state(1);
+        let mut scratch = self.new_scratch(block);
+        for stream in 0..b {
+            st.reset();
+            let mut t0 = 0;
+            while t0 < t {
+                let (f0, f1) = (stream * t + t0, stream * t + (t0 + block).min(t));
+                self.forward(
+                    &feats.erb[f0 * sz.erb..f1 * sz.erb],
+                    &feats.spec[f0 * sz.spec..f1 * sz.spec],
+                    &mut st,
+                    Streams::Sequential,
+                    &mut scratch,
+                    &mut out.gains[f0 * sz.erb..f1 * sz.erb],
+                    &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
+                    &mut out.lsnr_db[f0..f1],
+                );
+                t0 += block;
+            }
+        }
+        Ok(())
+    }
+}

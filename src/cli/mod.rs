@@ -1,0 +1,87 @@
+//! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own module; the
+//! commands only move data between files, the library and the terminal, the math is in the library.
+pub mod denoise;
+pub mod enhance;
+pub mod model;
+pub mod pipeline;
+
+use clap::{Parser, Subcommand};
+
+/// dfn4: real-time speech denoiser (DeepFilterNet signal path with the Mamba-based DfNet4 network).
+#[derive(Debug, Parser)]
+#[command(name = "dfn4", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. `bench`, `live`, `train`, `eval` and `devices` join here as they are built.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Denoise a WAV file, or every *.wav file of a directory.
+    Enhance(enhance::EnhanceArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Enhance(args) => enhance::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn enhance_args(argv: &[&str]) -> enhance::EnhanceArgs {
+        let cli = Cli::try_parse_from(["dfn4", "enhance", "in.wav", "out.wav"].iter().chain(argv))
+            .expect("arguments parse");
+        match cli.command {
+            Command::Enhance(args) => args,
+        }
+    }
+
+    #[test]
+    fn enhance_defaults_and_flags() {
+        let a = enhance_args(&[]);
+        assert_eq!(a.backend, "native");
+        assert_eq!(a.model, None);
+        assert_eq!(a.atten_lim_db, None);
+        assert!(!a.no_post_filter);
+        assert_eq!(a.out_format, None);
+        let params = enhance::denoise_params(&a).unwrap();
+        assert!(params.post_filter);
+        assert_eq!(params.atten_lim_db, None);
+
+        let a = enhance_args(&[
+            "--model",
+            "m.safetensors",
+            "--atten-lim-db",
+            "12",
+            "--no-post-filter",
+            "--out-format",
+            "i16",
+        ]);
+        assert_eq!(
+            a.model.as_deref(),
+            Some(std::path::Path::new("m.safetensors"))
+        );
+        assert_eq!(a.out_format, Some(enhance::OutFormat::I16));
+        let params = enhance::denoise_params(&a).unwrap();
+        assert!(!params.post_filter);
+        assert_eq!(params.atten_lim_db, Some(12.0));
+
+        for bad in ["-1", "nan", "inf"] {
+            let a = enhance_args(&["--atten-lim-db", bad]);
+            assert!(enhance::denoise_params(&a).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["dfn4", "enhance", "a", "b", "--out-format", "u8"]).is_err());
+    }
+}

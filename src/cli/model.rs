@@ -1,0 +1,81 @@
+//! Choosing the backend and the weights for a command: `--backend NAME` and `--model PATH`, or the
+//! weights embedded in the binary. Never falls back to untrained weights.
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use dfn4::backend::native::NativeBackend;
+use dfn4::denoiser::DenoiseParams;
+use dfn4::model::{embedded, Weights};
+
+use super::denoise::DenoiserEnhancer;
+use super::pipeline::ChannelEnhancer;
+
+/// Backends this build can run, in the order they are listed to the user.
+pub const AVAILABLE_BACKENDS: &[&str] = &["native"];
+
+/// Fails with the list of available backends when `name` is not one of them.
+pub fn check_backend(name: &str) -> Result<()> {
+    if AVAILABLE_BACKENDS.contains(&name) {
+        Ok(())
+    } else {
+        bail!(
+            "unknown backend \"{name}\" (available: {})",
+            AVAILABLE_BACKENDS.join(", ")
+        )
+    }
+}
+
+/// The weights from `--model PATH` (config from `PATH` with a `.json` extension when present), or the
+/// embedded ones; a build without embedded weights asks for `--model`.
+pub fn load_weights(model: Option<&Path>) -> Result<Weights> {
+    match model {
+        Some(path) => {
+            Weights::load(path).with_context(|| format!("cannot load model {}", path.display()))
+        }
+        None => embedded::load().context("cannot load the embedded model"),
+    }
+}
+
+/// The enhancer for `backend` with the chosen weights and run-time parameters.
+pub fn build_enhancer(
+    backend: &str,
+    model: Option<&Path>,
+    params: DenoiseParams,
+) -> Result<Box<dyn ChannelEnhancer>> {
+    check_backend(backend)?;
+    let weights = load_weights(model)?;
+    match backend {
+        "native" => {
+            let native =
+                NativeBackend::new(&weights).context("cannot create the native backend")?;
+            Ok(Box::new(DenoiserEnhancer::new(Arc::new(native), params)?))
+        }
+        other => bail!("backend \"{other}\" is listed but not wired up"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_backend_lists_the_available_ones() {
+        check_backend("native").unwrap();
+        let msg = check_backend("cuda").unwrap_err().to_string();
+        assert_eq!(msg, "unknown backend \"cuda\" (available: native)");
+    }
+
+    #[test]
+    fn missing_model_file_is_named() {
+        let msg = format!(
+            "{:#}",
+            load_weights(Some(Path::new("/nonexistent/m.safetensors"))).unwrap_err()
+        );
+        assert!(
+            msg.starts_with("cannot load model /nonexistent/m.safetensors"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! `dfn4 enhance` on bad input: every failure is one `error: ...` line on stderr with exit status 1,
+//! never a panic, and never leaves an output file (or a temp file) behind.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{dfn4, dir_names, random_model, read_wav, test_signal, write_wav, Fmt};
+use predicates::prelude::*;
+
+/// A temp dir holding a random model and a valid 16 kHz mono input, `in.wav`.
+struct Setup {
+    dir: tempfile::TempDir,
+    model: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let model = random_model(dir.path());
+        write_wav(
+            &dir.path().join("in.wav"),
+            16_000,
+            Fmt::I16,
+            &[test_signal(16_000, 4000, 0)],
+        );
+        Self { dir, model }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `dfn4 enhance INPUT out.wav --model M extra...`, expects exit 1 with exactly one stderr line
+    /// `error: ...` containing `needle`, and checks that no output or temp file appeared.
+    fn fails(&self, input: &Path, extra: &[&str], needle: &str) {
+        self.fails_with_model(input, &self.model, extra, needle);
+    }
+
+    /// As [`Setup::fails`] with another model file.
+    fn fails_with_model(&self, input: &Path, model: &Path, extra: &[&str], needle: &str) {
+        let before = dir_names(self.dir.path());
+        let out = dfn4()
+            .arg("enhance")
+            .arg(input)
+            .arg(self.path("out.wav"))
+            .arg("--model")
+            .arg(model)
+            .args(extra)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::is_empty())
+            .get_output()
+            .clone();
+        expect_one_error_line(&out.stderr, needle);
+        assert_eq!(dir_names(self.dir.path()), before, "files changed");
+    }
+}
+
+fn expect_one_error_line(stderr: &[u8], needle: &str) {
+    let stderr = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(lines[0].contains(needle), "{stderr:?} lacks {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+}
+
+/// A minimal WAV header with the given format tag and bit depth, followed by `data_len` bytes of zeros.
+fn raw_wav(format_tag: u16, bits: u16, data_len: u32) -> Vec<u8> {
+    let block_align = bits.div_ceil(8).max(1);
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&format_tag.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&16_000u32.to_le_bytes());
+    v.extend_from_slice(&(16_000 * u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&block_align.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    v.extend(std::iter::repeat_n(0u8, data_len as usize));
+    v
+}
+
+#[test]
+fn missing_input_file() {
+    let s = Setup::new();
+    s.fails(&s.path("nope.wav"), &[], "cannot read input");
+    s.fails(&s.path("nope.wav"), &[], "No such file or directory");
+}
+
+#[test]
+fn not_a_wav_file() {
+    let s = Setup::new();
+    std::fs::write(s.path("text.wav"), "hello, this is not audio").unwrap();
+    s.fails(&s.path("text.wav"), &[], "not a WAV file");
+}
+
+#[test]
+fn truncated_wav_file() {
+    let s = Setup::new();
+    let bytes = std::fs::read(s.path("in.wav")).unwrap();
+    std::fs::write(s.path("cut.wav"), &bytes[..bytes.len() / 2]).unwrap();
+    s.fails(
+        &s.path("cut.wav"),
+        &[],
+        "truncated WAV file: the header announces 4000 samples",
+    );
+}
+
+#[test]
+fn zero_length_audio() {
+    let s = Setup::new();
+    write_wav(&s.path("empty.wav"), 16_000, Fmt::I16, &[vec![]]);
+    s.fails(&s.path("empty.wav"), &[], "no audio samples (zero length)");
+}
+
+#[test]
+fn unsupported_sample_formats() {
+    let s = Setup::new();
+    let cases = [
+        (
+            "u8.wav",
+            raw_wav(1, 8, 100),
+            "unsupported sample format: 8-bit integer",
+        ),
+        (
+            "f64.wav",
+            raw_wav(3, 64, 800),
+            "unsupported sample format: 64-bit float",
+        ),
+        (
+            "adpcm.wav",
+            raw_wav(2, 4, 100),
+            "format tag 0x0002 is compressed",
+        ),
+        (
+            "alaw.wav",
+            raw_wav(6, 8, 100),
+            "format tag 0x0006 is compressed",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        std::fs::write(s.path(name), bytes).unwrap();
+        s.fails(&s.path(name), &[], needle);
+    }
+}
+
+#[test]
+fn nan_and_inf_samples_are_zeroed_with_one_warning() {
+    let s = Setup::new();
+    let mut x = test_signal(16_000, 4000, 0);
+    x[10] = f32::NAN;
+    x[20] = f32::INFINITY;
+    x[30] = f32::NEG_INFINITY;
+    write_wav(&s.path("nan.wav"), 16_000, Fmt::F32, &[x]);
+    let out = dfn4()
+        .arg("enhance")
+        .arg(s.path("nan.wav"))
+        .arg(s.path("out.wav"))
+        .arg("--model")
+        .arg(&s.model)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.starts_with("warning: "), "{stderr:?}");
+    assert!(
+        stderr.contains("replaced 3 NaN/Inf samples with 0"),
+        "{stderr:?}"
+    );
+    let decoded = read_wav(&s.path("out.wav"));
+    assert_eq!(decoded.channels[0].len(), 4000);
+    assert!(decoded.channels[0].iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn output_path_equal_to_input_is_refused() {
+    let s = Setup::new();
+    let original = std::fs::read(s.path("in.wav")).unwrap();
+    for output in [s.path("in.wav"), s.dir.path().join(".").join("in.wav")] {
+        let out = dfn4()
+            .arg("enhance")
+            .arg(s.path("in.wav"))
+            .arg(&output)
+            .arg("--model")
+            .arg(&s.model)
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        expect_one_error_line(&out.stderr, "is the input file; refusing to overwrite it");
+    }
+    // The input's directory as output would also mean the input itself.
+    let out = dfn4()
+        .arg("enhance")
+        .arg(s.path("in.wav"))
+        .arg(s.dir.path())
+        .arg("--model")
+        .arg(&s.model)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    expect_one_error_line(&out.stderr, "is the input file");
+    assert_eq!(std::fs::read(s.path("in.wav")).unwrap(), original);
+}
+
+#[test]
+fn input_directory_as_output_directory_is_refused() {
+    let s = Setup::new();
+    let out = dfn4()
+        .arg("enhance")
+        .arg(s.dir.path())
+        .arg(s.dir.path())
+        .arg("--model")
+        .arg(&s.model)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    expect_one_error_line(&out.stderr, "is the input directory; refusing");
+}
+
+#[test]
+fn missing_weights_file() {
+    let s = Setup::new();
+    let missing = s.path("absent.safetensors");
+    s.fails_with_model(&s.path("in.wav"), &missing, &[], "cannot load model");
+    s.fails_with_model(&s.path("in.wav"), &missing, &[], "absent.safetensors");
+}
+
+#[test]
+fn mismatched_weights_name_the_weight() {
+    let s = Setup::new();
+    let weights = dfn4::model::Weights::random(&dfn4::config::ModelConfig::default(), 1);
+    // Rebuild the file with one tensor of the wrong shape.
+    let bufs: Vec<(String, Vec<u8>, Vec<usize>)> = weights
+        .tensors()
+        .iter()
+        .map(|(name, t)| {
+            let (shape, data) = if name == "enc.fuse.bias" {
+                (vec![255], &t.data[..255])
+            } else {
+                (t.shape.clone(), &t.data[..])
+            };
+            let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.clone(), bytes, shape)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bufs
+        .iter()
+        .map(|(n, b, sh)| {
+            let v = safetensors::tensor::TensorView::new(
+                safetensors::tensor::Dtype::F32,
+                sh.clone(),
+                b,
+            )
+            .unwrap();
+            (n.clone(), v)
+        })
+        .collect();
+    let bad = s.path("bad.safetensors");
+    std::fs::write(&bad, safetensors::serialize(views, None).unwrap()).unwrap();
+    s.fails_with_model(
+        &s.path("in.wav"),
+        &bad,
+        &[],
+        "shape of enc.fuse.bias is [255], expected [256]",
+    );
+    // A file that is not safetensors at all.
+    std::fs::write(s.path("junk.safetensors"), "junk").unwrap();
+    let junk = s.path("junk.safetensors");
+    s.fails_with_model(
+        &s.path("in.wav"),
+        &junk,
+        &[],
+        "not a valid safetensors file",
+    );
+}
+
+#[test]
+fn unknown_backend_lists_the_available_ones() {
+    let s = Setup::new();
+    s.fails(
+        &s.path("in.wav"),
+        &["--backend", "cuda"],
+        "unknown backend \"cuda\" (available: native)",
+    );
+}
+
+#[test]
+fn negative_attenuation_limit_is_refused() {
+    let s = Setup::new();
+    s.fails(
+        &s.path("in.wav"),
+        &["--atten-lim-db", "-6"],
+        "--atten-lim-db must be a finite number of dB >= 0",
+    );
+}
+
+#[test]
+fn without_model_a_build_without_embedded_weights_asks_for_one() {
+    let s = Setup::new();
+    let cmd = || {
+        let mut c = dfn4();
+        c.arg("enhance")
+            .arg(s.path("in.wav"))
+            .arg(s.path("out.wav"));
+        c
+    };
+    if dfn4::model::embedded::available() {
+        cmd().assert().success();
+    } else {
+        let out = cmd().assert().code(1).get_output().clone();
+        expect_one_error_line(&out.stderr, "no trained weights embedded");
+        expect_one_error_line(&out.stderr, "pass --model PATH");
+        assert!(!s.path("out.wav").exists());
+    }
+}
+
+#[test]
+fn missing_output_directory() {
+    let s = Setup::new();
+    let out = dfn4()
+        .arg("enhance")
+        .arg(s.path("in.wav"))
+        .arg(s.path("no/such/dir/out.wav"))
+        .arg("--model")
+        .arg(&s.model)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    expect_one_error_line(&out.stderr, "cannot write output");
+}

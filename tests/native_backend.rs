@@ -1,0 +1,245 @@
+//! Native backend against a straightforward f64 transcription of models/README.md, plus the streaming
+//! contract: `run_sequence` equals repeated `step`, `reset_state` restores the fresh state, outputs stay
+//! in range, and `step` does not allocate.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use dfn4::backend::native::{NativeBackend, NativeState};
+use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use dfn4::config::ModelConfig;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+#[path = "native_backend/reference.rs"]
+mod reference;
+
+/// Counts allocations made by the current thread while counting is switched on (tests run in parallel
+/// threads, so a global count would see the other tests).
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+    }
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<NativeBackend>();
+    send::<NativeState>();
+};
+
+fn backend(seed: u64) -> (ModelConfig, NativeBackend) {
+    let cfg = ModelConfig::default();
+    let w = reference::perturbed_weights(&cfg, seed);
+    let b = NativeBackend::new(&w).expect("valid weights");
+    (cfg, b)
+}
+
+fn random_seq(
+    cfg: &ModelConfig,
+    batch: usize,
+    frames: usize,
+    scale: f32,
+    seed: u64,
+) -> SeqFeatures {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut f = SeqFeatures::zeros(cfg, batch, frames);
+    f.erb
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-scale..scale));
+    f.spec
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-scale..scale));
+    f
+}
+
+/// Frame `t` of every stream of a sequence, as step input.
+fn frame_of(cfg: &ModelConfig, seq: &SeqFeatures, t: usize) -> Features {
+    let (e, s) = (cfg.nb_erb, 2 * cfg.nb_df);
+    let mut f = Features::zeros(cfg, seq.batch);
+    for b in 0..seq.batch {
+        let src = b * seq.frames + t;
+        f.erb[b * e..(b + 1) * e].copy_from_slice(&seq.erb[src * e..(src + 1) * e]);
+        f.spec[b * s..(b + 1) * s].copy_from_slice(&seq.spec[src * s..(src + 1) * s]);
+    }
+    f
+}
+
+/// Steps through a sequence, collecting outputs in the sequence layout.
+fn step_all(be: &NativeBackend, st: &mut NativeState, seq: &SeqFeatures) -> SeqModelOutput {
+    let cfg = be.config();
+    let (e, c) = (cfg.nb_erb, cfg.df_out_dim());
+    let mut out = SeqModelOutput::zeros(cfg, seq.batch, seq.frames);
+    let mut o = ModelOutput::zeros(cfg, seq.batch);
+    for t in 0..seq.frames {
+        be.step(&frame_of(cfg, seq, t), st, &mut o).unwrap();
+        for b in 0..seq.batch {
+            let dst = b * seq.frames + t;
+            out.gains[dst * e..(dst + 1) * e].copy_from_slice(&o.gains[b * e..(b + 1) * e]);
+            out.coefs[dst * c..(dst + 1) * c].copy_from_slice(&o.coefs[b * c..(b + 1) * c]);
+            out.lsnr_db[dst] = o.lsnr_db[b];
+        }
+    }
+    out
+}
+
+/// max |a − b| / max |b|.
+fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let max_abs = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0f64, |m, (x, y)| m.max((*x as f64 - *y as f64).abs()));
+    diff / max_abs.max(1e-30)
+}
+
+#[test]
+fn steps_equal_run_sequence() {
+    let (cfg, be) = backend(11);
+    let seq = random_seq(&cfg, 2, 50, 1.0, 1);
+    let mut whole = SeqModelOutput::zeros(&cfg, 2, 50);
+    be.run_sequence(&seq, &mut whole).unwrap();
+    let mut st = be.new_state(2).unwrap();
+    let stepped = step_all(&be, &mut st, &seq);
+    for (name, a, b) in [
+        ("gains", &stepped.gains, &whole.gains),
+        ("coefs", &stepped.coefs, &whole.coefs),
+        ("lsnr", &stepped.lsnr_db, &whole.lsnr_db),
+    ] {
+        let d = rel_diff(a, b);
+        assert!(d <= 1e-5, "{name}: relative difference {d}");
+    }
+}
+
+#[test]
+fn matches_naive_f64_reference_over_several_frames() {
+    let (cfg, be) = backend(5);
+    let w = reference::perturbed_weights(&cfg, 5);
+    let seq = random_seq(&cfg, 1, 8, 1.0, 2);
+    let mut out = SeqModelOutput::zeros(&cfg, 1, 8);
+    be.run_sequence(&seq, &mut out).unwrap();
+    let mut rs = reference::RefState::new(&cfg);
+    let (e, s, c) = (cfg.nb_erb, 2 * cfg.nb_df, cfg.df_out_dim());
+    for t in 0..8 {
+        let (g, k, l) = reference::frame(
+            &w,
+            &seq.erb[t * e..(t + 1) * e],
+            &seq.spec[t * s..(t + 1) * s],
+            &mut rs,
+        );
+        let g32: Vec<f32> = g.iter().map(|v| *v as f32).collect();
+        let k32: Vec<f32> = k.iter().map(|v| *v as f32).collect();
+        let dg = rel_diff(&out.gains[t * e..(t + 1) * e], &g32);
+        let dk = rel_diff(&out.coefs[t * c..(t + 1) * c], &k32);
+        let dl = (out.lsnr_db[t] as f64 - l).abs();
+        assert!(
+            dg < 2e-6 && dk < 2e-6 && dl < 2e-5,
+            "frame {t}: {dg} {dk} {dl}"
+        );
+    }
+}
+
+#[test]
+fn reset_restores_fresh_state_exactly() {
+    let (cfg, be) = backend(3);
+    let warm = random_seq(&cfg, 2, 20, 1.0, 3);
+    let probe = random_seq(&cfg, 2, 10, 1.0, 4);
+    let mut fresh = be.new_state(2).unwrap();
+    let want = step_all(&be, &mut fresh, &probe);
+    let mut st = be.new_state(2).unwrap();
+    let warmed = step_all(&be, &mut st, &warm);
+    assert_ne!(warmed.gains[..cfg.nb_erb], want.gains[..cfg.nb_erb]);
+    be.reset_state(&mut st);
+    assert_eq!(step_all(&be, &mut st, &probe), want);
+}
+
+#[test]
+fn outputs_stay_in_range() {
+    let (cfg, be) = backend(8);
+    let seq = random_seq(&cfg, 2, 100, 1.0, 5);
+    let mut out = SeqModelOutput::zeros(&cfg, 2, 100);
+    be.run_sequence(&seq, &mut out).unwrap();
+    assert!(out.gains.iter().all(|g| *g > 0.0 && *g < 1.0));
+    assert!(out.coefs.iter().all(|c| (-1.0..=1.0).contains(c)));
+    assert!(out.lsnr_db.iter().all(|l| (-15.0..=35.0).contains(l)));
+    // Extreme inputs saturate the activations: the closed ranges still hold and nothing is NaN.
+    let seq = random_seq(&cfg, 2, 30, 1e4, 6);
+    let mut out = SeqModelOutput::zeros(&cfg, 2, 30);
+    be.run_sequence(&seq, &mut out).unwrap();
+    assert!(out.gains.iter().all(|g| (0.0..=1.0).contains(g)));
+    assert!(out.coefs.iter().all(|c| (-1.0..=1.0).contains(c)));
+    assert!(out.lsnr_db.iter().all(|l| (-15.0..=35.0).contains(l)));
+}
+
+#[test]
+fn step_does_not_allocate() {
+    let (cfg, be) = backend(9);
+    let seq = random_seq(&cfg, 2, 101, 1.0, 7);
+    let frames: Vec<Features> = (0..101).map(|t| frame_of(&cfg, &seq, t)).collect();
+    let mut st = be.new_state(2).unwrap();
+    let mut out = ModelOutput::zeros(&cfg, 2);
+    be.step(&frames[0], &mut st, &mut out).unwrap();
+    // The counter must see an allocation of this thread, or a zero below would prove nothing.
+    COUNTING.with(|c| c.set(true));
+    drop(std::hint::black_box(vec![0u8; 16]));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCS.with(|n| n.replace(0)), 1);
+    COUNTING.with(|c| c.set(true));
+    for f in &frames[1..] {
+        be.step(f, &mut st, &mut out).unwrap();
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCS.with(|n| n.get()), 0);
+}
+
+#[test]
+fn rejects_mismatched_shapes() {
+    let (cfg, be) = backend(1);
+    let mut st = be.new_state(2).unwrap();
+    let mut out = ModelOutput::zeros(&cfg, 2);
+    assert!(be
+        .step(&Features::zeros(&cfg, 1), &mut st, &mut out)
+        .is_err());
+    let mut short = Features::zeros(&cfg, 2);
+    short.erb.pop();
+    assert!(be.step(&short, &mut st, &mut out).is_err());
+    let mut seq_out = SeqModelOutput::zeros(&cfg, 1, 4);
+    assert!(be
+        .run_sequence(&SeqFeatures::zeros(&cfg, 1, 5), &mut seq_out)
+        .is_err());
+    assert!(be.new_state(0).is_err());
+    assert_eq!(be.name(), "native");
+}
