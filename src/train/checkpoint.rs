@@ -37,15 +37,20 @@ pub struct TrainState {
 }
 
 const MODEL_FILE: &str = "model.safetensors";
-const OPTIM_FILE: &str = "optim.safetensors";
+// First and second moments in separate files: each stays under 16 MiB (what a device run returns per file).
+const MOMENT_FILES: [(&str, &str); 2] =
+    [("m.", "optim_m.safetensors"), ("v.", "optim_v.safetensors")];
 const STATE_FILE: &str = "state.json";
 
-/// Writes `<ckpt_dir>/latest` atomically (a temp dir renamed over the old one).
+/// Writes `<ckpt_dir>/latest` atomically (a temp dir renamed over the old one). With `compact`, the AdamW
+/// moments are stored as bf16 (half the size; resuming is then close to, not bit-exact with, an
+/// uninterrupted run); otherwise everything is f32 and resuming is exact.
 pub fn save(
     ckpt_dir: &Path,
     vars: &BTreeMap<String, Tensor>,
     opt: &AdamW,
     state: &TrainState,
+    compact: bool,
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(ckpt_dir)
         .with_context(|| format!("cannot create {}", ckpt_dir.display()))?;
@@ -58,12 +63,16 @@ pub fn save(
         .map(|(k, v)| (k.clone(), v.detach().to_device(Device::Cpu)))
         .collect();
     Tensor::write_safetensors(&params, tmp.join(MODEL_FILE))?;
-    let moments: Vec<(String, Tensor)> = opt
-        .state_tensors()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
-        .collect();
-    Tensor::write_safetensors(&moments, tmp.join(OPTIM_FILE))?;
+    let kind = if compact { Kind::BFloat16 } else { Kind::Float };
+    let moments = opt.state_tensors();
+    for (prefix, file) in MOMENT_FILES {
+        let part: Vec<(String, Tensor)> = moments
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.to_device(Device::Cpu).to_kind(kind)))
+            .collect();
+        Tensor::write_safetensors(&part, tmp.join(file))?;
+    }
     std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(state)?)?;
     let old = ckpt_dir.join("latest.old");
     let _ = std::fs::remove_dir_all(&old);
@@ -104,9 +113,12 @@ pub fn load(
         }
         Ok(())
     })?;
-    let moments: HashMap<String, Tensor> = Tensor::read_safetensors(dir.join(OPTIM_FILE))?
-        .into_iter()
-        .collect();
+    let mut moments: HashMap<String, Tensor> = HashMap::new();
+    for (_, file) in MOMENT_FILES {
+        for (k, v) in Tensor::read_safetensors(dir.join(file))? {
+            moments.insert(k, v.to_kind(Kind::Float));
+        }
+    }
     opt.load_state(&moments, state.step)?;
     Ok(state)
 }

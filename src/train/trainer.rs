@@ -292,7 +292,15 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut step_s_avg = 0.0f64;
     let run_start = Instant::now();
     let mut last_ckpt = state.step;
+    let first_step = state.step;
     while state.step < args.steps {
+        if args.run_steps > 0 && state.step - first_step >= args.run_steps {
+            println!(
+                "--run-steps {} reached at step {}",
+                args.run_steps, state.step
+            );
+            break;
+        }
         // Leave room for one more step, the checkpoint and the export before the deadline.
         if limit_s > 0.0 && t_start.elapsed().as_secs_f64() + 2.0 * step_s_avg + 20.0 > limit_s {
             println!("wall-clock limit reached at step {}", state.step);
@@ -366,7 +374,13 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
             validate(&trainer, &dev, &mut state, &mut log)?;
         }
         if state.step % args.ckpt_every == 0 {
-            let p = checkpoint::save(&args.ckpt_dir, &trainer.vars, &trainer.opt, &state)?;
+            let p = checkpoint::save(
+                &args.ckpt_dir,
+                &trainer.vars,
+                &trainer.opt,
+                &state,
+                args.compact_ckpt,
+            )?;
             println!("checkpoint {} (step {})", p.display(), state.step);
             last_ckpt = state.step;
         }
@@ -375,7 +389,13 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         validate(&trainer, &dev, &mut state, &mut log)?;
     }
     if last_ckpt != state.step || resume.is_none() {
-        let p = checkpoint::save(&args.ckpt_dir, &trainer.vars, &trainer.opt, &state)?;
+        let p = checkpoint::save(
+            &args.ckpt_dir,
+            &trainer.vars,
+            &trainer.opt,
+            &state,
+            args.compact_ckpt,
+        )?;
         println!("checkpoint {} (step {})", p.display(), state.step);
     }
     let path = checkpoint::export(
