@@ -13,5 +13,7 @@ pub mod denoiser;
 pub mod dsp;
 pub mod error;
 pub mod model;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use error::{Error, Result};

@@ -12,6 +12,8 @@ use crate::config::ModelConfig;
 use crate::Result;
 
 pub mod native;
+#[cfg(feature = "tch")]
+pub mod tch;
 
 /// Model input for one frame of `batch` independent streams.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,317 @@
+//! Signal-level augmentation for training mixtures: biquad EQ (RBJ cookbook forms), FFT brick-wall
+//! band-limiting, FFT convolution, coloured and hum noise, and synthetic room impulse responses.
+use std::cell::RefCell;
+use std::f32::consts::PI;
+
+use rand::Rng;
+use realfft::RealFftPlanner;
+use rustfft::num_complex::Complex32;
+
+use crate::config::SAMPLE_RATE_HZ;
+
+const FS: f32 = SAMPLE_RATE_HZ as f32;
+
+thread_local! {
+    // The planner caches plans per length; one per worker thread avoids locking.
+    static PLANNER: RefCell<RealFftPlanner<f32>> = RefCell::new(RealFftPlanner::new());
+}
+
+/// Forward real FFT of `x` zero-padded to `n`.
+fn rfft(x: &[f32], n: usize) -> Vec<Complex32> {
+    let fwd = PLANNER.with(|p| p.borrow_mut().plan_fft_forward(n));
+    let mut buf = vec![0.0; n];
+    let m = x.len().min(n);
+    buf[..m].copy_from_slice(&x[..m]);
+    let mut out = fwd.make_output_vec();
+    fwd.process(&mut buf, &mut out)
+        .expect("buffer sizes come from the plan");
+    out
+}
+
+/// Inverse real FFT (normalised by `1/n`) of a spectrum of length `n/2+1`.
+fn irfft(mut spec: Vec<Complex32>, n: usize) -> Vec<f32> {
+    let inv = PLANNER.with(|p| p.borrow_mut().plan_fft_inverse(n));
+    // The DC and Nyquist bins of a real signal are real; drop rounding residue so realfft accepts them.
+    spec[0].im = 0.0;
+    if let Some(last) = spec.last_mut() {
+        last.im = 0.0;
+    }
+    let mut out = inv.make_output_vec();
+    inv.process(&mut spec, &mut out)
+        .expect("buffer sizes come from the plan");
+    let s = 1.0 / n as f32;
+    out.iter_mut().for_each(|v| *v *= s);
+    out
+}
+
+/// `x * h`, truncated to `x.len()` samples (causal, same alignment as `x`).
+pub fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
+    let n = (x.len() + h.len()).next_power_of_two();
+    let (xs, hs) = (rfft(x, n), rfft(h, n));
+    let prod = xs.iter().zip(&hs).map(|(a, b)| a * b).collect();
+    let mut y = irfft(prod, n);
+    y.truncate(x.len());
+    y
+}
+
+/// Removes everything above `cutoff_hz` (brick wall with a short cosine taper of 5% of the cutoff).
+pub fn band_limit(x: &mut [f32], cutoff_hz: f32) {
+    if cutoff_hz >= FS / 2.0 - 1.0 || x.is_empty() {
+        return;
+    }
+    let n = x.len().next_power_of_two();
+    let mut s = rfft(x, n);
+    let df = FS / n as f32;
+    let taper_hz = 0.05 * cutoff_hz;
+    for (k, v) in s.iter_mut().enumerate() {
+        let f = k as f32 * df;
+        let g = if f <= cutoff_hz - taper_hz {
+            1.0
+        } else if f >= cutoff_hz {
+            0.0
+        } else {
+            0.5 + 0.5 * (PI * (f - cutoff_hz + taper_hz) / taper_hz).cos()
+        };
+        *v *= g;
+    }
+    let y = irfft(s, n);
+    x.copy_from_slice(&y[..x.len()]);
+}
+
+/// Noise with power spectrum ∝ `f^(−exponent)`: 0 white, 1 pink, 2 brown. Unit RMS.
+pub fn coloured_noise(len: usize, exponent: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let n = len.next_power_of_two().max(2);
+    let white: Vec<f32> = (0..n).map(|_| gauss(rng)).collect();
+    let mut s = rfft(&white, n);
+    let df = FS / n as f32;
+    for (k, v) in s.iter_mut().enumerate() {
+        // Below 20 Hz the slope is held flat so brown noise does not become a DC drift.
+        let f = (k as f32 * df).max(20.0);
+        *v *= f.powf(-exponent / 2.0);
+    }
+    let mut y = irfft(s, n);
+    y.truncate(len);
+    normalise_rms(&mut y);
+    y
+}
+
+/// Mains hum: a 50 or 60 Hz fundamental with random harmonic amplitudes plus a little white noise. Unit RMS.
+pub fn hum(len: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let f0 = if rng.random_bool(0.5) { 50.0 } else { 60.0 };
+    let harmonics: Vec<(f32, f32, f32)> = (1..=12)
+        .map(|h| {
+            let amp = rng.random_range(0.0..1.0f32) / h as f32;
+            (h as f32 * f0, amp, rng.random_range(0.0..2.0 * PI))
+        })
+        .collect();
+    let mut y: Vec<f32> = (0..len)
+        .map(|i| {
+            let t = i as f32 / FS;
+            let tone: f32 = harmonics
+                .iter()
+                .map(|&(f, a, ph)| a * (2.0 * PI * f * t + ph).sin())
+                .sum();
+            tone + 0.02 * gauss(rng)
+        })
+        .collect();
+    normalise_rms(&mut y);
+    y
+}
+
+/// Synthetic room impulse response: a unit direct path followed by exponentially decaying Gaussian
+/// noise (RT60 `rt60_s`), scaled to the given direct-to-reverberant ratio. Also returns the early part
+/// (first 20 ms, cosine fade to 0 at 40 ms), used as the dereverberation target.
+pub fn synthetic_rir(rt60_s: f32, drr_db: f32, rng: &mut impl Rng) -> (Vec<f32>, Vec<f32>) {
+    let len = ((rt60_s * 1.2).min(1.2) * FS) as usize;
+    let predelay = (0.002 * FS) as usize;
+    let decay = 6.9078 / (rt60_s * FS); // 60 dB in rt60 seconds, amplitude ln(1000)
+    let mut rir = vec![0.0f32; len.max(predelay + 2)];
+    rir[0] = 1.0;
+    for (i, v) in rir.iter_mut().enumerate().skip(predelay) {
+        *v = gauss(rng) * (-(i as f32) * decay).exp();
+    }
+    let tail_energy: f32 = rir[1..].iter().map(|v| v * v).sum();
+    let g = (10f32.powf(-drr_db / 10.0) / tail_energy.max(1e-12)).sqrt();
+    rir[1..].iter_mut().for_each(|v| *v *= g);
+    let (full_ms, zero_ms) = (0.020 * FS, 0.040 * FS);
+    let early = rir
+        .iter()
+        .enumerate()
+        .take(zero_ms as usize)
+        .map(|(i, &v)| {
+            let t = i as f32;
+            if t <= full_ms {
+                v
+            } else {
+                v * (0.5 + 0.5 * (PI * (t - full_ms) / (zero_ms - full_ms)).cos())
+            }
+        })
+        .collect();
+    (rir, early)
+}
+
+/// A second-order IIR section (direct form I), coefficients normalised by `a0`.
+#[derive(Debug, Clone, Copy)]
+pub struct Biquad {
+    b: [f32; 3],
+    a: [f32; 2],
+}
+
+impl Biquad {
+    fn from_raw(b: [f32; 3], a: [f32; 3]) -> Self {
+        Self {
+            b: [b[0] / a[0], b[1] / a[0], b[2] / a[0]],
+            a: [a[1] / a[0], a[2] / a[0]],
+        }
+    }
+    /// Peaking EQ at `f_hz` with `gain_db` and quality `q`.
+    pub fn peaking(f_hz: f32, gain_db: f32, q: f32) -> Self {
+        let a = 10f32.powf(gain_db / 40.0);
+        let w = 2.0 * PI * f_hz / FS;
+        let alpha = w.sin() / (2.0 * q);
+        let c = w.cos();
+        Self::from_raw(
+            [1.0 + alpha * a, -2.0 * c, 1.0 - alpha * a],
+            [1.0 + alpha / a, -2.0 * c, 1.0 - alpha / a],
+        )
+    }
+    /// Second-order high-pass at `f_hz`.
+    pub fn highpass(f_hz: f32, q: f32) -> Self {
+        let w = 2.0 * PI * f_hz / FS;
+        let alpha = w.sin() / (2.0 * q);
+        let c = w.cos();
+        Self::from_raw(
+            [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0],
+            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
+        )
+    }
+    /// Second-order low-pass at `f_hz`.
+    pub fn lowpass(f_hz: f32, q: f32) -> Self {
+        let w = 2.0 * PI * f_hz / FS;
+        let alpha = w.sin() / (2.0 * q);
+        let c = w.cos();
+        Self::from_raw(
+            [(1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0],
+            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
+        )
+    }
+    /// Filters `x` in place from zero state.
+    pub fn apply(&self, x: &mut [f32]) {
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        for v in x.iter_mut() {
+            let y =
+                self.b[0] * *v + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+            x2 = x1;
+            x1 = *v;
+            y2 = y1;
+            y1 = y;
+            *v = y;
+        }
+    }
+}
+
+/// A random EQ: 1–3 peaking filters (±`max_db`), sometimes a high-pass.
+pub fn random_eq(rng: &mut impl Rng, max_db: f32) -> Vec<Biquad> {
+    let mut f = Vec::new();
+    for _ in 0..rng.random_range(1..=3) {
+        let fc = log_uniform(rng, 80.0, 10_000.0);
+        f.push(Biquad::peaking(
+            fc,
+            rng.random_range(-max_db..max_db),
+            rng.random_range(0.5..2.0),
+        ));
+    }
+    if rng.random_bool(0.3) {
+        f.push(Biquad::highpass(log_uniform(rng, 40.0, 250.0), 0.707));
+    }
+    f
+}
+
+/// Standard normal sample (Box–Muller).
+pub fn gauss(rng: &mut impl Rng) -> f32 {
+    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+}
+
+/// Log-uniform sample in `[lo, hi)`.
+pub fn log_uniform(rng: &mut impl Rng, lo: f32, hi: f32) -> f32 {
+    (rng.random_range(lo.ln()..hi.ln())).exp()
+}
+
+/// Mean square.
+pub fn power(x: &[f32]) -> f32 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32
+}
+
+/// Scales `x` to unit RMS (left alone when silent).
+pub fn normalise_rms(x: &mut [f32]) {
+    let p = power(x);
+    if p > 1e-20 {
+        let g = 1.0 / p.sqrt();
+        x.iter_mut().for_each(|v| *v *= g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn convolution_with_a_delta_is_identity_and_shift() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.1).sin()).collect();
+        let y = convolve(&x, &[1.0]);
+        assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-4));
+        let y = convolve(&x, &[0.0, 0.0, 0.5]);
+        assert!((y[502] - 0.5 * x[500]).abs() < 1e-4);
+    }
+
+    #[test]
+    fn band_limit_removes_high_tone_keeps_low_tone() {
+        let tone = |f: f32| -> Vec<f32> {
+            (0..48_000)
+                .map(|i| (2.0 * PI * f * i as f32 / FS).sin())
+                .collect()
+        };
+        let mut hi = tone(12_000.0);
+        band_limit(&mut hi, 8_000.0);
+        assert!(power(&hi[1000..47_000]) < 1e-6);
+        let mut lo = tone(1_000.0);
+        band_limit(&mut lo, 8_000.0);
+        assert!((power(&lo[1000..47_000]) - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn lowpass_biquad_attenuates_above_cutoff() {
+        let mut x: Vec<f32> = (0..48_000)
+            .map(|i| (2.0 * PI * 10_000.0 * i as f32 / FS).sin())
+            .collect();
+        Biquad::lowpass(1_000.0, 0.707).apply(&mut x);
+        assert!(power(&x[4800..]) < 0.5 * 0.01);
+    }
+
+    #[test]
+    fn rir_has_requested_drr_and_unit_direct_path() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let (rir, early) = synthetic_rir(0.5, 3.0, &mut rng);
+        assert_eq!(rir[0], 1.0);
+        let tail: f32 = rir[1..].iter().map(|v| v * v).sum();
+        assert!((10.0 * tail.log10() + 3.0).abs() < 1e-3);
+        assert_eq!(early.len(), (0.040 * FS) as usize);
+    }
+
+    #[test]
+    fn coloured_noise_slopes_down() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(2);
+        let mut brown = coloured_noise(48_000, 2.0, &mut rng);
+        assert!((power(&brown) - 1.0).abs() < 1e-3);
+        let before = power(&brown);
+        band_limit(&mut brown, 500.0);
+        // Most of brown noise's power lies below 500 Hz.
+        assert!(power(&brown) > 0.8 * before);
+    }
+}

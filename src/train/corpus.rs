@@ -1,0 +1,204 @@
+//! The training corpus: a `manifest.json` listing mono FLAC/WAV files (speech or noise, train or dev),
+//! loaded once into memory and resampled to 48 kHz.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use rayon::prelude::*;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
+use serde::Deserialize;
+
+use crate::config::SAMPLE_RATE_HZ;
+
+/// One line of the manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestEntry {
+    /// File path relative to the corpus directory.
+    pub path: String,
+    /// "speech" or "noise".
+    pub kind: String,
+    /// "train" or "dev".
+    pub split: String,
+    /// Sample rate of the file as written by the corpus tool (the file header is what is used).
+    #[serde(default)]
+    pub sample_rate_hz: u32,
+    /// Where the audio came from (voice / package name), for provenance.
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    files: Vec<ManifestEntry>,
+}
+
+/// A loaded clip at 48 kHz.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    /// Samples at 48 kHz in [-1, 1].
+    pub samples: Vec<f32>,
+    /// Upper edge of the content in Hz: half the file's original sample rate.
+    pub band_hz: f32,
+    /// Provenance label from the manifest.
+    pub source: String,
+}
+
+/// All clips, by kind and split.
+#[derive(Debug, Default)]
+pub struct Corpus {
+    /// Training speech.
+    pub speech_train: Vec<Clip>,
+    /// Held-out speech (validation only).
+    pub speech_dev: Vec<Clip>,
+    /// Training noise.
+    pub noise_train: Vec<Clip>,
+    /// Held-out noise (validation only).
+    pub noise_dev: Vec<Clip>,
+}
+
+fn hours(clips: &[Clip]) -> f64 {
+    clips.iter().map(|c| c.samples.len()).sum::<usize>() as f64 / SAMPLE_RATE_HZ as f64 / 3600.0
+}
+
+impl Corpus {
+    /// Hours of (speech train, speech dev, noise train, noise dev).
+    pub fn hours(&self) -> [f64; 4] {
+        [
+            hours(&self.speech_train),
+            hours(&self.speech_dev),
+            hours(&self.noise_train),
+            hours(&self.noise_dev),
+        ]
+    }
+
+    /// Distinct sources with their clip counts, sorted.
+    pub fn sources(&self) -> Vec<(String, usize)> {
+        let mut m = std::collections::BTreeMap::new();
+        for c in self
+            .speech_train
+            .iter()
+            .chain(&self.speech_dev)
+            .chain(&self.noise_train)
+            .chain(&self.noise_dev)
+        {
+            *m.entry(c.source.clone()).or_insert(0usize) += 1;
+        }
+        m.into_iter().collect()
+    }
+
+    /// Loads `dir/manifest.json` and every file it lists (in parallel).
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let mpath = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&mpath)
+            .with_context(|| format!("cannot read corpus manifest {}", mpath.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("invalid manifest {}", mpath.display()))?;
+        let loaded: Vec<(ManifestEntry, Clip)> = manifest
+            .files
+            .into_par_iter()
+            .map(|e| {
+                let p: PathBuf = dir.join(&e.path);
+                let (samples, rate) =
+                    read_mono(&p).with_context(|| format!("cannot load {}", p.display()))?;
+                let samples = resample_to_48k(&samples, rate)?;
+                let clip = Clip {
+                    samples,
+                    band_hz: rate.min(SAMPLE_RATE_HZ as u32) as f32 / 2.0,
+                    source: e.source.clone(),
+                };
+                Ok((e, clip))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut c = Corpus::default();
+        for (e, clip) in loaded {
+            if clip.samples.len() < SAMPLE_RATE_HZ / 10 {
+                continue; // shorter than 100 ms: useless as a segment source
+            }
+            match (e.kind.as_str(), e.split.as_str()) {
+                ("speech", "dev") => c.speech_dev.push(clip),
+                ("speech", _) => c.speech_train.push(clip),
+                ("noise", "dev") => c.noise_dev.push(clip),
+                ("noise", _) => c.noise_train.push(clip),
+                (k, _) => bail!("{}: unknown kind {k:?} (speech or noise)", e.path),
+            }
+        }
+        if c.speech_train.is_empty() {
+            bail!("corpus {} has no training speech", dir.display());
+        }
+        // Without a dev split, hold out every 20th speech file (whole files, never seen in training).
+        if c.speech_dev.is_empty() {
+            let all = std::mem::take(&mut c.speech_train);
+            for (i, clip) in all.into_iter().enumerate() {
+                if i % 20 == 19 {
+                    c.speech_dev.push(clip);
+                } else {
+                    c.speech_train.push(clip);
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Reads a FLAC or WAV file as mono `f32` (channels averaged) with its sample rate.
+pub fn read_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (inter, channels, rate) = match ext.as_str() {
+        "flac" => {
+            let mut r = claxon::FlacReader::open(path)?;
+            let info = r.streaminfo();
+            let scale = 1.0 / (1u64 << (info.bits_per_sample - 1)) as f32;
+            let s = r
+                .samples()
+                .map(|x| x.map(|v| v as f32 * scale))
+                .collect::<Result<Vec<f32>, _>>()?;
+            (s, info.channels as usize, info.sample_rate)
+        }
+        "wav" => {
+            let mut r = hound::WavReader::open(path)?;
+            let spec = r.spec();
+            let s = match spec.sample_format {
+                hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<Vec<_>, _>>()?,
+                hound::SampleFormat::Int => {
+                    let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+                    r.samples::<i32>()
+                        .map(|x| x.map(|v| v as f32 * scale))
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            };
+            (s, spec.channels as usize, spec.sample_rate)
+        }
+        _ => bail!("unsupported audio format {ext:?} (flac or wav)"),
+    };
+    if channels == 0 || rate == 0 {
+        bail!("no channels or zero sample rate");
+    }
+    let mono = inter
+        .chunks_exact(channels)
+        .map(|f| f.iter().sum::<f32>() / channels as f32)
+        .collect();
+    Ok((mono, rate))
+}
+
+/// Resamples a whole clip to 48 kHz (FFT resampler, delay trimmed).
+pub fn resample_to_48k(x: &[f32], rate_hz: u32) -> anyhow::Result<Vec<f32>> {
+    let rate = rate_hz as usize;
+    if rate == SAMPLE_RATE_HZ || x.is_empty() {
+        return Ok(x.to_vec());
+    }
+    let mut r = Fft::<f32>::new(rate, SAMPLE_RATE_HZ, 1024, 1, FixedSync::Input)
+        .map_err(|e| anyhow::anyhow!("resampler {rate} Hz -> 48 kHz: {e}"))?;
+    let input = InterleavedSlice::new(x, 1, x.len())
+        .map_err(|e| anyhow::anyhow!("resampler input: {e}"))?;
+    let out = r
+        .process_all(&input, x.len(), None)
+        .map_err(|e| anyhow::anyhow!("resampling failed: {e}"))?;
+    let want = (x.len() as u64 * SAMPLE_RATE_HZ as u64).div_ceil(rate as u64) as usize;
+    let mut y = out.take_data();
+    y.truncate(want);
+    Ok(y)
+}

@@ -1,0 +1,294 @@
+//! On-the-fly noisy/clean mixtures and the host-side batch (features of the noisy mixture exactly as at
+//! inference, plus the noisy and target spectra).
+//!
+//! Every example is a pure function of `(seed, step, index)`, so a resumed run sees exactly the data an
+//! uninterrupted run would have seen, with no generator state to checkpoint.
+//!
+//! Band limits: no speech source has content above ~8–11 kHz (16–22 kHz files). If noise were always
+//! full-band, "everything above the speech band is noise" would be true of every example. For half of
+//! the examples (`band_limit_noise_prob`) the noise is band-limited to the speech's band, so the high
+//! band is empty in both input and target; there the loss is indifferent to the high-band gains and the
+//! model gets no push to delete high frequencies. The other half still teaches removing high-band noise.
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+use super::augment::{
+    band_limit, coloured_noise, convolve, hum, log_uniform, normalise_rms, power, random_eq,
+    synthetic_rir, Biquad,
+};
+use super::corpus::{Clip, Corpus};
+use crate::config::{NB_DF, NB_ERB, NB_FREQS, SAMPLE_RATE_HZ};
+use crate::dsp::features::analyze_signal;
+
+/// Mixing probabilities and ranges.
+#[derive(Debug, Clone)]
+pub struct MixConfig {
+    /// Segment length in samples at 48 kHz.
+    pub seg_samples: usize,
+    /// SNR range in dB.
+    pub snr_db: (f32, f32),
+    /// Mixture RMS level range in dBFS.
+    pub level_dbfs: (f32, f32),
+    /// Probability of synthetic reverb on the speech (target = early reverb).
+    pub reverb_prob: f64,
+    /// Probability that the noise is band-limited like the speech.
+    pub band_limit_noise_prob: f64,
+    /// Probability of an example without speech (target silence).
+    pub noise_only_prob: f64,
+}
+
+impl MixConfig {
+    /// Defaults for `seconds`-long segments.
+    pub fn new(seconds: f32) -> Self {
+        Self {
+            seg_samples: (seconds * SAMPLE_RATE_HZ as f32) as usize,
+            snr_db: (-5.0, 20.0),
+            level_dbfs: (-35.0, -15.0),
+            reverb_prob: 0.3,
+            band_limit_noise_prob: 0.5,
+            noise_only_prob: 0.05,
+        }
+    }
+}
+
+/// Which part of the corpus an example is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Training files.
+    Train,
+    /// Held-out files.
+    Dev,
+}
+
+/// A deterministic generator for example `index` of `step`.
+pub fn example_rng(seed: u64, step: u64, index: u64) -> SmallRng {
+    let mut z =
+        seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    SmallRng::seed_from_u64(z ^ (z >> 29))
+}
+
+/// A random segment of `len` samples from `clip`, tiled when the clip is shorter.
+fn noise_segment(clip: &Clip, len: usize, rng: &mut SmallRng) -> Vec<f32> {
+    let n = clip.samples.len();
+    let mut pos = rng.random_range(0..n);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let take = (n - pos).min(len - out.len());
+        out.extend_from_slice(&clip.samples[pos..pos + take]);
+        pos = 0;
+    }
+    out
+}
+
+/// Utterances laid end to end with random pauses, each at a random level within ±3 dB of unit RMS.
+/// Returns the segment and the lowest band limit among the utterances used.
+fn speech_segment(clips: &[Clip], len: usize, rng: &mut SmallRng) -> (Vec<f32>, f32) {
+    let mut out = vec![0.0f32; len];
+    let mut band = f32::MAX;
+    let mut pos = if rng.random_bool(0.5) {
+        0
+    } else {
+        rng.random_range(0..SAMPLE_RATE_HZ / 2)
+    };
+    let mut first = true;
+    while pos < len {
+        let clip = &clips[rng.random_range(0..clips.len())];
+        band = band.min(clip.band_hz);
+        let start = if first && pos == 0 {
+            rng.random_range(0..clip.samples.len())
+        } else {
+            0
+        };
+        first = false;
+        let src = &clip.samples[start..];
+        let take = src.len().min(len - pos);
+        let rms = power(src).sqrt().max(1e-6);
+        let g = 10f32.powf(rng.random_range(-3.0..3.0) / 20.0) / rms;
+        for (o, s) in out[pos..pos + take].iter_mut().zip(src) {
+            *o = s * g;
+        }
+        pos += take + rng.random_range(SAMPLE_RATE_HZ / 20..SAMPLE_RATE_HZ * 6 / 10);
+    }
+    (out, band)
+}
+
+fn noise_signal(corpus: &Corpus, split: Split, len: usize, rng: &mut SmallRng) -> Vec<f32> {
+    let files = match split {
+        Split::Train => &corpus.noise_train,
+        Split::Dev if corpus.noise_dev.is_empty() => &corpus.noise_train,
+        Split::Dev => &corpus.noise_dev,
+    };
+    let speech = match split {
+        Split::Train => &corpus.speech_train,
+        Split::Dev => &corpus.speech_dev,
+    };
+    let r: f64 = rng.random_range(0.0..1.0);
+    let mut noise = if r < 0.55 && !files.is_empty() {
+        let mut n = noise_segment(&files[rng.random_range(0..files.len())], len, rng);
+        normalise_rms(&mut n);
+        if rng.random_bool(0.3) {
+            let mut m = noise_segment(&files[rng.random_range(0..files.len())], len, rng);
+            normalise_rms(&mut m);
+            let g = 10f32.powf(rng.random_range(-10.0..0.0) / 20.0);
+            n.iter_mut().zip(&m).for_each(|(a, b)| *a += g * b);
+        }
+        n
+    } else if r < 0.85 {
+        let mut n = if rng.random_bool(0.2) {
+            hum(len, rng)
+        } else {
+            coloured_noise(len, rng.random_range(0.0..2.0), rng)
+        };
+        if rng.random_bool(0.3) {
+            // Slow amplitude modulation (fans, passing traffic).
+            let f = log_uniform(rng, 0.1, 4.0);
+            let depth = rng.random_range(0.2..0.9);
+            let ph = rng.random_range(0.0..std::f32::consts::TAU);
+            for (i, v) in n.iter_mut().enumerate() {
+                let t = i as f32 / SAMPLE_RATE_HZ as f32;
+                *v *= 1.0 + depth * (std::f32::consts::TAU * f * t + ph).sin();
+            }
+        }
+        n
+    } else {
+        // Babble: several talkers from the same split's speech.
+        let mut n = vec![0.0; len];
+        for _ in 0..rng.random_range(3..=7) {
+            let (s, _) = speech_segment(speech, len, rng);
+            n.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+        }
+        n
+    };
+    if rng.random_bool(0.3) {
+        for f in random_eq(rng, 9.0) {
+            f.apply(&mut noise);
+        }
+    }
+    normalise_rms(&mut noise);
+    noise
+}
+
+/// One training pair `(noisy, target)` of `cfg.seg_samples` samples.
+pub fn make_example(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    rng: &mut SmallRng,
+) -> (Vec<f32>, Vec<f32>) {
+    let len = cfg.seg_samples;
+    let speech_clips = match split {
+        Split::Train => &corpus.speech_train,
+        Split::Dev => &corpus.speech_dev,
+    };
+    let noise_only = split == Split::Train && rng.random_bool(cfg.noise_only_prob);
+    let (mut speech, band_hz) = if noise_only {
+        (vec![0.0; len], SAMPLE_RATE_HZ as f32 / 2.0)
+    } else {
+        speech_segment(speech_clips, len, rng)
+    };
+    // Speech EQ and narrow-band channels belong to the target: the model should not undo them.
+    if rng.random_bool(0.5) {
+        for f in random_eq(rng, 6.0) {
+            f.apply(&mut speech);
+        }
+    }
+    if rng.random_bool(0.1) {
+        Biquad::lowpass(log_uniform(rng, 3_400.0, 8_000.0), 0.707).apply(&mut speech);
+    }
+    let (reverberant, target) = if !noise_only && rng.random_bool(cfg.reverb_prob) {
+        let (rir, early) = synthetic_rir(
+            rng.random_range(0.15..1.0),
+            rng.random_range(-3.0..12.0),
+            rng,
+        );
+        (convolve(&speech, &rir), convolve(&speech, &early))
+    } else {
+        (speech.clone(), speech)
+    };
+    let mut noise = noise_signal(corpus, split, len, rng);
+    if rng.random_bool(cfg.band_limit_noise_prob) {
+        band_limit(&mut noise, band_hz);
+    }
+    let snr_db = rng.random_range(cfg.snr_db.0..cfg.snr_db.1);
+    let ps = power(&reverberant);
+    let pn = power(&noise).max(1e-12);
+    let gn = if noise_only {
+        1.0
+    } else {
+        (ps / (pn * 10f32.powf(snr_db / 10.0))).sqrt()
+    };
+    let mut noisy: Vec<f32> = reverberant
+        .iter()
+        .zip(&noise)
+        .map(|(s, n)| s + gn * n)
+        .collect();
+    let mut target = target;
+    let level = 10f32.powf(rng.random_range(cfg.level_dbfs.0..cfg.level_dbfs.1) / 20.0);
+    let mut g = level / power(&noisy).sqrt().max(1e-9);
+    let peak = noisy.iter().fold(0.0f32, |m, v| m.max(v.abs())) * g;
+    if peak > 0.99 {
+        g *= 0.99 / peak;
+    }
+    noisy.iter_mut().for_each(|v| *v *= g);
+    target.iter_mut().for_each(|v| *v *= g);
+    (noisy, target)
+}
+
+/// A batch in host memory, row-major with batch outermost.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    /// Examples.
+    pub batch: usize,
+    /// Frames per example.
+    pub frames: usize,
+    /// `[B, T, NB_ERB]` ERB features of the noisy mixture.
+    pub erb: Vec<f32>,
+    /// `[B, T, 2, NB_DF]` complex features of the noisy mixture.
+    pub cplx: Vec<f32>,
+    /// `[B, T, NB_FREQS, 2]` noisy spectrum (re, im).
+    pub noisy: Vec<f32>,
+    /// `[B, T, NB_FREQS, 2]` target spectrum.
+    pub clean: Vec<f32>,
+}
+
+/// Mixes and analyses `batch` examples in parallel (example `i` uses `example_rng(seed, step, i)`).
+pub fn make_batch(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    seed: u64,
+    step: u64,
+    batch: usize,
+) -> HostBatch {
+    let parts: Vec<_> = (0..batch)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = example_rng(seed, step, i as u64);
+            let (noisy, target) = make_example(corpus, split, cfg, &mut rng);
+            let a = analyze_signal(&noisy);
+            let c = analyze_signal(&target);
+            let flat = |s: &[rustfft::num_complex::Complex32]| -> Vec<f32> {
+                s.iter().flat_map(|z| [z.re, z.im]).collect()
+            };
+            (a.erb, a.cplx, flat(&a.spec), flat(&c.spec), a.frames)
+        })
+        .collect();
+    let frames = parts.first().map_or(0, |p| p.4);
+    let mut b = HostBatch {
+        batch,
+        frames,
+        erb: Vec::with_capacity(batch * frames * NB_ERB),
+        cplx: Vec::with_capacity(batch * frames * 2 * NB_DF),
+        noisy: Vec::with_capacity(batch * frames * NB_FREQS * 2),
+        clean: Vec::with_capacity(batch * frames * NB_FREQS * 2),
+    };
+    for (erb, cplx, noisy, clean, _) in parts {
+        b.erb.extend(erb);
+        b.cplx.extend(cplx);
+        b.noisy.extend(noisy);
+        b.clean.extend(clean);
+    }
+    b
+}
