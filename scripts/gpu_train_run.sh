@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One chained training run on the GPU machine: resume from the checkpoint carried in .carry/ck (if any),
+# train until the deadline, return checkpoint + export + log under $OUT.
+set -uo pipefail
+MINUTES=${1:-8.8}; STEPS=${2:-4800}; REV=${3:-unknown}
+chmod +x .carry/tch/train
+export LD_LIBRARY_PATH=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+mkdir -p "$OUT/ck"
+[ -d .carry/ck/latest ] && cp -r .carry/ck/latest "$OUT/ck/"
+PYTHONUNBUFFERED=1 .carry/tch/train --corpus data/corpus --ckpt-dir "$OUT/ck" --export-dir "$OUT/models" \
+  --device cuda --batch 32 --seconds 3 --steps "$STEPS" --lr 5e-4 --warmup 500 --min-lr-ratio 0.05 \
+  --weight-decay 0.01 --auto-resume --compact-ckpt --max-minutes "$MINUTES" --threads 14 \
+  --log-every 100 --val-every 500 --ckpt-every 500 --git-rev "$REV" 2>&1 | tee "$OUT/train.log"
+rm -rf "$OUT/ck/latest.old" "$OUT/ck/latest.tmp"
+find "$OUT" -type f | xargs ls -la
