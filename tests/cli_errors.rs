@@ -289,7 +289,8 @@ fn unknown_backend_lists_the_available_ones() {
     s.fails(
         &s.path("in.wav"),
         &["--backend", "cuda"],
-        "unknown backend \"cuda\" (available: native)",
+        // The list goes on with the tch backends in a build with feature `tch`.
+        "unknown backend \"cuda\" (available: native",
     );
 }
 

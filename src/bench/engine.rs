@@ -1,7 +1,10 @@
 //! The backends the bench can measure, behind one object-safe trait. [`Backend`] has an associated state
 //! type and so cannot be boxed; [`BenchBackend`] wraps any `Backend` (plus its [`BenchHooks`]: device
 //! sync, training step) into workloads the harness only has to call and time. Adding a backend is one
-//! arm in [`create`] and one `impl BenchHooks`.
+//! arm in [`create`] and one `impl BenchHooks` (the libtorch one is in [`torch`]).
+#[cfg(feature = "tch")]
+pub mod torch;
+
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -46,10 +49,10 @@ pub trait BenchHooks: Backend {
         false
     }
     /// One forward + backward pass over `feats`, or why this backend cannot train.
-    fn train_workload(
-        &self,
+    fn train_workload<'a>(
+        &'a self,
         feats: &SeqFeatures,
-    ) -> std::result::Result<Box<dyn Workload>, String> {
+    ) -> std::result::Result<Box<dyn Workload + 'a>, String> {
         let _ = feats;
         Err(format!("{} has no autograd", self.name()))
     }
@@ -78,7 +81,10 @@ pub trait BenchBackend: Send + Sync {
     /// `Denoiser::process_frame` on one stream, hop by hop through `samples` (a multiple of the hop).
     fn pipeline<'a>(&'a self, samples: &[f32]) -> Result<Box<dyn FrameWorkload + 'a>>;
     /// A training step (forward + backward) over `feats`, or why there is none.
-    fn train(&self, feats: &SeqFeatures) -> std::result::Result<Box<dyn Workload>, String>;
+    fn train<'a>(
+        &'a self,
+        feats: &SeqFeatures,
+    ) -> std::result::Result<Box<dyn Workload + 'a>, String>;
 }
 
 /// Backends compiled into this build.
@@ -100,7 +106,28 @@ pub fn default_backends() -> Vec<&'static str> {
 
 /// Device backends ask their runtime here (e.g. whether CUDA is present for "tch-cuda").
 fn is_available(name: &str) -> bool {
-    matches!(name, "native")
+    availability(name).is_ok()
+}
+
+/// Ok when the compiled-in backend `name` can run on this machine, else the one-line reason.
+fn availability(name: &str) -> Result<()> {
+    match name {
+        "native" => Ok(()),
+        #[cfg(feature = "tch")]
+        "tch-cpu" | "tch-cuda" | "tch-mps" => crate::backend::tch::backend_device(name).map(|_| ()),
+        other => Err(Error::Config(format!(
+            "backend \"{other}\" is compiled in but not wired into the bench"
+        ))),
+    }
+}
+
+/// Applies the bench's thread count to backends with a thread pool of their own (libtorch's intra-op
+/// pool), so that every backend is measured on the same number of cores.
+pub fn set_backend_threads(threads: usize) {
+    #[cfg(feature = "tch")]
+    tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+    #[cfg(not(feature = "tch"))]
+    let _ = threads;
 }
 
 /// Checks that `name` is a known, compiled-in backend, with a one-line reason when it is not.
@@ -118,12 +145,7 @@ pub fn check_name(name: &str) -> Result<()> {
             compiled_backends().join(", ")
         )));
     }
-    if !is_available(name) {
-        return Err(Error::Config(format!(
-            "backend \"{name}\" is compiled in but its device is not available on this machine"
-        )));
-    }
-    Ok(())
+    availability(name)
 }
 
 /// The backend called `name`, built from `weights`.
@@ -131,6 +153,13 @@ pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     check_name(name)?;
     match name {
         "native" => Ok(Box::new(Adapter::new(NativeBackend::new(weights)?))),
+        #[cfg(feature = "tch")]
+        "tch-cpu" | "tch-cuda" | "tch-mps" => {
+            let device = crate::backend::tch::backend_device(name)?;
+            Ok(Box::new(Adapter::new(
+                crate::backend::tch::TchBackend::new(weights, device)?,
+            )))
+        }
         other => Err(Error::Config(format!(
             "backend \"{other}\" is compiled in but not wired into the bench"
         ))),
@@ -209,7 +238,10 @@ where
         }))
     }
 
-    fn train(&self, feats: &SeqFeatures) -> std::result::Result<Box<dyn Workload>, String> {
+    fn train<'a>(
+        &'a self,
+        feats: &SeqFeatures,
+    ) -> std::result::Result<Box<dyn Workload + 'a>, String> {
         self.backend.train_workload(feats)
     }
 }

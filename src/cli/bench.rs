@@ -117,6 +117,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
+    engine::set_backend_threads(threads);
     let opts = BenchOptions {
         batch_sizes: args.batch_sizes.clone(),
         seq_length_frames: args.seq_length,
@@ -204,7 +205,13 @@ mod tests {
         assert_eq!((a.seq_length, a.num_warmup, a.num_runs), (100, 10, 50));
         assert!(a.backends.is_empty() && a.only.is_none() && a.threads.is_none());
         assert!(!a.markdown && !a.train_step);
-        assert_eq!(backend_names(&a).unwrap(), ["native"]);
+        // Every compiled-in backend whose device is present, native first (only native without `tch`).
+        let names = backend_names(&a).unwrap();
+        assert_eq!(names, engine::default_backends());
+        assert_eq!(names[0], "native");
+        if !cfg!(feature = "tch") {
+            assert_eq!(names, ["native"]);
+        }
     }
 
     #[test]
@@ -233,10 +240,10 @@ mod tests {
         let a = parse(&["--backends", "native", "native"]).unwrap();
         assert_eq!(backend_names(&a).unwrap(), ["native"]);
         assert!(parse(&["--backends", "native", "--only", "native"]).is_err());
-        let a = parse(&["--backends", "native", "tch-cuda"]).unwrap();
+        let a = parse(&["--backends", "native", "mlx-gpu"]).unwrap();
         let msg = backend_names(&a).unwrap_err().to_string();
         assert!(
-            msg.contains("\"tch-cuda\" is not compiled into this build"),
+            msg.contains("\"mlx-gpu\" is not compiled into this build"),
             "{msg}"
         );
         let a = parse(&["--only", "gpu"]).unwrap();

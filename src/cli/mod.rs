@@ -17,13 +17,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. `bench`, `live`, `train`, `eval` and `devices` join here as they are built.
+/// The subcommands. `live`, `eval` and `devices` join here as they are built.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Denoise a WAV file, or every *.wav file of a directory.
     Enhance(enhance::EnhanceArgs),
     /// Measure latency, real-time factor, throughput and memory of the backends.
     Bench(bench::BenchArgs),
+    /// Train DfNet4 on a corpus of clean speech and noise mixed on the fly (cargo feature `train`).
+    #[cfg(feature = "train")]
+    Train(dfn4::train::TrainArgs),
 }
 
 /// Runs the parsed command.
@@ -31,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enhance(args) => enhance::run(&args),
         Command::Bench(args) => bench::run(&args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => dfn4::train::run(args),
     }
 }
 
@@ -42,6 +47,26 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[cfg(feature = "train")]
+    #[test]
+    fn train_takes_the_trainer_options() {
+        let cli = Cli::try_parse_from(["dfn4", "train", "--device", "cpu", "--steps", "7"])
+            .expect("arguments parse");
+        match cli.command {
+            Command::Train(args) => {
+                assert_eq!((args.device.as_str(), args.steps), ("cpu", 7));
+                assert_eq!(args.batch, 32);
+            }
+            other => panic!("expected train, parsed {other:?}"),
+        }
+    }
+
+    #[cfg(not(feature = "train"))]
+    #[test]
+    fn train_needs_the_feature() {
+        assert!(Cli::try_parse_from(["dfn4", "train"]).is_err());
     }
 
     fn enhance_args(argv: &[&str]) -> enhance::EnhanceArgs {

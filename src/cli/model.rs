@@ -12,8 +12,14 @@ use dfn4::model::{embedded, Weights};
 use super::denoise::DenoiserEnhancer;
 use super::pipeline::ChannelEnhancer;
 
-/// Backends this build can run, in the order they are listed to the user.
+/// Backends compiled into this build, in the order they are listed to the user. Whether a device
+/// backend's device is present is checked when it is created.
+#[cfg(not(feature = "tch"))]
 pub const AVAILABLE_BACKENDS: &[&str] = &["native"];
+/// Backends compiled into this build, in the order they are listed to the user. Whether a device
+/// backend's device is present is checked when it is created.
+#[cfg(feature = "tch")]
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "tch-cpu", "tch-cuda", "tch-mps"];
 
 /// Fails with the list of available backends when `name` is not one of them.
 pub fn check_backend(name: &str) -> Result<()> {
@@ -45,12 +51,21 @@ pub fn build_enhancer(
     params: DenoiseParams,
 ) -> Result<Box<dyn ChannelEnhancer>> {
     check_backend(backend)?;
-    let weights = load_weights(model)?;
     match backend {
         "native" => {
+            let weights = load_weights(model)?;
             let native =
                 NativeBackend::new(&weights).context("cannot create the native backend")?;
             Ok(Box::new(DenoiserEnhancer::new(Arc::new(native), params)?))
+        }
+        #[cfg(feature = "tch")]
+        name @ ("tch-cpu" | "tch-cuda" | "tch-mps") => {
+            // A missing device is reported before the weights are read: it is the more basic problem.
+            let device = dfn4::backend::tch::backend_device(name)?;
+            let weights = load_weights(model)?;
+            let tch = dfn4::backend::tch::TchBackend::new(&weights, device)
+                .with_context(|| format!("cannot create the {name} backend"))?;
+            Ok(Box::new(DenoiserEnhancer::new(Arc::new(tch), params)?))
         }
         other => bail!("backend \"{other}\" is listed but not wired up"),
     }
@@ -64,7 +79,14 @@ mod tests {
     fn unknown_backend_lists_the_available_ones() {
         check_backend("native").unwrap();
         let msg = check_backend("cuda").unwrap_err().to_string();
-        assert_eq!(msg, "unknown backend \"cuda\" (available: native)");
+        assert_eq!(
+            msg,
+            format!(
+                "unknown backend \"cuda\" (available: {})",
+                AVAILABLE_BACKENDS.join(", ")
+            )
+        );
+        assert_eq!(AVAILABLE_BACKENDS[0], "native");
     }
 
     #[test]

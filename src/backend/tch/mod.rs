@@ -43,6 +43,38 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
+/// The device of the backend called `name` ("tch-cpu", "tch-cuda", "tch-mps") when this machine has it,
+/// with a one-line reason when it does not. Loads libtorch's CUDA kernels ([`register_cuda`]) before
+/// asking for CUDA, since without them CUDA never reports as available.
+pub fn backend_device(name: &str) -> Result<Device> {
+    let missing = |what: &str| {
+        Err(Error::Backend(format!(
+            "{name}: {what} is not available on this machine"
+        )))
+    };
+    match name {
+        "tch-cpu" => Ok(Device::Cpu),
+        "tch-cuda" => {
+            register_cuda();
+            if tch::Cuda::is_available() {
+                Ok(Device::Cuda(0))
+            } else {
+                missing("CUDA")
+            }
+        }
+        "tch-mps" => {
+            if tch::utils::has_mps() {
+                Ok(Device::Mps)
+            } else {
+                missing("MPS")
+            }
+        }
+        _ => Err(Error::Config(format!(
+            "unknown tch backend \"{name}\" (tch-cpu, tch-cuda, tch-mps)"
+        ))),
+    }
+}
+
 /// DfNet4 on a libtorch device.
 pub struct TchBackend {
     name: &'static str,
@@ -51,8 +83,10 @@ pub struct TchBackend {
     net: DfNet4,
 }
 
-// SAFETY: the backend's tensors are never mutated after construction (inference runs under no_grad and
-// only reads parameters), and libtorch allows concurrent reads of a tensor from several threads.
+// SAFETY: the parameter values are never mutated after construction (inference runs under no_grad and
+// only reads parameters), and libtorch allows concurrent reads of a tensor from several threads. The one
+// writer, `forward_backward`, only touches the parameters' gradient tensors, which inference never reads,
+// and libtorch accumulates gradients under a per-variable lock.
 unsafe impl Sync for TchBackend {}
 // SAFETY: tch tensors are Send; the raw handles carry no thread affinity.
 unsafe impl Send for TchBackend {}
@@ -90,6 +124,40 @@ impl TchBackend {
     /// The var store holding the parameters (PyTorch-style names).
     pub fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    /// A batch of sequence features as device tensors `(erb [B, T, nb_erb], spec [B, T, 2, nb_df])`, the
+    /// inputs of [`forward_backward`](Self::forward_backward).
+    pub fn seq_tensors(&self, feats: &SeqFeatures) -> Result<(Tensor, Tensor)> {
+        let cfg = self.net.config();
+        let (b, t) = (feats.batch, feats.frames);
+        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
+        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
+        let (bi, ti) = (b as i64, t as i64);
+        Ok((
+            self.input(&feats.erb, &[bi, ti, cfg.nb_erb as i64]),
+            self.input(&feats.spec, &[bi, ti, 2, cfg.nb_df as i64]),
+        ))
+    }
+
+    /// One forward + backward pass of the sequence model, the cost of a training step without the
+    /// optimiser: zeroes the parameters' gradients, runs `erb [B, T, nb_erb]`, `spec [B, T, 2, nb_df]`
+    /// (see [`seq_tensors`](Self::seq_tensors)) with autograd and back-propagates a simple loss, the mean
+    /// square of every output head (so every parameter gets a gradient). Returns the scalar loss on the
+    /// device; the gradients are left in the parameters' `grad`. Parameter values do not change. Two
+    /// concurrent calls on one backend mix their gradients.
+    pub fn forward_backward(&self, erb: &Tensor, spec: &Tensor) -> Tensor {
+        for mut p in self.vs.trainable_variables() {
+            p.zero_grad();
+        }
+        let o = self.net.forward_seq(erb, spec);
+        // LSNR spans tens of dB; scaling it to about unit range keeps the three terms comparable.
+        let lsnr_scale = 1.0 / f64::from(crate::config::LSNR_MAX_DB - crate::config::LSNR_MIN_DB);
+        let loss = o.gains.square().mean(Kind::Float)
+            + o.coefs.square().mean(Kind::Float)
+            + (o.lsnr_db * lsnr_scale).square().mean(Kind::Float);
+        loss.backward();
+        loss
     }
 
     fn input(&self, data: &[f32], shape: &[i64]) -> Tensor {
@@ -179,7 +247,6 @@ impl Backend for TchBackend {
     }
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
-        let cfg = self.net.config();
         let (b, t) = (feats.batch, feats.frames);
         if out.batch != b || out.frames != t {
             return Err(Error::InvalidInput(format!(
@@ -187,14 +254,10 @@ impl Backend for TchBackend {
                 out.batch, out.frames
             )));
         }
-        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
+        let (erb, spec) = self.seq_tensors(feats)?;
         if b == 0 || t == 0 {
             return Ok(());
         }
-        let (bi, ti) = (b as i64, t as i64);
-        let erb = self.input(&feats.erb, &[bi, ti, cfg.nb_erb as i64]);
-        let spec = self.input(&feats.spec, &[bi, ti, 2, cfg.nb_df as i64]);
         let o = tch::no_grad(|| self.net.forward_seq(&erb, &spec));
         copy_outputs(&o, &mut out.gains, &mut out.coefs, &mut out.lsnr_db)
     }
