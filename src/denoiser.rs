@@ -120,6 +120,16 @@ impl<B: Backend> Denoiser<B> {
     /// has the input's length and is sample-aligned with it: the tail is flushed with zeros and the
     /// first [`Denoiser::latency_samples`] output samples are dropped.
     pub fn process_signal(&mut self, samples: &[f32]) -> Result<Vec<f32>> {
+        self.process_signal_with_progress(samples, |_| {})
+    }
+
+    /// [`Denoiser::process_signal`] that calls `on_hop(consumed)` after every hop, with the number of
+    /// input samples consumed so far (it reaches `samples.len()` on the last hop), for progress display.
+    pub fn process_signal_with_progress(
+        &mut self,
+        samples: &[f32],
+        mut on_hop: impl FnMut(usize),
+    ) -> Result<Vec<f32>> {
         self.reset();
         let delay = self.latency_samples();
         let hops = (samples.len() + delay).div_ceil(HOP_SIZE);
@@ -134,6 +144,7 @@ impl<B: Backend> Denoiser<B> {
             hop_in[chunk.len()..].fill(0.0);
             self.process_frame(&hop_in, &mut hop_out)?;
             out.extend_from_slice(&hop_out);
+            on_hop(end);
         }
         out.drain(..delay.min(out.len()));
         out.truncate(samples.len());

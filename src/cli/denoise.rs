@@ -1,11 +1,10 @@
 //! The [`ChannelEnhancer`] behind `dfn4 enhance`: a fresh [`Denoiser`] per channel over one shared
-//! backend, run hop by hop so that long files can show progress.
+//! backend, with progress reported per second of audio.
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use dfn4::backend::Backend;
-use dfn4::config::HOP_SIZE;
 use dfn4::denoiser::{DenoiseParams, Denoiser};
 
 use super::pipeline::{ChannelEnhancer, Progress};
@@ -34,28 +33,16 @@ where
 {
     fn enhance(&self, samples_48k: &[f32], progress: Progress<'_>) -> Result<Vec<f32>> {
         let mut denoiser = Denoiser::new(Arc::clone(&self.backend), self.params)?;
-        // The same steps as `Denoiser::process_signal` (zero-flushed tail, the first
-        // `latency_samples` output samples dropped), with a progress report every second of audio.
-        let delay = denoiser.latency_samples();
-        let hops = (samples_48k.len() + delay).div_ceil(HOP_SIZE);
-        let mut out = Vec::with_capacity(hops * HOP_SIZE);
-        let mut hop_in = [0.0f32; HOP_SIZE];
-        let mut hop_out = [0.0f32; HOP_SIZE];
-        let mut reported = 0;
-        for t in 0..hops {
-            let start = (t * HOP_SIZE).min(samples_48k.len());
-            let end = ((t + 1) * HOP_SIZE).min(samples_48k.len());
-            hop_in[..end - start].copy_from_slice(&samples_48k[start..end]);
-            hop_in[end - start..].fill(0.0);
-            denoiser.process_frame(&hop_in, &mut hop_out)?;
-            out.extend_from_slice(&hop_out);
-            if (t + 1) % HOPS_PER_REPORT == 0 || t + 1 == hops {
-                progress((end - reported) as u64);
-                reported = end;
+        // Report progress once per second of audio and once at the end, whatever the hop count.
+        let (mut hops, mut reported) = (0usize, 0usize);
+        let out = denoiser.process_signal_with_progress(samples_48k, |consumed| {
+            hops += 1;
+            if consumed > reported && (hops % HOPS_PER_REPORT == 0 || consumed == samples_48k.len())
+            {
+                progress((consumed - reported) as u64);
+                reported = consumed;
             }
-        }
-        out.drain(..delay.min(out.len()));
-        out.truncate(samples_48k.len());
+        })?;
         Ok(out)
     }
 }
