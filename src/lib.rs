@@ -13,6 +13,7 @@ pub mod denoiser;
 pub mod dsp;
 pub mod error;
 pub mod model;
+pub mod stream;
 #[cfg(feature = "train")]
 pub mod train;
 
