@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod denoise;
 pub mod enhance;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod model;
 pub mod pipeline;
 
@@ -24,6 +26,9 @@ pub enum Command {
     Enhance(enhance::EnhanceArgs),
     /// Measure latency, real-time factor, throughput and memory of the backends.
     Bench(bench::BenchArgs),
+    /// Show the meter window over synthetic values (`--demo`; cargo feature `gui`).
+    #[cfg(feature = "gui")]
+    Gui(gui::GuiArgs),
     /// Train DfNet4 on a corpus of clean speech and noise mixed on the fly (cargo feature `train`).
     #[cfg(feature = "train")]
     Train(dfn4::train::TrainArgs),
@@ -34,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enhance(args) => enhance::run(&args),
         Command::Bench(args) => bench::run(&args),
+        #[cfg(feature = "gui")]
+        Command::Gui(args) => gui::run(&args),
         #[cfg(feature = "train")]
         Command::Train(args) => dfn4::train::run(args),
     }
@@ -67,6 +74,34 @@ mod tests {
     #[test]
     fn train_needs_the_feature() {
         assert!(Cli::try_parse_from(["dfn4", "train"]).is_err());
+    }
+
+    #[cfg(feature = "gui")]
+    #[test]
+    fn gui_demo_defaults_to_two_backends() {
+        let cli = Cli::try_parse_from(["dfn4", "gui", "--demo"]).expect("arguments parse");
+        match cli.command {
+            Command::Gui(args) => {
+                assert!(args.demo);
+                assert_eq!(args.backends, ["native", "tch-cpu"]);
+                assert_eq!(args.atten_lim_db, 0.0);
+            }
+            other => panic!("expected gui, parsed {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["dfn4", "gui"]).expect("arguments parse");
+        match cli.command {
+            Command::Gui(args) => {
+                let err = gui::run(&args).expect_err("no --demo");
+                assert!(err.to_string().contains("--demo"), "{err}");
+            }
+            other => panic!("expected gui, parsed {other:?}"),
+        }
+    }
+
+    #[cfg(not(feature = "gui"))]
+    #[test]
+    fn gui_needs_the_feature() {
+        assert!(Cli::try_parse_from(["dfn4", "gui", "--demo"]).is_err());
     }
 
     fn enhance_args(argv: &[&str]) -> enhance::EnhanceArgs {
