@@ -6,18 +6,21 @@ use std::sync::Arc;
 
 use dfn4::gui::{demo::DemoProducer, MeterApp, BYPASS_LABEL, LIMIT_LABEL, LIMIT_SLIDER_LABEL};
 use dfn4::stream::meters::LiveMeters;
-use eframe::egui::{self, accesskit::Toggled};
+use eframe::egui::accesskit::{Role, Toggled};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 
 /// Window size of the tests, in points (one pixel per point).
-const SIZE: [f32; 2] = [900.0, 560.0];
+const SIZE: [f32; 2] = [880.0, 480.0];
 
 fn harness(meters: &Arc<LiveMeters>) -> Harness<'static, MeterApp> {
     Harness::builder()
         .with_size(SIZE)
         .with_pixels_per_point(1.0)
-        .build_ui_state(|ui, app: &mut MeterApp| app.show(ui), MeterApp::new(Arc::clone(meters)))
+        .build_ui_state(
+            |ui, app: &mut MeterApp| app.show(ui),
+            MeterApp::new(Arc::clone(meters)),
+        )
 }
 
 fn two_backends() -> Arc<LiveMeters> {
@@ -64,7 +67,7 @@ fn shows_every_section_and_counter() {
     // Two workers: the backend names are the output switch.
     assert_eq!(
         harness.get_by_label("tch-cpu").accesskit_node().role(),
-        egui::accesskit::Role::RadioButton
+        Role::RadioButton
     );
 }
 
@@ -76,7 +79,7 @@ fn one_backend_has_no_switch() {
     harness.get_by_label("backend");
     assert_eq!(
         harness.get_by_label("native").accesskit_node().role(),
-        egui::accesskit::Role::Label
+        Role::Label
     );
 }
 
@@ -121,8 +124,9 @@ fn attenuation_limit_controls_write_the_atomic() {
     harness.run();
     assert_eq!(meters.atten_lim_db.load(), 12.0);
 
+    // The slider comes with a number field of the same name; set the value through the slider.
     harness
-        .get_by_label(LIMIT_SLIDER_LABEL)
+        .get_by_role_and_label(Role::Slider, LIMIT_SLIDER_LABEL)
         .set_value_accesskit(24.0);
     harness.run();
     assert!((meters.atten_lim_db.load() - 24.0).abs() < 1e-3);

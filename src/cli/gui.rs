@@ -18,7 +18,12 @@ pub struct GuiArgs {
     #[arg(long)]
     pub demo: bool,
     /// Backend names the demo shows, comma-separated; two or more enable the output-backend switch.
-    #[arg(long, value_delimiter = ',', value_name = "NAME", default_value = "native,tch-cpu")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAME",
+        default_value = "native,tch-cpu"
+    )]
     pub backends: Vec<String>,
     /// Attenuation limit the demo starts with, in dB (0 = no limit).
     #[arg(long, value_name = "DB", default_value_t = 0.0)]

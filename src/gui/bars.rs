@@ -13,7 +13,7 @@ pub const BAD: Color32 = Color32::from_rgb(220, 60, 50);
 /// Size of a latency bar, in points.
 const LATENCY_BAR_SIZE: Vec2 = Vec2::new(200.0, 14.0);
 /// Size of a level bar, in points (narrower: three sections share the row).
-const LEVEL_BAR_SIZE: Vec2 = Vec2::new(140.0, 14.0);
+const LEVEL_BAR_SIZE: Vec2 = Vec2::new(120.0, 14.0);
 
 /// Colour of a per-hop compute time: green below half the budget, amber below it, red from it on.
 pub fn latency_colour(frame_ms: f32, budget_ms: f32) -> Color32 {
@@ -26,9 +26,9 @@ pub fn latency_colour(frame_ms: f32, budget_ms: f32) -> Color32 {
     }
 }
 
-/// Colour of a peak level: green below −18 dBFS, amber below −3 dBFS, red (near clipping) above.
+/// Colour of a peak level: green below −12 dBFS, amber below −3 dBFS, red (near clipping) above.
 pub fn level_colour(peak_db: f32) -> Color32 {
-    if peak_db < -18.0 {
+    if peak_db < -12.0 {
         GOOD
     } else if peak_db < -3.0 {
         WARN
@@ -51,7 +51,10 @@ pub fn latency_bar(ui: &mut egui::Ui, last_ms: f32, median_ms: f32, p99_ms: f32,
     for ms in [median_ms, p99_ms] {
         let x = x_of(ms);
         painter.line_segment(
-            [egui::pos2(x, rect.top() + 2.0), egui::pos2(x, rect.bottom() - 2.0)],
+            [
+                egui::pos2(x, rect.top() + 2.0),
+                egui::pos2(x, rect.bottom() - 2.0),
+            ],
             Stroke::new(1.5, text),
         );
     }
@@ -122,7 +125,10 @@ pub fn level_bar(ui: &mut egui::Ui, level_db: f32) {
     while tick_db < 0.0 {
         let x = rect.left() + rect.width() * (tick_db - METER_FLOOR_DB) / -METER_FLOOR_DB;
         painter.line_segment(
-            [egui::pos2(x, rect.bottom() - 4.0), egui::pos2(x, rect.bottom())],
+            [
+                egui::pos2(x, rect.bottom() - 4.0),
+                egui::pos2(x, rect.bottom()),
+            ],
             Stroke::new(1.0, text),
         );
         tick_db += 12.0;
@@ -140,7 +146,8 @@ mod tests {
         assert_eq!(latency_colour(7.0, 10.0), WARN);
         assert_eq!(latency_colour(10.0, 10.0), BAD);
         assert_eq!(level_colour(-40.0), GOOD);
-        assert_eq!(level_colour(-10.0), WARN);
+        assert_eq!(level_colour(-12.0), WARN);
+        assert_eq!(level_colour(-12.5), GOOD);
         assert_eq!(level_colour(-0.5), BAD);
     }
 

@@ -61,7 +61,7 @@ impl DemoProducer {
         let lsnr_db = (-12.0 + 45.0 * speech + 2.0 * self.uniform()).clamp(-15.0, 35.0);
 
         let limit_db = meters.atten_lim_db.load();
-        let removed_db = if speech > 0.3 { 1.0 } else { 30.0 };
+        let removed_db: f32 = if speech > 0.3 { 1.0 } else { 30.0 };
         let removed_db = if limit_db > 0.0 {
             removed_db.min(limit_db)
         } else {
@@ -79,11 +79,7 @@ impl DemoProducer {
         let filled = (self.hop as usize + 1).min(WINDOW_HOPS);
         for index in 0..meters.workers.len() {
             // The first backend is the fast native one; later ones are slower, with rare long stalls.
-            let base_ms = if index == 0 {
-                0.22
-            } else {
-                1.2 * index as f32
-            };
+            let base_ms = if index == 0 { 0.22 } else { 1.2 * index as f32 };
             let spike = index > 0 && self.uniform() < 0.004;
             let frame_ms = if spike {
                 base_ms * (4.0 + 8.0 * self.uniform())
@@ -98,7 +94,9 @@ impl DemoProducer {
             let mean_ms = sorted.iter().sum::<f32>() / filled as f32;
             worker.frame_ms_last.store(frame_ms);
             worker.frame_ms_median.store(sorted[filled / 2]);
-            worker.frame_ms_p99.store(sorted[(filled * 99).div_ceil(100) - 1]);
+            worker
+                .frame_ms_p99
+                .store(sorted[(filled * 99).div_ceil(100) - 1]);
             worker
                 .frame_ms_max
                 .store(worker.frame_ms_max.load().max(frame_ms));

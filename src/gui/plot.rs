@@ -21,12 +21,12 @@ pub fn backend_colour(index: usize) -> Color32 {
     PALETTE[index % PALETTE.len()]
 }
 
-/// Top of the y axis in ms: at least 1.25 × the budget, else the largest value rounded up to whole
-/// multiples of the budget's quarter, so the scale changes in steps rather than every repaint.
+/// Top of the y axis in ms: the next multiple of a quarter budget above the largest value, and at
+/// least 1.25 × the budget, so the scale changes in steps rather than at every repaint.
 pub fn y_max_ms(largest_ms: f32, budget_ms: f32) -> f32 {
     let step_ms = 0.25 * budget_ms;
-    let needed_ms = largest_ms.max(1.25 * budget_ms - f32::EPSILON);
-    (needed_ms / step_ms).floor() * step_ms + step_ms
+    let steps = (largest_ms / step_ms).floor() + 1.0;
+    (steps * step_ms).max(1.25 * budget_ms)
 }
 
 /// Draws the plot for `histories` (one per backend, same order as the workers) ending at `now_s`.
@@ -99,10 +99,7 @@ pub fn history_plot(ui: &mut egui::Ui, histories: &[History], now_s: f64, budget
             .map(|s| to_screen(s.time_s, s.frame_ms))
             .collect();
         if points.len() >= 2 {
-            painter.add(Shape::line(
-                points,
-                Stroke::new(1.5, backend_colour(index)),
-            ));
+            painter.add(Shape::line(points, Stroke::new(1.5, backend_colour(index))));
         }
     }
     painter.rect_stroke(rect, 2.0, Stroke::new(1.0, weak), StrokeKind::Inside);

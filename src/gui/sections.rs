@@ -18,11 +18,40 @@ pub fn fmt_num(value: f32, decimals: usize) -> String {
     }
 }
 
-/// A right-aligned monospace cell, so columns of numbers line up.
-fn num_cell(ui: &mut egui::Ui, text: String) {
-    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-        ui.label(RichText::new(text).monospace());
+/// Narrowest number cell, in points.
+const NUM_CELL_WIDTH: f32 = 48.0;
+
+/// A right-aligned cell of fixed width (a right-to-left layout alone would push the last column of a
+/// grid to the window's edge).
+fn right_cell(ui: &mut egui::Ui, text: RichText, width: f32) {
+    let size = egui::vec2(width, ui.spacing().interact_size.y);
+    let layout = egui::Layout::right_to_left(egui::Align::Center);
+    ui.allocate_ui_with_layout(size, layout, |ui| {
+        ui.label(text);
     });
+}
+
+/// A number cell of the small tables: right-aligned monospace, so columns of numbers line up.
+fn num_cell(ui: &mut egui::Ui, text: impl Into<RichText>) {
+    right_cell(ui, text.into().monospace(), 1.5 * NUM_CELL_WIDTH);
+}
+
+/// Titles of the number columns of the latency table.
+const NUMBER_COLUMNS: [&str; 8] = [
+    "last ms", "median", "p99", "max", "RTF", "LSNR dB", "hops", "overruns",
+];
+
+/// Width of a header's text, in points.
+fn text_width(ui: &egui::Ui, text: &RichText) -> f32 {
+    egui::WidgetText::from(text.clone())
+        .into_galley(
+            ui,
+            Some(egui::TextWrapMode::Extend),
+            f32::INFINITY,
+            egui::TextStyle::Body,
+        )
+        .size()
+        .x
 }
 
 /// Per-backend latency (bar against `budget_ms`, last / median / p99 / max), RTF, LSNR and overruns.
@@ -30,25 +59,19 @@ fn num_cell(ui: &mut egui::Ui, text: String) {
 pub fn latency_table(ui: &mut egui::Ui, meters: &LiveMeters, budget_ms: f32) {
     let choosable = meters.workers.len() >= 2;
     let active = meters.active_worker.load(Relaxed);
+    let titles = NUMBER_COLUMNS.map(|title| RichText::new(title).strong());
+    let widths = titles
+        .each_ref()
+        .map(|title| text_width(ui, title).max(NUM_CELL_WIDTH));
     egui::Grid::new("latency_table")
-        .num_columns(10)
+        .num_columns(2 + NUMBER_COLUMNS.len())
         .striped(true)
         .spacing([10.0, 4.0])
         .show(ui, |ui| {
-            let header = [
-                if choosable { "output" } else { "backend" },
-                "last vs budget",
-                "last ms",
-                "median",
-                "p99",
-                "max",
-                "RTF",
-                "LSNR dB",
-                "hops",
-                "overruns",
-            ];
-            for title in header {
-                ui.label(RichText::new(title).strong());
+            ui.label(RichText::new(if choosable { "output" } else { "backend" }).strong());
+            ui.label(RichText::new("last vs budget").strong());
+            for (title, width) in titles.into_iter().zip(widths) {
+                right_cell(ui, title, width);
             }
             ui.end_row();
             for (index, worker) in meters.workers.iter().enumerate() {
@@ -64,25 +87,26 @@ pub fn latency_table(ui: &mut egui::Ui, meters: &LiveMeters, budget_ms: f32) {
                 let median_ms = worker.frame_ms_median.load();
                 let p99_ms = worker.frame_ms_p99.load();
                 bars::latency_bar(ui, last_ms, median_ms, p99_ms, budget_ms);
-                for ms in [last_ms, median_ms, p99_ms, worker.frame_ms_max.load()] {
-                    num_cell(ui, fmt_num(ms, 2));
+                let cells = [
+                    fmt_num(last_ms, 2),
+                    fmt_num(median_ms, 2),
+                    fmt_num(p99_ms, 2),
+                    fmt_num(worker.frame_ms_max.load(), 2),
+                    fmt_num(worker.rtf.load(), 3),
+                    fmt_num(worker.lsnr_db.load(), 1),
+                    worker.frames.load(Relaxed).to_string(),
+                    worker.overruns.load(Relaxed).to_string(),
+                ];
+                for (text, width) in cells.into_iter().zip(widths) {
+                    right_cell(ui, RichText::new(text).monospace(), width);
                 }
-                num_cell(ui, fmt_num(worker.rtf.load(), 3));
-                num_cell(ui, fmt_num(worker.lsnr_db.load(), 1));
-                num_cell(ui, worker.frames.load(Relaxed).to_string());
-                num_cell(ui, worker.overruns.load(Relaxed).to_string());
                 ui.end_row();
             }
         });
 }
 
 /// Input and output peak meters in dBFS, with peak hold advanced to `now_s`.
-pub fn levels(
-    ui: &mut egui::Ui,
-    meters: &LiveMeters,
-    holds: &mut [PeakHold; 2],
-    now_s: f64,
-) {
+pub fn levels(ui: &mut egui::Ui, meters: &LiveMeters, holds: &mut [PeakHold; 2], now_s: f64) {
     egui::Grid::new("levels")
         .num_columns(3)
         .spacing([8.0, 4.0])
@@ -97,7 +121,7 @@ pub fn levels(
                 } else {
                     "silent".to_owned()
                 };
-                num_cell(ui, text);
+                right_cell(ui, RichText::new(text).monospace(), 1.75 * NUM_CELL_WIDTH);
                 ui.end_row();
             }
         });
@@ -142,15 +166,15 @@ pub fn xruns(ui: &mut egui::Ui, meters: &LiveMeters) {
             ];
             for (name, count) in rows {
                 ui.label(name);
-                let text = RichText::new(count.to_string()).monospace();
-                let text = if count > 0 {
-                    text.color(bars::BAD)
-                } else {
-                    text
-                };
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    ui.label(text);
-                });
+                let text = RichText::new(count.to_string());
+                num_cell(
+                    ui,
+                    if count > 0 {
+                        text.color(bars::BAD)
+                    } else {
+                        text
+                    },
+                );
                 ui.end_row();
             }
         });
