@@ -29,7 +29,7 @@ use crate::{Error, Result};
 pub const TITLE: &str = "dfn4 meter";
 
 /// Initial inner size of the window, in points.
-pub const WINDOW_SIZE: [f32; 2] = [880.0, 480.0];
+pub const WINDOW_SIZE: [f32; 2] = [880.0, 500.0];
 
 /// Opens the meter window on the calling thread (it must be the main thread), blocks until the window
 /// is closed, then clears `meters.running` so that the pipeline stops too.
