@@ -4,9 +4,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use dfn4::gui::{demo::DemoProducer, MeterApp, BYPASS_LABEL, LIMIT_LABEL, LIMIT_SLIDER_LABEL};
+use dfn4::gui::{
+    demo::DemoProducer, MeterApp, BYPASS_LABEL, LIMIT_LABEL, LIMIT_SLIDER_LABEL, REPAINT_INTERVAL,
+    STOP_LABEL,
+};
 use dfn4::stream::meters::LiveMeters;
 use eframe::egui::accesskit::{Role, Toggled};
+use eframe::egui::{ViewportCommand, ViewportId};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 
@@ -57,13 +61,16 @@ fn shows_every_section_and_counter() {
         "total",
         BYPASS_LABEL,
         LIMIT_LABEL,
-        "Stop",
+        STOP_LABEL,
         "0.43",
     ] {
         harness.get_by_label(label);
     }
     // Host xruns and the total.
     assert_eq!(harness.get_all_by_label("7").count(), 2);
+    // The window asks for its next repaint after a fixed interval, not at once: a bounded rate.
+    let root = &harness.output().viewport_output[&ViewportId::ROOT];
+    assert_eq!(root.repaint_delay, REPAINT_INTERVAL);
     // Two workers: the backend names are the output switch.
     assert_eq!(
         harness.get_by_label("tch-cpu").accesskit_node().role(),
@@ -145,9 +152,12 @@ fn stop_clears_running() {
     let meters = two_backends();
     let mut harness = harness(&meters);
     harness.run();
-    harness.get_by_label("Stop").click();
-    harness.run();
+    harness.get_by_label(STOP_LABEL).click();
+    harness.step();
     assert!(!meters.running.load(Relaxed));
+    let root = &harness.output().viewport_output[&ViewportId::ROOT];
+    assert!(root.commands.contains(&ViewportCommand::Close));
+    harness.run();
     harness.get_by_label("stopped");
 }
 

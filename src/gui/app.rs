@@ -63,11 +63,6 @@ impl MeterApp {
         self
     }
 
-    /// The meters this window shows.
-    pub fn meters(&self) -> &Arc<LiveMeters> {
-        &self.meters
-    }
-
     /// Latency history of worker `index`.
     pub fn history(&self, index: usize) -> Option<&History> {
         self.histories.get(index)
