@@ -59,6 +59,30 @@ impl MixConfig {
     }
 }
 
+impl MixConfig {
+    /// One line describing the mixing, recorded in the exported model's provenance.
+    pub fn describe(&self) -> String {
+        let pct = |p: f64| (p * 100.0).round();
+        format!(
+            "on the fly: {:.1} s segments, SNR {}..{} dB, level {}..{} dBFS, speech EQ, \
+             {}% speed-perturbed speech (x{:.2}..x{:.2}, pitch and formants move with it), \
+             {}% synthetic reverb (target = early reverb), noise files / synthetic coloured, hum, \
+             modulated / babble; noise band-limited like the speech in {}% of examples, {}% noise only",
+            self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
+            self.snr_db.0,
+            self.snr_db.1,
+            self.level_dbfs.0,
+            self.level_dbfs.1,
+            pct(self.speed_perturb_prob),
+            1.0 - self.speed_perturb_max,
+            1.0 + self.speed_perturb_max,
+            pct(self.reverb_prob),
+            pct(self.band_limit_noise_prob),
+            pct(self.noise_only_prob),
+        )
+    }
+}
+
 /// Which part of the corpus an example is drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
