@@ -16,7 +16,7 @@ from corpus_audio import PROFILE, decode, rng_for, run, stats, write_audio
 # Longest stretch kept per recording (s), by split and source. Dev: v1's values, frozen.
 NOISE_CAP_S = {
     "dev": {"megaglest-data": 6.0, "widelands-data": 1.5, "oxygen-sounds": 1.5, "sound-theme-freedesktop": 2.5},
-    "train": {"megaglest-data": 20.0, "widelands-data": 4.0, "oxygen-sounds": 3.0, "sound-theme-freedesktop": 4.0},
+    "train": {"megaglest-data": 16.0, "widelands-data": 4.0, "oxygen-sounds": 3.0, "sound-theme-freedesktop": 4.0},
 }
 FX_GROUP_S = 20.0
 FX_GAP_S = 0.25
