@@ -276,6 +276,10 @@ def main():
         build_speech(args.extracted, out, tmp, pool, manifest, args.piper_python)
         build_noise(args.extracted, out, tmp, pool, manifest)
     manifest.sort(key=lambda f: f["path"])
+    for f in manifest:
+        # exact length: some Vorbis decoders (lewton) return up to a block of extra samples at
+        # the end, because they ignore the last page's granule position; cut to this
+        f["num_samples"] = int(run(["soxi", "-s", os.path.join(out, f["path"])]).stdout.strip())
     summary = summarise(manifest, out)
     mpath = os.path.join(out, "manifest.json")
     with open(mpath, "w") as fh:
