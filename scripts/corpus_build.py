@@ -172,16 +172,23 @@ def chunk_and_write(prepared, out_dir, prefix, manifest, source, split, budget_s
     current = {v: [] for v in queues}
     cur_len = {v: 0.0 for v in queues}
     names = sorted(queues)
+    voice_s = {v: 0.0 for v in names}
     i = 0
     while taken < budget_s and any(queues[v] for v in names):
-        v = names[i % len(names)]
-        i += 1
-        if not queues[v]:
-            continue
+        if split == "dev":
+            # v1's order (one item per voice in turn), kept so dev stays byte-identical
+            v = names[i % len(names)]
+            i += 1
+            if not queues[v]:
+                continue
+        else:
+            # the voice with the least time so far: equal time per speaker, whatever item lengths
+            v = min((n for n in names if queues[n]), key=lambda n: (voice_s[n], n))
         it = queues[v].pop(0)
         # an item that would overshoot the budget by more than 10 s is left out
         if taken > 0 and taken + it["dur"] > budget_s + 10.0:
             continue
+        voice_s[v] += it["dur"]
         current[v].append(it)
         cur_len[v] += it["dur"]
         taken += it["dur"]
