@@ -20,7 +20,11 @@ pub fn run(args: &DevicesArgs) -> Result<()> {
         println!("no audio host available");
     }
     for host in &hosts {
-        let default = if host.is_default { " (default host)" } else { "" };
+        let default = if host.is_default {
+            " (default host)"
+        } else {
+            ""
+        };
         println!("host {}{default}", host.name);
         print_devices("input", &host.inputs);
         print_devices("output", &host.outputs);
@@ -49,7 +53,9 @@ fn device_line(d: &DeviceInfo) -> String {
     };
     let mut line = format!("    {}: {}{description}{marker}", d.index, d.name);
     if let Some((rate, channels, format)) = d.default_config {
-        line.push_str(&format!("\n       default {rate} Hz, {channels} ch, {format}"));
+        line.push_str(&format!(
+            "\n       default {rate} Hz, {channels} ch, {format}"
+        ));
     }
     match d.rate_range_hz {
         Some((lo, hi)) => {
@@ -58,7 +64,11 @@ fn device_line(d: &DeviceInfo) -> String {
             let formats: Vec<String> = d.formats.iter().map(|f| f.to_string()).collect();
             line.push_str(&format!(
                 "\n       rates {lo}–{hi} Hz (common: {}); channels {}; formats {}",
-                if common.is_empty() { "none".to_string() } else { common.join(", ") },
+                if common.is_empty() {
+                    "none".to_string()
+                } else {
+                    common.join(", ")
+                },
                 compress_counts(&d.channels).unwrap_or_else(|| channels.join(",")),
                 formats.join(",")
             ));
@@ -96,7 +106,12 @@ mod tests {
         let line = device_line(&d);
         assert!(line.starts_with("    2: dfn_in.monitor (Monitor of Null Output) [default]"));
         assert!(line.contains("default 48000 Hz, 1 ch, f32"), "{line}");
-        assert!(line.contains("rates 1–384000 Hz (common: 44100, 48000); channels 1–31; formats i16,f32"), "{line}");
+        assert!(
+            line.contains(
+                "rates 1–384000 Hz (common: 44100, 48000); channels 1–31; formats i16,f32"
+            ),
+            "{line}"
+        );
         assert_eq!(compress_counts(&[1, 2]), None);
     }
 }

@@ -39,7 +39,12 @@ pub struct LiveArgs {
     pub backend: String,
     /// Run several backends on the same input, each in its own worker thread (e.g. native,tch-cpu);
     /// the first one feeds the output, all are metered.
-    #[arg(long, value_name = "A,B", value_delimiter = ',', conflicts_with = "backend")]
+    #[arg(
+        long,
+        value_name = "A,B",
+        value_delimiter = ',',
+        conflicts_with = "backend"
+    )]
     pub compare: Vec<String>,
     /// Model weights (safetensors); default: the weights embedded in this build.
     #[arg(long, value_name = "PATH")]
@@ -58,10 +63,20 @@ pub struct LiveArgs {
     #[arg(long, value_name = "DB", default_value_t = -15.0, allow_negative_numbers = true)]
     pub min_db_thresh: f32,
     /// LSNR gate (dB) above which frames pass unprocessed; same default as `dfn4 enhance` (gate off).
-    #[arg(long, value_name = "DB", default_value_t = 35.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 35.0,
+        allow_negative_numbers = true
+    )]
     pub max_db_erb_thresh: f32,
     /// LSNR gate (dB) above which only ERB gains apply; same default as `dfn4 enhance` (gate off).
-    #[arg(long, value_name = "DB", default_value_t = 35.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 35.0,
+        allow_negative_numbers = true
+    )]
     pub max_db_df_thresh: f32,
     /// Frames per device buffer, both devices (480 = 10 ms at 48 kHz).
     #[arg(long, value_name = "FRAMES", default_value_t = 480)]

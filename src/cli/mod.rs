@@ -92,7 +92,8 @@ mod tests {
 
     #[cfg(feature = "live")]
     fn live_args(argv: &[&str]) -> live::LiveArgs {
-        let cli = Cli::try_parse_from(["dfn4", "live"].iter().chain(argv)).expect("arguments parse");
+        let cli =
+            Cli::try_parse_from(["dfn4", "live"].iter().chain(argv)).expect("arguments parse");
         match cli.command {
             Command::Live(args) => args,
             other => panic!("expected live, parsed {other:?}"),
@@ -112,11 +113,25 @@ mod tests {
         assert_eq!(p, e);
 
         let a = live_args(&[
-            "--compare", "native,tch-cpu", "--input", "2", "--output", "dfn_out", "--duration",
-            "1.5", "--atten-lim-db", "12", "--bypass", "--record-input", "in.wav",
+            "--compare",
+            "native,tch-cpu",
+            "--input",
+            "2",
+            "--output",
+            "dfn_out",
+            "--duration",
+            "1.5",
+            "--atten-lim-db",
+            "12",
+            "--bypass",
+            "--record-input",
+            "in.wav",
         ]);
         assert_eq!(a.backends(), ["native", "tch-cpu"]);
-        assert_eq!((a.input.as_deref(), a.output.as_deref()), (Some("2"), Some("dfn_out")));
+        assert_eq!(
+            (a.input.as_deref(), a.output.as_deref()),
+            (Some("2"), Some("dfn_out"))
+        );
         assert_eq!(a.duration, Some(1.5));
         assert!(a.bypass);
         assert_eq!(live::denoise_params(&a).unwrap().atten_lim_db, Some(12.0));
@@ -124,7 +139,15 @@ mod tests {
             let a = live_args(&["--atten-lim-db", bad]);
             assert!(live::denoise_params(&a).is_err(), "{bad}");
         }
-        assert!(Cli::try_parse_from(["dfn4", "live", "--backend", "native", "--compare", "native"]).is_err());
+        assert!(Cli::try_parse_from([
+            "dfn4",
+            "live",
+            "--backend",
+            "native",
+            "--compare",
+            "native"
+        ])
+        .is_err());
     }
 
     fn enhance_args(argv: &[&str]) -> enhance::EnhanceArgs {
