@@ -81,7 +81,8 @@ pub struct LiveArgs {
     /// Frames per device buffer, both devices (480 = 10 ms at 48 kHz).
     #[arg(long, value_name = "FRAMES", default_value_t = 480)]
     pub buffer_frames: u32,
-    /// Output samples to queue before playback starts (default: one buffer, at least one 10 ms hop).
+    /// Output samples to queue before playback starts (default: one buffer plus one 10 ms hop; less
+    /// lowers the latency but risks underruns when the callbacks jitter).
     #[arg(long, value_name = "FRAMES")]
     pub prefill_frames: Option<usize>,
     /// Device sample rate in Hz (default: 48000 when the devices support it; others are resampled).

@@ -269,6 +269,11 @@ impl OutputSide {
                         mono[got..].fill(0.0);
                     }
                 }
+                if underrun {
+                    // The margin is gone (the host asked for more than was queued): wait for the
+                    // prefill again rather than underrun on every later callback with no margin.
+                    self.primed = false;
+                }
             } else {
                 // Not started yet: silence, and nothing is missing.
                 mono.fill(0.0);

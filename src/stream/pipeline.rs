@@ -60,7 +60,8 @@ pub struct LiveConfig {
     /// Frames per device buffer (`None`: the host's default).
     pub buffer_frames: Option<u32>,
     /// Samples (at the output rate) the output ring must hold before playback starts
-    /// (`None`: one device buffer, at least one hop).
+    /// (`None`: one output buffer plus one 10 ms hop, the margin that absorbs the scheduling jitter
+    /// between the input and the output callbacks).
     pub prefill_frames: Option<usize>,
     /// End the run after this long (`None`: until stopped).
     pub duration: Option<Duration>,
@@ -219,7 +220,7 @@ impl LivePipeline {
         };
         let prefill = config
             .prefill_frames
-            .unwrap_or_else(|| out_block.max(hop_at(out_format.rate_hz)));
+            .unwrap_or_else(|| out_block + hop_at(out_format.rate_hz));
         let seconds = |s: f64, hz: u32| (s * f64::from(hz)) as usize;
         let sizes = RingSizes {
             ring_samples: seconds(RING_SECONDS, in_format.rate_hz.max(out_format.rate_hz))
