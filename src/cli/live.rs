@@ -51,7 +51,7 @@ pub struct LiveArgs {
     pub model: Option<PathBuf>,
     /// Limit the noise attenuation to DB decibels, > 0 (default: no limit; 100 or more: no limit).
     /// Use --bypass for no processing at all.
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
     pub atten_lim_db: Option<f32>,
     /// Start in bypass: play the input, delayed like the denoised signal, unprocessed.
     #[arg(long)]
