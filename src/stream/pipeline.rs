@@ -273,9 +273,17 @@ impl LivePipeline {
         let resampling_ms = built[0].resampling_delay_ms();
         let mut workers = Vec::new();
         for (i, worker) in built.into_iter().enumerate() {
+            let meters = Arc::clone(&meters);
             let handle = std::thread::Builder::new()
                 .name(format!("dfn4-worker-{i}"))
-                .spawn(move || worker.run())
+                .spawn(move || {
+                    let result = worker.run();
+                    if result.is_err() {
+                        // A failed worker ends the run; `join` reports its error.
+                        meters.running.store(false, Ordering::Relaxed);
+                    }
+                    result
+                })
                 .map_err(Error::Io)?;
             workers.push(handle);
         }
