@@ -173,30 +173,50 @@ fn db(x: f64) -> f64 {
 }
 
 /// Noise reduction (dB) over the noise-only frames of the clean reference, and level change (dB) over
-/// its speech frames, of `output` aligned to the noisy fixture.
+/// its speech frames, of `output` aligned to the noisy fixture. Aligned in half-second pieces, so the
+/// silence an underrun inserts shifts only the pieces after it, not the whole comparison.
 fn denoising_figures(output: &[f32]) -> (f64, f64) {
     let noisy = read_mono(Path::new(NOISY));
     let clean = read_mono(Path::new(CLEAN));
-    let lag = best_lag(output, &noisy, output.len() - noisy.len() / 2);
-    let aligned = &output[lag..(lag + noisy.len()).min(output.len())];
-    assert!(
-        aligned.len() > noisy.len() * 9 / 10,
-        "the whole asset was played"
-    );
-    let (pc, pn, po) = (
-        frame_power(&clean),
-        frame_power(&noisy),
-        frame_power(aligned),
-    );
-    let peak = pc.iter().copied().fold(0.0, f64::max);
+    let piece = 24_000;
+    let search = 48_000;
+    let lag0 = best_lag(output, &noisy, output.len() - noisy.len() / 2);
     let (mut quiet, mut speech) = ((0.0, 0.0), (0.0, 0.0));
-    for ((&c, &n), &o) in pc.iter().zip(&pn).zip(&po) {
-        if db(c) < db(peak) - 50.0 {
-            quiet = (quiet.0 + n, quiet.1 + o);
-        } else if db(c) > db(peak) - 20.0 {
-            speech = (speech.0 + n, speech.1 + o);
+    let peak = frame_power(&clean).into_iter().fold(0.0, f64::max);
+    let mut shift = 0;
+    let mut pieces = 0;
+    for (k, (n_piece, c_piece)) in noisy
+        .chunks_exact(piece)
+        .zip(clean.chunks_exact(piece))
+        .enumerate()
+    {
+        let start = (k * piece + lag0 + shift).saturating_sub(search / 2);
+        let end = (start + piece + search).min(output.len());
+        if end - start < piece + search {
+            break;
+        }
+        let window = &output[start..end];
+        let l = best_lag(window, n_piece, search);
+        shift = (start + l).saturating_sub(k * piece + lag0);
+        let o_piece = &window[l..l + piece];
+        pieces += 1;
+        let (pc, pn, po) = (
+            frame_power(c_piece),
+            frame_power(n_piece),
+            frame_power(o_piece),
+        );
+        for ((&c, &n), &o) in pc.iter().zip(&pn).zip(&po) {
+            if db(c) < db(peak) - 50.0 {
+                quiet = (quiet.0 + n, quiet.1 + o);
+            } else if db(c) > db(peak) - 20.0 {
+                speech = (speech.0 + n, speech.1 + o);
+            }
         }
     }
+    assert!(
+        pieces >= 18,
+        "only {pieces} of 20 pieces of the asset were found in the output"
+    );
     (db(quiet.0 / quiet.1), db(speech.1 / speech.0))
 }
 
@@ -332,8 +352,9 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
     let underruns = summary["output_underruns"].as_u64().unwrap();
     eprintln!("live vs offline: {matched} half-second pieces equal, {mismatched} not ({underruns} underruns)");
     assert!(
-        matched >= 18,
-        "only {matched} pieces matched the offline output"
+        matched + mismatched >= 18,
+        "only {} half-second pieces compared",
+        matched + mismatched
     );
     assert!(
         mismatched as u64 <= underruns,
@@ -351,6 +372,19 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
         speech_change_db > -4.0,
         "speech lost {speech_change_db:.1} dB"
     );
+
+    // Last, the real-time budget: zero xruns at 960-frame buffers (DFN4_LIVE_MAX_XRUNS may loosen it
+    // on a machine shared with other work; the counters are printed above either way).
+    let xruns = summary["xruns"].as_u64().unwrap();
+    assert!(xruns <= max_xruns(), "{xruns} xruns at 960-frame buffers");
+}
+
+/// Xruns a live run may have: 0 unless DFN4_LIVE_MAX_XRUNS says otherwise.
+fn max_xruns() -> u64 {
+    std::env::var("DFN4_LIVE_MAX_XRUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -390,6 +424,8 @@ fn resampled_stereo_devices_are_denoised_too() {
         speech_change_db > -4.0,
         "speech lost {speech_change_db:.1} dB"
     );
+    let xruns = summary["xruns"].as_u64().unwrap();
+    assert!(xruns <= max_xruns(), "{xruns} xruns at 882-frame buffers");
 }
 
 #[test]
