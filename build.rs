@@ -30,7 +30,12 @@ fn embed_weights() {
 fn build_cuda_graph_shim() {
     println!("cargo::rustc-check-cfg=cfg(dfn4_cuda_graph)");
     println!("cargo::rerun-if-changed=csrc/cuda_graph.cpp");
-    for var in ["DFN4_CUDA_INCLUDE", "DFN4_CUDA_LIB", "CUDA_HOME", "LIBTORCH_CXX11_ABI"] {
+    for var in [
+        "DFN4_CUDA_INCLUDE",
+        "DFN4_CUDA_LIB",
+        "CUDA_HOME",
+        "LIBTORCH_CXX11_ABI",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     if std::env::var_os("CARGO_FEATURE_TCH").is_none() {
@@ -45,7 +50,10 @@ fn build_cuda_graph_shim() {
     };
     let torch_include = torch_lib.with_file_name("include");
     if !torch_include.join("ATen/cuda/CUDAGraph.h").exists() {
-        return skip(&format!("no ATen/cuda/CUDAGraph.h under {}", torch_include.display()));
+        return skip(&format!(
+            "no ATen/cuda/CUDAGraph.h under {}",
+            torch_include.display()
+        ));
     }
     let Some(cuda_include) = cuda_include_dir(&torch_lib) else {
         return skip("no CUDA runtime headers (cuda_runtime_api.h with crt/host_config.h) found; set DFN4_CUDA_INCLUDE");
@@ -59,22 +67,31 @@ fn build_cuda_graph_shim() {
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     let compiler = cc::Build::new().cpp(true).pic(true).get_compiler();
     let mut cmd: Command = compiler.to_command();
-    cmd.args(["-std=c++17", "-O2", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra"])
-        .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-        // -isystem: the torch headers' own warnings are not ours to fix.
-        .arg("-isystem")
-        .arg(&torch_include)
-        .arg("-isystem")
-        .arg(&cuda_include)
-        .arg("csrc/cuda_graph.cpp")
-        .arg("-o")
-        .arg(&so)
-        .arg(format!("-L{}", torch_lib.display()))
-        .arg(format!("-L{}", cudart_dir.display()))
-        // Every symbol must resolve now, against these libraries, not at the first replay on a GPU.
-        .args(["-Wl,--no-undefined", "-Wl,--as-needed"])
-        .args(["-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
-        .arg(format!("-l:{cudart_file}"));
+    // -g0: the object is embedded in every binary; its debug info would only add size.
+    cmd.args([
+        "-std=c++17",
+        "-O2",
+        "-g0",
+        "-shared",
+        "-fvisibility=hidden",
+        "-Wall",
+        "-Wextra",
+    ])
+    .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+    // -isystem: the torch headers' own warnings are not ours to fix.
+    .arg("-isystem")
+    .arg(&torch_include)
+    .arg("-isystem")
+    .arg(&cuda_include)
+    .arg("csrc/cuda_graph.cpp")
+    .arg("-o")
+    .arg(&so)
+    .arg(format!("-L{}", torch_lib.display()))
+    .arg(format!("-L{}", cudart_dir.display()))
+    // Every symbol must resolve now, against these libraries, not at the first replay on a GPU.
+    .args(["-Wl,--no-undefined", "-Wl,--as-needed"])
+    .args(["-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
+    .arg(format!("-l:{cudart_file}"));
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C++ compiler for csrc/cuda_graph.cpp: {e}"));
@@ -105,9 +122,9 @@ fn cuda_include_dir(torch_lib: &Path) -> Option<PathBuf> {
         candidates.push(PathBuf::from(home).join("include"));
     }
     candidates.push("/usr/local/cuda/include".into());
-    candidates.into_iter().find(|d| {
-        d.join("cuda_runtime_api.h").exists() && d.join("crt/host_config.h").exists()
-    })
+    candidates
+        .into_iter()
+        .find(|d| d.join("cuda_runtime_api.h").exists() && d.join("crt/host_config.h").exists())
 }
 
 /// The directory and file name of the CUDA runtime library (`libcudart.so.N`, linked by exact name

@@ -118,8 +118,12 @@ fn graphs_are_off_and_refused_off_cuda() {
     assert!(err.contains("CUDA graphs need a CUDA device"), "{err}");
     let mut state = cpu.new_state(1).unwrap();
     let cfg = cpu.config().clone();
-    cpu.step(&Features::zeros(&cfg, 1), &mut state, &mut ModelOutput::zeros(&cfg, 1))
-        .unwrap();
+    cpu.step(
+        &Features::zeros(&cfg, 1),
+        &mut state,
+        &mut ModelOutput::zeros(&cfg, 1),
+    )
+    .unwrap();
     assert_eq!(state.graph_nodes(), None);
     match create("tch-cuda-eager", &w) {
         Ok(b) => assert_eq!(b.name(), "tch-cuda-eager"),
@@ -149,7 +153,9 @@ fn graph_steps_match_eager_and_native() {
         assert_close(&format!("batch {batch}: graph vs eager"), &g, &e);
         assert_close(&format!("batch {batch}: graph vs native"), &g, &n);
         assert_close(&format!("batch {batch}: eager vs native"), &e, &n);
-        let nodes = gs.graph_nodes().expect("the graph backend captured a graph");
+        let nodes = gs
+            .graph_nodes()
+            .expect("the graph backend captured a graph");
         assert!(nodes > 10, "{nodes} nodes");
         assert_eq!(es.graph_nodes(), None);
         println!("batch {batch}: one step is a graph of {nodes} nodes");
@@ -170,7 +176,10 @@ fn graph_survives_reset_and_states_are_independent() {
     };
     let (w, graph, eager) = backends(device, 8);
     let cfg = w.config().clone();
-    let (fa, fb) = (random_features(&cfg, 1, 20, 1), random_features(&cfg, 1, 20, 2));
+    let (fa, fb) = (
+        random_features(&cfg, 1, 20, 1),
+        random_features(&cfg, 1, 20, 2),
+    );
     let (mut sa, mut sb) = (graph.new_state(1).unwrap(), graph.new_state(1).unwrap());
     let mut ga = SeqModelOutput::zeros(&cfg, 1, 20);
     let mut gb = SeqModelOutput::zeros(&cfg, 1, 20);

@@ -243,10 +243,8 @@ impl CudaGraph {
             ));
         }
         // SAFETY: `raw` is the live shim object with an instantiated graph.
-        self.shim.check(
-            unsafe { (self.shim.replay)(self.raw.as_ptr()) },
-            "replay",
-        )
+        self.shim
+            .check(unsafe { (self.shim.replay)(self.raw.as_ptr()) }, "replay")
     }
 
     /// Nodes (kernels and copies) in the captured graph: what one replay launches.
@@ -283,6 +281,7 @@ mod tests {
             return;
         }
         let reason = availability().unwrap_err();
+        println!("CUDA graphs unavailable here: {reason}");
         assert!(!reason.is_empty() && !reason.contains('\n'), "{reason}");
         let err = CudaGraph::new(0).err().unwrap().to_string();
         assert!(err.contains(&reason), "{err}");

@@ -293,7 +293,6 @@ fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
     }
 }
 
-
 impl Backend for TchBackend {
     type State = TchState;
 

@@ -213,7 +213,9 @@ impl DfNet4 {
             let mut wide = size.clone();
             wide.push(2);
             size[last] *= 2;
-            t.unsqueeze(-1).expand(wide.as_slice(), false).reshape(size.as_slice())
+            t.unsqueeze(-1)
+                .expand(wide.as_slice(), false)
+                .reshape(size.as_slice())
         };
         let g = self.erb_fc.linear(x).relu().reshape([n, c, -1]) + &s.e2;
         let g = self.dec_erb_conv1.conv(&up2(&g), 1).relu() + &s.e1;
@@ -304,7 +306,9 @@ impl DfNet4 {
         let n: i64 = lead.iter().product();
         let shape = |tail: &[i64]| [lead, tail].concat();
         (
-            input.narrow(0, 0, n * nb_erb).view(shape(&[nb_erb]).as_slice()),
+            input
+                .narrow(0, 0, n * nb_erb)
+                .view(shape(&[nb_erb]).as_slice()),
             input
                 .narrow(0, n * nb_erb, n * 2 * nb_df)
                 .view(shape(&[2, nb_df]).as_slice()),
