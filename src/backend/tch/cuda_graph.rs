@@ -12,17 +12,28 @@ use std::sync::OnceLock;
 
 use crate::{Error, Result};
 
+/// `const char* dfn4_cg_last_error()`.
+type LastErrorFn = unsafe extern "C" fn() -> *const c_char;
+/// `int dfn4_cg_new(int device, void** out)`.
+type NewFn = unsafe extern "C" fn(c_int, *mut *mut c_void) -> c_int;
+/// `void f(void* graph)`.
+type VoidFn = unsafe extern "C" fn(*mut c_void);
+/// `int f(void* graph)`.
+type StatusFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+/// `int dfn4_cg_end(void* graph, size_t* nodes)`.
+type EndFn = unsafe extern "C" fn(*mut c_void, *mut usize) -> c_int;
+
 /// The shim's function table, resolved once per process.
 struct Shim {
-    last_error: unsafe extern "C" fn() -> *const c_char,
-    new: unsafe extern "C" fn(c_int, *mut *mut c_void) -> c_int,
-    free: unsafe extern "C" fn(*mut c_void),
-    enter: unsafe extern "C" fn(*mut c_void) -> c_int,
-    exit: unsafe extern "C" fn(*mut c_void) -> c_int,
-    begin: unsafe extern "C" fn(*mut c_void) -> c_int,
-    end: unsafe extern "C" fn(*mut c_void, *mut usize) -> c_int,
-    abort: unsafe extern "C" fn(*mut c_void),
-    replay: unsafe extern "C" fn(*mut c_void) -> c_int,
+    last_error: LastErrorFn,
+    new: NewFn,
+    free: VoidFn,
+    enter: StatusFn,
+    exit: StatusFn,
+    begin: StatusFn,
+    end: EndFn,
+    abort: VoidFn,
+    replay: StatusFn,
 }
 
 impl Shim {
@@ -107,24 +118,24 @@ fn load() -> std::result::Result<Shim, String> {
     // SAFETY (all transmutes below): each symbol is the shim's `extern "C"` function of exactly that
     // signature (csrc/cuda_graph.cpp), and the ABI version check guards against a mismatched shim.
     unsafe {
-        let version: unsafe extern "C" fn() -> c_int =
-            std::mem::transmute(sym(c"dfn4_cg_abi_version")?);
-        if version() != ABI_VERSION {
+        use std::mem::transmute;
+        type VersionFn = unsafe extern "C" fn() -> c_int;
+        let version = transmute::<*mut c_void, VersionFn>(sym(c"dfn4_cg_abi_version")?)();
+        if version != ABI_VERSION {
             return Err(format!(
-                "CUDA-graph shim ABI {} where {ABI_VERSION} was expected",
-                version()
+                "CUDA-graph shim ABI {version} where {ABI_VERSION} was expected"
             ));
         }
         Ok(Shim {
-            last_error: std::mem::transmute(sym(c"dfn4_cg_last_error")?),
-            new: std::mem::transmute(sym(c"dfn4_cg_new")?),
-            free: std::mem::transmute(sym(c"dfn4_cg_free")?),
-            enter: std::mem::transmute(sym(c"dfn4_cg_enter")?),
-            exit: std::mem::transmute(sym(c"dfn4_cg_exit")?),
-            begin: std::mem::transmute(sym(c"dfn4_cg_begin")?),
-            end: std::mem::transmute(sym(c"dfn4_cg_end")?),
-            abort: std::mem::transmute(sym(c"dfn4_cg_abort")?),
-            replay: std::mem::transmute(sym(c"dfn4_cg_replay")?),
+            last_error: transmute::<*mut c_void, LastErrorFn>(sym(c"dfn4_cg_last_error")?),
+            new: transmute::<*mut c_void, NewFn>(sym(c"dfn4_cg_new")?),
+            free: transmute::<*mut c_void, VoidFn>(sym(c"dfn4_cg_free")?),
+            enter: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_enter")?),
+            exit: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_exit")?),
+            begin: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_begin")?),
+            end: transmute::<*mut c_void, EndFn>(sym(c"dfn4_cg_end")?),
+            abort: transmute::<*mut c_void, VoidFn>(sym(c"dfn4_cg_abort")?),
+            replay: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_replay")?),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Tensor};
 
-use super::scan::linear_scan;
+use super::scan::{linear_scan, linear_scan_in_place};
 use crate::config::{ModelConfig, LSNR_MAX_DB, LSNR_MIN_DB};
 use crate::model::{weight_specs, Weights};
 use crate::{Error, Result};
@@ -365,7 +365,13 @@ impl MambaLayer {
         let (dt, bm, cm) = self.selective(&xc);
         let a = (dt.unsqueeze(-1) * -self.a_log.exp()).exp(); // [B, T, di, N], Eq. (4) ZOH
         let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
-        let h = linear_scan(&a, &bx);
+        // Inference may scan in the memory of `a` and `bx` (their last use); autograd needs the
+        // out-of-place form.
+        let h = if a.requires_grad() || bx.requires_grad() {
+            linear_scan(&a, &bx)
+        } else {
+            linear_scan_in_place(a, bx)
+        };
         let y = h.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1) + &xc * &self.d;
         x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>)
     }
