@@ -1,6 +1,7 @@
 //! The network as CUDA graphs: one per streaming state (a step of `B` streams) and a small cache of
-//! per-shape graphs for whole sequences. A step of DfNet4 is ~150 small kernels; launched one by one from
-//! the host they cost more than they compute, while a graph replays them all with one launch.
+//! per-shape graphs for whole sequences. A step of DfNet4 launches a few hundred small kernels (the GPU
+//! test prints the count); launched one by one from the host they cost more than they compute, while a
+//! graph replays them all with one launch.
 //!
 //! Every graph reads a fixed packed input tensor and writes fixed output tensors (see
 //! [`super::io`]); a step graph also reads and updates its stream state in place, so each replay continues
