@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use dfn4::backend::native::NativeBackend;
+use dfn4::backend::tch::cuda_graph::{availability, CudaGraph};
 use dfn4::backend::tch::{create, register_cuda, CudaGraphs, TchBackend, TchState};
 use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use dfn4::config::ModelConfig;
@@ -133,6 +134,24 @@ fn graphs_are_off_and_refused_off_cuda() {
             "{e}"
         ),
     }
+}
+
+/// Loading the shim needs libtorch's CUDA libraries; where they cannot load this must be a one-line
+/// error, not a crash. (Kept out of the library's unit tests: the attempted load of libtorch_cuda maps
+/// and unmaps hundreds of MiB, which disturbs the RSS test running beside them.)
+#[test]
+fn shim_loads_with_cuda_or_says_why_not() {
+    register_cuda();
+    if tch::Cuda::is_available() {
+        availability().unwrap();
+        assert!(CudaGraph::new(0).is_ok());
+        return;
+    }
+    let reason = availability().unwrap_err();
+    println!("CUDA graphs unavailable here: {reason}");
+    assert!(!reason.is_empty() && !reason.contains('\n'), "{reason}");
+    let err = CudaGraph::new(0).err().unwrap().to_string();
+    assert!(err.contains(&reason), "{err}");
 }
 
 #[test]
