@@ -26,8 +26,35 @@ impl Affine {
     /// `Conv1d` over the last axis with PyTorch semantics; `pad = (kernel − 1) / 2`.
     fn conv(&self, x: &Tensor, stride: i64) -> Tensor {
         let pad = (self.w.size()[2] - 1) / 2;
-        x.conv1d(&self.w, self.b.as_ref(), [stride], [pad], [1], 1)
+        conv1d(x, &self.w, self.b.as_ref(), stride, pad, 1)
     }
+}
+
+/// `Conv1d` (`x [N, C, L]`) in full fp32 on every device. PyTorch runs CUDA convolutions in TF32 by
+/// default (about three fewer significant digits), which would put the GPU outside the native backend's
+/// tolerance; these convolutions are far too small for TF32 to buy any speed.
+fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: i64,
+    pad: i64,
+    groups: i64,
+) -> Tensor {
+    x.internal_convolution(
+        w,
+        b,
+        [stride],
+        [pad],
+        [1],
+        /*transposed=*/ false,
+        [0],
+        groups,
+        /*benchmark=*/ false,
+        /*deterministic=*/ false,
+        /*cudnn_enabled=*/ true,
+        /*allow_tf32=*/ false,
+    )
 }
 
 /// One Mamba block's parameters (pre-norm residual block).
@@ -356,10 +383,8 @@ impl MambaLayer {
         let xz = rms_norm(x, &self.norm_w, eps).linear(&self.in_proj, None::<Tensor>);
         let (xi, z) = (xz.narrow(-1, 0, di), xz.narrow(-1, di, di));
         // Causal depthwise conv over time: K−1 zeros in front, no padding after.
-        let xc = xi
-            .transpose(1, 2)
-            .constant_pad_nd([k - 1, 0])
-            .conv1d(&self.conv_w, Some(&self.conv_b), [1], [0], [1], di)
+        let padded = xi.transpose(1, 2).constant_pad_nd([k - 1, 0]);
+        let xc = conv1d(&padded, &self.conv_w, Some(&self.conv_b), 1, 0, di)
             .transpose(1, 2)
             .silu();
         let (dt, bm, cm) = self.selective(&xc);
