@@ -46,12 +46,14 @@ struct Graph : at::cuda::CUDAGraph {
   std::optional<c10::cuda::CUDAStream> saved;
   std::size_t nodes = 0;
 
-  // Makes the side stream current for this thread's work on `device`. Waits for the device first: the
-  // side stream does not order itself after the default stream, where the inputs were written.
+  // Makes the side stream current for this thread's work on `device`. Waits for the previous current
+  // stream first: the side stream does not order itself after it, and the inputs and state were written
+  // there. (A stream wait, not a device-wide one, which would also wait on other threads' work and
+  // could meet another thread's capture in progress.)
   void enter() {
     c10::cuda::CUDAGuard guard(device);
-    c10::cuda::device_synchronize();
     saved = c10::cuda::getCurrentCUDAStream(device);
+    saved->synchronize();
     c10::cuda::setCurrentCUDAStream(side);
   }
 
