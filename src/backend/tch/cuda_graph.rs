@@ -201,9 +201,9 @@ impl CudaGraph {
         })
     }
 
-    /// Runs `f` eagerly with the capture stream current (after waiting for the current stream), then waits for
-    /// it and restores the previous stream. A panic in `f` (tch reports errors by panicking) becomes an
-    /// error.
+    /// Runs `f` eagerly with the capture stream current (after waiting for the current stream), then
+    /// waits for it and restores the previous stream. A panic in `f` (tch reports errors by panicking)
+    /// becomes an error.
     pub fn on_capture_stream<R>(&mut self, f: impl FnOnce() -> R) -> Result<R> {
         let s = self.shim;
         // SAFETY: `raw` is the live shim object.
