@@ -184,7 +184,13 @@ fn graph_steps_match_eager_and_native() {
         graph
             .step(&late, &mut graph.new_state(batch).unwrap(), &mut fresh)
             .unwrap();
-        assert!(max_abs_diff(&fresh.gains, &g.gains[49 * cfg.nb_erb..][..cfg.nb_erb]) > 0.0);
+        // Batch element 0 only: frame 49 of element 0 sits at row 49 of the sequence layout.
+        assert!(
+            max_abs_diff(
+                &fresh.gains[..cfg.nb_erb],
+                &g.gains[49 * cfg.nb_erb..][..cfg.nb_erb]
+            ) > 0.0
+        );
     }
 }
 
