@@ -12,6 +12,8 @@ use crate::config::ModelConfig;
 use crate::Result;
 
 pub mod native;
+#[cfg(feature = "mlx")]
+pub mod mlx;
 #[cfg(feature = "tch")]
 pub mod tch;
 
