@@ -13,7 +13,7 @@
 pub mod net;
 pub mod params;
 pub mod scan;
-mod train;
+pub mod train;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -103,6 +103,24 @@ pub fn backend_device(name: &str) -> Result<MlxDevice> {
             if device == MlxDevice::Gpu { "GPU" } else { "CPU" }
         )))
     }
+}
+
+/// Sets the thread count of the OpenBLAS that MLX's CPU matrix products run on, when one is loaded:
+/// the `mlx-cpu` wheel links a single-threaded reference BLAS, which an `LD_PRELOAD`ed OpenBLAS
+/// replaces (README "MLX backend"). Returns whether an OpenBLAS was found.
+pub fn set_blas_threads(threads: usize) -> bool {
+    let name = c"openblas_set_num_threads";
+    // SAFETY: dlsym on the global scope with a valid NUL-terminated name; the symbol, when present,
+    // is OpenBLAS's `void openblas_set_num_threads(int)`.
+    unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
+        if f.is_null() {
+            return false;
+        }
+        let set: extern "C" fn(libc::c_int) = std::mem::transmute(f);
+        set(libc::c_int::try_from(threads).unwrap_or(libc::c_int::MAX));
+    }
+    true
 }
 
 /// Everything that touches MLX objects; only used under [`MLX_LOCK`].
