@@ -18,6 +18,9 @@ rm -f "$setup_log"
 # shellcheck source=/dev/null
 source "$env_file"
 
+# One run at a time per checkout: two overlapping runs would each save the other's patched lock.
+exec 9>"$(dirname "$DFN4_MLX_CARGO_CONFIG")/cargo-$(echo "$REPO" | sha256sum | cut -c1-12).lock"
+flock 9
 lock=$REPO/Cargo.lock
 saved=$(mktemp)
 cp "$lock" "$saved"
