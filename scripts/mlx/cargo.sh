@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cargo with the Linux-patched MLX crates: `scripts/mlx/cargo.sh build --release --features mlx`.
+# cargo with the Linux-patched MLX crates: `scripts/mlx/cargo.sh build --release --features mlx`
+# (any cargo subcommand; clippy included).
 # Runs scripts/mlx/setup.sh (quick when already done), sources its env.sh, and passes its
 # [patch.crates-io] config to cargo. The patch makes cargo record path sources for mlx-sys and mlx-rs
 # in Cargo.lock; the committed lock (registry sources) is put back afterwards so that the default
@@ -26,4 +27,10 @@ saved=$(mktemp)
 cp "$lock" "$saved"
 restore() { cp "$saved" "$lock" && rm -f "$saved"; }
 trap restore EXIT
-cargo --config "$DFN4_MLX_CARGO_CONFIG" "$@"
+if [[ ${1:-} == clippy ]]; then
+  # cargo-clippy is an external subcommand and does not see `--config`; cargo also reads the patch
+  # table from .cargo/config.toml above the working directory.
+  (cd "$(dirname "$DFN4_MLX_CARGO_CONFIG")/cfg" && cargo clippy --manifest-path "$REPO/Cargo.toml" "${@:2}")
+else
+  cargo --config "$DFN4_MLX_CARGO_CONFIG" "$@"
+fi

@@ -11,9 +11,9 @@
 use crate::config::ModelConfig;
 use crate::Result;
 
-pub mod native;
 #[cfg(feature = "mlx")]
 pub mod mlx;
+pub mod native;
 #[cfg(feature = "tch")]
 pub mod tch;
 

@@ -246,7 +246,10 @@ impl MlxBackend {
                 Box::new(compile(seq_graph(cfg.clone()), false)),
             )
         } else {
-            (Box::new(step_graph(cfg.clone())), Box::new(seq_graph(cfg.clone())))
+            (
+                Box::new(step_graph(cfg.clone())),
+                Box::new(seq_graph(cfg.clone())),
+            )
         };
         Ok(Self {
             device,
@@ -386,7 +389,9 @@ impl Backend for MlxBackend {
             args.extend(inner.params.iter().cloned());
             let outs = (inner.seq_fn)(&args)?;
             if outs.len() != 3 {
-                return Err(Exception::custom("sequence graph returned the wrong outputs"));
+                return Err(Exception::custom(
+                    "sequence graph returned the wrong outputs",
+                ));
             }
             mlx_rs::transforms::eval(outs.iter())?;
             copy_out(&outs[0], &mut out.gains)?;

@@ -164,12 +164,20 @@ pub fn mamba_step(
     let xz = rms_norm(x, &l.norm, cfg.norm_eps)?.matmul(&l.in_proj)?;
     let [xi, z] = split_last(&xz, [di, di])?;
     let window = concatenate(&[conv.clone(), xi.reshape(&[b, 1, di])?], 1)?; // [B, K, di]
-    let xc = silu(&window.multiply(&l.conv_w)?.sum_axis(1, false)?.add(&l.conv_b)?)?;
+    let xc = silu(
+        &window
+            .multiply(&l.conv_w)?
+            .sum_axis(1, false)?
+            .add(&l.conv_b)?,
+    )?;
     *conv = narrow(&window, 1, 1, cfg.d_conv as i32 - 1)?;
     let (dt, bm, cm) = selective(l, cfg, &xc)?;
     // Zero-order hold, Gu & Dao 2023 Eq. (4): h ← exp(dt·A) ⊙ h + dt·B·x.
     let a = dt.expand_dims(-1)?.multiply(a_matrix(l)?)?.exp()?; // [B, di, N]
-    let bx = dt.multiply(&xc)?.expand_dims(-1)?.multiply(bm.expand_dims(1)?)?;
+    let bx = dt
+        .multiply(&xc)?
+        .expand_dims(-1)?
+        .multiply(bm.expand_dims(1)?)?;
     *ssm = a.multiply(&*ssm)?.add(&bx)?;
     let y = ssm
         .matmul(cm.expand_dims(-1)?)?

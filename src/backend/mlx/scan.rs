@@ -82,3 +82,50 @@ fn doubling_scan(a: &Array, b: &Array, axis: i32, need_a: bool) -> Mx<(Array, Ar
     }
     Ok((a, b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [lo, hi).
+    fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                lo + (hi - lo) * (s as f32 / u32::MAX as f32)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_sequential_recurrence() {
+        let stream = mlx_rs::Stream::cpu();
+        mlx_rs::with_stream(&stream, || {
+            for t in [1usize, 2, 5, 8, 16, 17, 37, 40, 130] {
+                let (b, c) = (2, 3);
+                let av = values(b * t * c, t as u32, 0.0, 1.0);
+                let bv = values(b * t * c, 7 + t as u32, -1.0, 1.0);
+                let shape = [b as i32, t as i32, c as i32];
+                let a = Array::from_slice(&av, &shape);
+                let bb = Array::from_slice(&bv, &shape);
+                let h = linear_scan(&a, &bb).unwrap();
+                let got = h.contiguous().unwrap();
+                let got = got.try_as_slice::<f32>().unwrap();
+                for bi in 0..b {
+                    let mut state = vec![0.0f32; c];
+                    for ti in 0..t {
+                        for (ci, h) in state.iter_mut().enumerate() {
+                            let i = (bi * t + ti) * c + ci;
+                            *h = av[i] * *h + bv[i];
+                            let diff = (got[i] - *h).abs();
+                            assert!(diff < 1e-5, "t={t} b={bi} frame {ti}: diff {diff}");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
