@@ -45,7 +45,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site
 # libmlx.so finds cuBLAS, cuDNN, cuFFT, NVRTC and NCCL through its RPATH ($ORIGIN/../../nvidia/...) and
 # the CUDA headers for its JIT kernels relative to itself as well: in a pip install those are the
 # nvidia-* wheels next to it. Here they are PyTorch's, so link that folder in.
-SP=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+# (find_spec locates torch without importing it.)
+SP=$(python3 -c 'import importlib.util as u, os; print(os.path.dirname(os.path.dirname(u.find_spec("torch").origin)))')
 TORCH_LIB=$SP/torch/lib
 [[ -d $SP/nvidia ]] && ln -sfn "$SP/nvidia" "$WORK/site/nvidia"
 if [[ -z ${CUDA_HOME:-} ]]; then
