@@ -11,6 +11,8 @@
 use crate::config::ModelConfig;
 use crate::Result;
 
+#[cfg(feature = "mlx")]
+pub mod mlx;
 pub mod native;
 #[cfg(feature = "tch")]
 pub mod tch;

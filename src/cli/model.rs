@@ -14,12 +14,22 @@ use super::pipeline::ChannelEnhancer;
 
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
-#[cfg(not(feature = "tch"))]
+#[cfg(not(any(feature = "tch", feature = "mlx")))]
 pub const AVAILABLE_BACKENDS: &[&str] = &["native"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
-#[cfg(feature = "tch")]
+#[cfg(all(feature = "tch", not(feature = "mlx")))]
 pub const AVAILABLE_BACKENDS: &[&str] = &["native", "tch-cpu", "tch-cuda", "tch-mps"];
+/// Backends compiled into this build, in the order they are listed to the user. Whether a device
+/// backend's device is present is checked when it is created.
+#[cfg(all(feature = "mlx", not(feature = "tch")))]
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "mlx-cpu", "mlx-gpu"];
+/// Backends compiled into this build, in the order they are listed to the user. Whether a device
+/// backend's device is present is checked when it is created.
+#[cfg(all(feature = "tch", feature = "mlx"))]
+pub const AVAILABLE_BACKENDS: &[&str] = &[
+    "native", "tch-cpu", "tch-cuda", "tch-mps", "mlx-cpu", "mlx-gpu",
+];
 
 /// Fails with the list of available backends when `name` is not one of them.
 pub fn check_backend(name: &str) -> Result<()> {
@@ -66,6 +76,14 @@ pub fn build_enhancer(
             let tch = dfn4::backend::tch::TchBackend::new(&weights, device)
                 .with_context(|| format!("cannot create the {name} backend"))?;
             Ok(Box::new(DenoiserEnhancer::new(Arc::new(tch), params)?))
+        }
+        #[cfg(feature = "mlx")]
+        name @ ("mlx-cpu" | "mlx-gpu") => {
+            let device = dfn4::backend::mlx::backend_device(name)?;
+            let weights = load_weights(model)?;
+            let mlx = dfn4::backend::mlx::MlxBackend::new(&weights, device)
+                .with_context(|| format!("cannot create the {name} backend"))?;
+            Ok(Box::new(DenoiserEnhancer::new(Arc::new(mlx), params)?))
         }
         other => bail!("backend \"{other}\" is listed but not wired up"),
     }
