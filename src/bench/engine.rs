@@ -129,7 +129,7 @@ fn availability(name: &str) -> Result<()> {
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => {
             crate::backend::tch::backend_device(name).map(|_| ())
         }
-#[cfg(feature = "mlx")]
+        #[cfg(feature = "mlx")]
         "mlx-cpu" | "mlx-gpu" => crate::backend::mlx::backend_device(name).map(|_| ()),
         other => Err(Error::Config(format!(
             "backend \"{other}\" is compiled in but not wired into the bench"
@@ -176,7 +176,7 @@ pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(
             crate::backend::tch::create(name, weights)?,
         ))),
-#[cfg(feature = "mlx")]
+        #[cfg(feature = "mlx")]
         "mlx-cpu" | "mlx-gpu" => {
             let device = crate::backend::mlx::backend_device(name)?;
             Ok(Box::new(Adapter::new(
