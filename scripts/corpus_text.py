@@ -3,7 +3,10 @@
 
 Sentences come from the translations shipped in Debian's widelands-data package
 (gettext .mo catalogues in ~50 languages): real text in each voice's language.
-Used by corpus_build.py; standard library only.
+Used by corpus_build.py (and corpus_voices.py for the sentences); standard library only.
+
+The dev voices are made exactly as in corpus v1 (same counts, same seeds through
+rng_for("dev", ...)), so the dev split stays byte-identical; only train grew in v2.
 """
 
 import glob
@@ -23,9 +26,8 @@ LOCALE_TO_ESPEAK = {
 ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
                    "klatt3", "klatt4"]
 SENTENCES_PER_VOICE = 3
-ESPEAK_TRAIN_VOICES = 40
-ESPEAK_DEV_VOICES = 8
-FLITE_SENTENCES = 10
+ESPEAK_VOICES = {"train": 120, "dev": 8}  # v1 had 40 train voices
+FLITE_SENTENCES = {"train": 36, "dev": 10}  # per voice; v1 had 10 for train too
 
 
 def read_mo(path, originals=False):
@@ -85,12 +87,12 @@ def tts_items(x, tmp, pool, rng_for, dev_variants, dev_langs, flite_train, flite
     sentences = {loc: locale_sentences(x, loc) for loc in sorted(LOCALE_TO_ESPEAK)}
     sentences = {loc: s for loc, s in sentences.items() if len(s) >= 20}
     jobs = []
-    for split, nvoices in (("train", ESPEAK_TRAIN_VOICES), ("dev", ESPEAK_DEV_VOICES)):
+    for split, nvoices in sorted(ESPEAK_VOICES.items(), reverse=True):
         if ("espeak-ng", split) not in budget:
             continue
         locs = sorted(loc for loc in sentences if (LOCALE_TO_ESPEAK[loc] in dev_langs) == (split == "dev"))
         variants = sorted(v for v in ESPEAK_VARIANTS if (v in dev_variants) == (split == "dev"))
-        rng = rng_for("espeak-voices", split)
+        rng = rng_for(split, "espeak-voices", split)
         for n in range(nvoices):
             loc = locs[n % len(locs)] if n < len(locs) else rng.choice(locs)
             var = rng.choice(variants)
@@ -110,8 +112,8 @@ def tts_items(x, tmp, pool, rng_for, dev_variants, dev_langs, flite_train, flite
         if ("flite", split) not in budget:
             continue
         for v in voices:
-            rng = rng_for("flite", v)
-            for k, text in enumerate(rng.sample(english, FLITE_SENTENCES)):
+            rng = rng_for(split, "flite", v)
+            for k, text in enumerate(rng.sample(english, FLITE_SENTENCES[split])):
                 key = f"flite-{v}-{k:02d}"
                 dst = os.path.join(out_dir, key + ".wav")
                 jobs.append((["flite", "-voice", v, "-t", text, "-o", dst], dst,

@@ -33,6 +33,9 @@ pub enum Error {
     /// An audio device failed.
     #[error("audio error: {0}")]
     Audio(String),
+    /// The meter window could not be opened or failed while open (no display, no OpenGL, ...).
+    #[error("gui error: {0}")]
+    Gui(String),
     /// Input data is unusable (empty, wrong length, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -12,6 +12,8 @@ pub mod config;
 pub mod denoiser;
 pub mod dsp;
 pub mod error;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod model;
 pub mod stream;
 #[cfg(feature = "train")]

@@ -20,7 +20,13 @@ use crate::{Error, Result};
 
 /// Every backend name the bench knows, in the order they are listed.
 pub const KNOWN_BACKENDS: &[&str] = &[
-    "native", "tch-cpu", "tch-cuda", "tch-mps", "mlx-cpu", "mlx-gpu",
+    "native",
+    "tch-cpu",
+    "tch-cuda",
+    "tch-cuda-eager",
+    "tch-mps",
+    "mlx-cpu",
+    "mlx-gpu",
 ];
 
 /// One timed iteration of a whole-batch workload (an offline sequence or a training step).
@@ -93,7 +99,8 @@ pub trait BenchBackend: Send + Sync {
 pub fn compiled_backends() -> Vec<&'static str> {
     let mut v = vec!["native"];
     if cfg!(feature = "tch") {
-        v.extend(["tch-cpu", "tch-cuda", "tch-mps"]);
+        // "tch-cuda-eager": CUDA without CUDA graphs, to show what the graphs of "tch-cuda" gain.
+        v.extend(["tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps"]);
     }
     if cfg!(feature = "mlx") {
         v.extend(["mlx-cpu", "mlx-gpu"]);
@@ -119,7 +126,9 @@ fn availability(name: &str) -> Result<()> {
     match name {
         "native" => Ok(()),
         #[cfg(feature = "tch")]
-        "tch-cpu" | "tch-cuda" | "tch-mps" => crate::backend::tch::backend_device(name).map(|_| ()),
+        "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => {
+            crate::backend::tch::backend_device(name).map(|_| ())
+        }
         #[cfg(feature = "mlx")]
         "mlx-cpu" | "mlx-gpu" => crate::backend::mlx::backend_device(name).map(|_| ()),
         other => Err(Error::Config(format!(
@@ -164,12 +173,9 @@ pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     match name {
         "native" => Ok(Box::new(Adapter::new(NativeBackend::new(weights)?))),
         #[cfg(feature = "tch")]
-        "tch-cpu" | "tch-cuda" | "tch-mps" => {
-            let device = crate::backend::tch::backend_device(name)?;
-            Ok(Box::new(Adapter::new(
-                crate::backend::tch::TchBackend::new(weights, device)?,
-            )))
-        }
+        "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(
+            crate::backend::tch::create(name, weights)?,
+        ))),
         #[cfg(feature = "mlx")]
         "mlx-cpu" | "mlx-gpu" => {
             let device = crate::backend::mlx::backend_device(name)?;

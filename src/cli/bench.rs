@@ -30,8 +30,9 @@ pub struct BenchArgs {
     /// Timed iterations per configuration.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = positive)]
     pub num_runs: usize,
-    /// Backends to measure, the first being the speedup baseline (native, tch-cpu, tch-cuda, tch-mps,
-    /// mlx-cpu, mlx-gpu). Default: every backend compiled in and available.
+    /// Backends to measure, the first being the speedup baseline (native, tch-cpu, tch-cuda,
+    /// tch-cuda-eager, tch-mps, mlx-cpu, mlx-gpu; tch-cuda-eager is tch-cuda without CUDA graphs).
+    /// Default: every backend compiled in and available.
     #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME", conflicts_with = "only")]
     pub backends: Vec<String>,
     /// Measure this one backend only.

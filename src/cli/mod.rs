@@ -2,7 +2,13 @@
 //! commands only move data between files, the library and the terminal, the math is in the library.
 pub mod bench;
 pub mod denoise;
+#[cfg(feature = "live")]
+pub mod devices;
 pub mod enhance;
+#[cfg(feature = "gui")]
+pub mod gui;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod model;
 pub mod pipeline;
 
@@ -24,9 +30,18 @@ pub enum Command {
     Enhance(enhance::EnhanceArgs),
     /// Measure latency, real-time factor, throughput and memory of the backends.
     Bench(bench::BenchArgs),
+    /// Show the meter window over synthetic values (`--demo`; cargo feature `gui`).
+    #[cfg(feature = "gui")]
+    Gui(gui::GuiArgs),
     /// Train DfNet4 on a corpus of clean speech and noise mixed on the fly (cargo feature `train`).
     #[cfg(feature = "train")]
     Train(dfn4::train::TrainArgs),
+    /// Denoise an audio input device into an output device in real time (cargo feature `live`).
+    #[cfg(feature = "live")]
+    Live(live::LiveArgs),
+    /// List audio hosts and their input and output devices with supported rates (cargo feature `live`).
+    #[cfg(feature = "live")]
+    Devices(devices::DevicesArgs),
 }
 
 /// Runs the parsed command.
@@ -34,8 +49,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enhance(args) => enhance::run(&args),
         Command::Bench(args) => bench::run(&args),
+        #[cfg(feature = "gui")]
+        Command::Gui(args) => gui::run(&args),
         #[cfg(feature = "train")]
         Command::Train(args) => dfn4::train::run(args),
+        #[cfg(feature = "live")]
+        Command::Live(args) => live::run(&args),
+        #[cfg(feature = "live")]
+        Command::Devices(args) => devices::run(&args),
     }
 }
 
@@ -67,6 +88,101 @@ mod tests {
     #[test]
     fn train_needs_the_feature() {
         assert!(Cli::try_parse_from(["dfn4", "train"]).is_err());
+    }
+
+    #[cfg(feature = "gui")]
+    #[test]
+    fn gui_demo_defaults_to_two_backends() {
+        let cli = Cli::try_parse_from(["dfn4", "gui", "--demo"]).expect("arguments parse");
+        match cli.command {
+            Command::Gui(args) => {
+                assert!(args.demo);
+                assert_eq!(args.backends, ["native", "tch-cpu"]);
+                assert_eq!(args.atten_lim_db, 0.0);
+            }
+            other => panic!("expected gui, parsed {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["dfn4", "gui"]).expect("arguments parse");
+        match cli.command {
+            Command::Gui(args) => {
+                let err = gui::run(&args).expect_err("no --demo");
+                assert!(err.to_string().contains("--demo"), "{err}");
+            }
+            other => panic!("expected gui, parsed {other:?}"),
+        }
+    }
+
+    #[cfg(not(feature = "gui"))]
+    #[test]
+    fn gui_needs_the_feature() {
+        assert!(Cli::try_parse_from(["dfn4", "gui", "--demo"]).is_err());
+    }
+
+    #[cfg(not(feature = "live"))]
+    #[test]
+    fn live_and_devices_need_the_feature() {
+        assert!(Cli::try_parse_from(["dfn4", "live"]).is_err());
+        assert!(Cli::try_parse_from(["dfn4", "devices"]).is_err());
+    }
+
+    #[cfg(feature = "live")]
+    fn live_args(argv: &[&str]) -> live::LiveArgs {
+        let cli =
+            Cli::try_parse_from(["dfn4", "live"].iter().chain(argv)).expect("arguments parse");
+        match cli.command {
+            Command::Live(args) => args,
+            other => panic!("expected live, parsed {other:?}"),
+        }
+    }
+
+    #[cfg(feature = "live")]
+    #[test]
+    fn live_defaults_and_flags() {
+        let a = live_args(&[]);
+        assert_eq!(a.backends(), ["native"]);
+        assert_eq!(a.buffer_frames, 480);
+        assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
+        let p = live::denoise_params(&a).unwrap();
+        // The same defaults as `dfn4 enhance`, so live output matches the offline one.
+        let e = enhance::denoise_params(&enhance_args(&[])).unwrap();
+        assert_eq!(p, e);
+
+        let a = live_args(&[
+            "--compare",
+            "native,tch-cpu",
+            "--input",
+            "2",
+            "--output",
+            "dfn_out",
+            "--duration",
+            "1.5",
+            "--atten-lim-db",
+            "12",
+            "--bypass",
+            "--record-input",
+            "in.wav",
+        ]);
+        assert_eq!(a.backends(), ["native", "tch-cpu"]);
+        assert_eq!(
+            (a.input.as_deref(), a.output.as_deref()),
+            (Some("2"), Some("dfn_out"))
+        );
+        assert_eq!(a.duration, Some(1.5));
+        assert!(a.bypass);
+        assert_eq!(live::denoise_params(&a).unwrap().atten_lim_db, Some(12.0));
+        for bad in ["0", "-3", "nan"] {
+            let a = live_args(&["--atten-lim-db", bad]);
+            assert!(live::denoise_params(&a).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from([
+            "dfn4",
+            "live",
+            "--backend",
+            "native",
+            "--compare",
+            "native"
+        ])
+        .is_err());
     }
 
     fn enhance_args(argv: &[&str]) -> enhance::EnhanceArgs {

@@ -82,6 +82,9 @@ pub struct LiveMeters {
     pub output_underruns: AtomicU64,
     /// Xruns reported by the audio host itself (cpal stream errors of the xrun kind).
     pub host_xruns: AtomicU64,
+    /// Samples the recording taps (`--record-input` / `--record-output`) had to drop because the
+    /// file writer fell behind; the audio itself is unaffected, so these are not xruns.
+    pub tap_dropped_samples: AtomicU64,
     /// Algorithmic latency (STFT overlap + lookahead), in milliseconds; fixed for the run.
     pub algorithmic_latency_ms: AtomicF32,
     /// Latency added by device buffers and ring prefill, in milliseconds, as configured.
@@ -111,6 +114,7 @@ impl LiveMeters {
             input_overruns: AtomicU64::new(0),
             output_underruns: AtomicU64::new(0),
             host_xruns: AtomicU64::new(0),
+            tap_dropped_samples: AtomicU64::new(0),
             algorithmic_latency_ms: AtomicF32::new(0.0),
             buffer_latency_ms: AtomicF32::new(0.0),
             measured_latency_ms: AtomicF32::new(0.0),

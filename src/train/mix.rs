@@ -17,7 +17,7 @@ use super::augment::{
     band_limit, coloured_noise, convolve, hum, log_uniform, normalise_rms, power, random_eq,
     synthetic_rir, Biquad,
 };
-use super::corpus::{Clip, Corpus};
+use super::corpus::{resample_to_48k, Clip, Corpus};
 use crate::config::{NB_DF, NB_ERB, NB_FREQS, SAMPLE_RATE_HZ};
 use crate::dsp::features::analyze_signal;
 
@@ -36,6 +36,11 @@ pub struct MixConfig {
     pub band_limit_noise_prob: f64,
     /// Probability of an example without speech (target silence).
     pub noise_only_prob: f64,
+    /// Probability that a training example's speech is played faster or slower (pitch and formants
+    /// move with it), which makes one recorded speaker sound like several.
+    pub speed_perturb_prob: f64,
+    /// Largest relative speed change of that perturbation (0.15 = 0.85× … 1.15×).
+    pub speed_perturb_max: f32,
 }
 
 impl MixConfig {
@@ -48,7 +53,33 @@ impl MixConfig {
             reverb_prob: 0.3,
             band_limit_noise_prob: 0.5,
             noise_only_prob: 0.05,
+            speed_perturb_prob: 0.5,
+            speed_perturb_max: 0.15,
         }
+    }
+}
+
+impl MixConfig {
+    /// One line describing the mixing, recorded in the exported model's provenance.
+    pub fn describe(&self) -> String {
+        let pct = |p: f64| (p * 100.0).round();
+        format!(
+            "on the fly: {:.1} s segments, SNR {}..{} dB, level {}..{} dBFS, speech EQ, \
+             {}% speed-perturbed speech (x{:.2}..x{:.2}, pitch and formants move with it), \
+             {}% synthetic reverb (target = early reverb), noise files / synthetic coloured, hum, \
+             modulated / babble; noise band-limited like the speech in {}% of examples, {}% noise only",
+            self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
+            self.snr_db.0,
+            self.snr_db.1,
+            self.level_dbfs.0,
+            self.level_dbfs.1,
+            pct(self.speed_perturb_prob),
+            1.0 - self.speed_perturb_max,
+            1.0 + self.speed_perturb_max,
+            pct(self.reverb_prob),
+            pct(self.band_limit_noise_prob),
+            pct(self.noise_only_prob),
+        )
     }
 }
 
@@ -170,6 +201,27 @@ fn noise_signal(corpus: &Corpus, split: Split, len: usize, rng: &mut SmallRng) -
     noise
 }
 
+/// Step between the sample rates a perturbed segment is reinterpreted at: rates that are multiples of
+/// 800 Hz keep the FFT resampler's chunk sizes small (48000 / gcd ≤ 60).
+const SPEED_RATE_STEP_HZ: usize = 800;
+
+/// Speech played `rate_hz / 48000` times faster: a segment of `len · rate_hz / 48000` samples is read
+/// as if recorded at `rate_hz` and resampled to 48 kHz, giving `len` samples whose pitch and formants
+/// are scaled by the same factor. Returns the segment and its new band limit.
+fn speed_perturbed_segment(
+    clips: &[Clip],
+    len: usize,
+    rate_hz: usize,
+    rng: &mut SmallRng,
+) -> anyhow::Result<(Vec<f32>, f32)> {
+    let src_len = (len * rate_hz).div_ceil(SAMPLE_RATE_HZ);
+    let (src, band_hz) = speech_segment(clips, src_len, rng);
+    let mut out = resample_to_48k(&src, rate_hz as u32)?;
+    out.resize(len, 0.0);
+    let factor = rate_hz as f32 / SAMPLE_RATE_HZ as f32;
+    Ok((out, (band_hz * factor).min(SAMPLE_RATE_HZ as f32 / 2.0)))
+}
+
 /// One training pair `(noisy, target)` of `cfg.seg_samples` samples.
 pub fn make_example(
     corpus: &Corpus,
@@ -185,6 +237,16 @@ pub fn make_example(
     let noise_only = split == Split::Train && rng.random_bool(cfg.noise_only_prob);
     let (mut speech, band_hz) = if noise_only {
         (vec![0.0; len], SAMPLE_RATE_HZ as f32 / 2.0)
+    } else if split == Split::Train && rng.random_bool(cfg.speed_perturb_prob) {
+        let max_steps =
+            (cfg.speed_perturb_max * SAMPLE_RATE_HZ as f32) as i64 / SPEED_RATE_STEP_HZ as i64;
+        let steps = rng.random_range(-max_steps..=max_steps);
+        let rate_hz = (SAMPLE_RATE_HZ as i64 + steps * SPEED_RATE_STEP_HZ as i64) as usize;
+        match speed_perturbed_segment(speech_clips, len, rate_hz, rng) {
+            Ok(seg) => seg,
+            // The resampler only fails on invalid rates, which the range above excludes.
+            Err(_) => speech_segment(speech_clips, len, rng),
+        }
     } else {
         speech_segment(speech_clips, len, rng)
     };
@@ -291,4 +353,87 @@ pub fn make_batch(
         b.clean.extend(clean);
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Frequency (Hz) of the strongest DFT bin of `x`, searched on a 5 Hz grid between 200 and 3000 Hz.
+    fn peak_hz(x: &[f32]) -> f32 {
+        let mut best = (0.0f32, 0.0f32);
+        for k in 40..600 {
+            let f = k as f32 * 5.0;
+            let w = std::f32::consts::TAU * f / SAMPLE_RATE_HZ as f32;
+            let (re, im) = x
+                .iter()
+                .enumerate()
+                .fold((0.0f32, 0.0f32), |(re, im), (n, v)| {
+                    (re + v * (w * n as f32).cos(), im - v * (w * n as f32).sin())
+                });
+            let mag = re.hypot(im);
+            if mag > best.1 {
+                best = (f, mag);
+            }
+        }
+        best.0
+    }
+
+    #[test]
+    fn speed_perturbation_scales_pitch_and_band_and_keeps_length() {
+        let tone: Vec<f32> = (0..SAMPLE_RATE_HZ)
+            .map(|n| (std::f32::consts::TAU * 1000.0 * n as f32 / SAMPLE_RATE_HZ as f32).sin())
+            .collect();
+        let clips = [Clip {
+            samples: tone,
+            band_hz: 8000.0,
+            source: "test".into(),
+        }];
+        let len = SAMPLE_RATE_HZ / 4;
+        for (rate_hz, want_hz) in [(52_800, 1100.0), (40_800, 850.0), (48_000, 1000.0)] {
+            let mut rng = SmallRng::seed_from_u64(7);
+            let (seg, band) = speed_perturbed_segment(&clips, len, rate_hz, &mut rng).unwrap();
+            assert_eq!(seg.len(), len);
+            // Skip the segment's possible leading pause and the resampler's edges.
+            let mid = &seg[len / 2 - 2400..len / 2 + 2400];
+            assert!(
+                (peak_hz(mid) - want_hz).abs() <= 10.0,
+                "rate {rate_hz}: peak at {} Hz, expected {want_hz} Hz",
+                peak_hz(mid)
+            );
+            let want_band = 8000.0 * rate_hz as f32 / SAMPLE_RATE_HZ as f32;
+            assert!(
+                (band - want_band).abs() < 1e-3,
+                "band {band} vs {want_band}"
+            );
+        }
+    }
+
+    #[test]
+    fn dev_examples_are_never_speed_perturbed() {
+        // A dev example must not depend on the perturbation settings, so dev scores stay comparable.
+        let tone: Vec<f32> = (0..SAMPLE_RATE_HZ * 2)
+            .map(|n| 0.1 * (std::f32::consts::TAU * 440.0 * n as f32 / SAMPLE_RATE_HZ as f32).sin())
+            .collect();
+        let clip = || Clip {
+            samples: tone.clone(),
+            band_hz: 8000.0,
+            source: "test".into(),
+        };
+        let corpus = Corpus {
+            speech_dev: vec![clip()],
+            speech_train: vec![clip()],
+            noise_dev: vec![clip()],
+            noise_train: vec![clip()],
+        };
+        let mut on = MixConfig::new(0.5);
+        on.speed_perturb_prob = 1.0;
+        let mut off = on.clone();
+        off.speed_perturb_prob = 0.0;
+        let run =
+            |cfg: &MixConfig, split| make_example(&corpus, split, cfg, &mut example_rng(1, 2, 3));
+        assert_eq!(run(&on, Split::Dev), run(&off, Split::Dev));
+        assert_ne!(run(&on, Split::Train), run(&off, Split::Train));
+    }
 }

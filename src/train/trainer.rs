@@ -190,9 +190,7 @@ fn provenance(
             "corpus": args.corpus.display().to_string(),
             "sources": sources,
             "hours": {"speech_train": h[0], "speech_dev": h[1], "noise_train": h[2], "noise_dev": h[3]},
-            "mixing": "on the fly: 3 s segments, SNR -5..20 dB, level -35..-15 dBFS, speech EQ, 30% synthetic \
-                       reverb (target = early reverb), noise files / synthetic coloured, hum, modulated / babble; \
-                       noise band-limited like the speech in 50% of examples",
+            "mixing": MixConfig::new(args.seconds).describe(),
             "note": "no training speech has content above ~8-11 kHz: targets are band-limited",
         },
         "training": {

@@ -2,12 +2,20 @@
 //!
 //! The network itself is [`net::DfNet4`], which the trainer uses too; this module adapts it to the
 //! [`Backend`] trait (plain `f32` slices in and out, state tensors kept on the device between steps).
+//! On CUDA, steps and repeated sequence shapes replay CUDA graphs ([`graph`]) unless
+//! `DFN4_CUDA_GRAPHS` says otherwise ([`CudaGraphs::from_env`]).
+pub mod cuda_graph;
+mod graph;
+mod io;
 pub mod net;
 pub mod scan;
 
+use std::sync::Mutex;
+
 use tch::{nn, Device, Kind, Tensor};
 
-use self::net::{DfNet4, LayerState, NetOutput};
+use self::graph::{SeqGraphs, StepGraph};
+use self::net::{DfNet4, LayerState};
 use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use crate::config::ModelConfig;
 use crate::model::Weights;
@@ -43,9 +51,9 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
-/// The device of the backend called `name` ("tch-cpu", "tch-cuda", "tch-mps") when this machine has it,
-/// with a one-line reason when it does not. Loads libtorch's CUDA kernels ([`register_cuda`]) before
-/// asking for CUDA, since without them CUDA never reports as available.
+/// The device of the backend called `name` ("tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps") when
+/// this machine has it, with a one-line reason when it does not. Loads libtorch's CUDA kernels
+/// ([`register_cuda`]) before asking for CUDA, since without them CUDA never reports as available.
 pub fn backend_device(name: &str) -> Result<Device> {
     let missing = |what: &str| {
         Err(Error::Backend(format!(
@@ -54,7 +62,7 @@ pub fn backend_device(name: &str) -> Result<Device> {
     };
     match name {
         "tch-cpu" => Ok(Device::Cpu),
-        "tch-cuda" => {
+        "tch-cuda" | "tch-cuda-eager" => {
             register_cuda();
             if tch::Cuda::is_available() {
                 Ok(Device::Cuda(0))
@@ -70,8 +78,50 @@ pub fn backend_device(name: &str) -> Result<Device> {
             }
         }
         _ => Err(Error::Config(format!(
-            "unknown tch backend \"{name}\" (tch-cpu, tch-cuda, tch-mps)"
+            "unknown tch backend \"{name}\" (tch-cpu, tch-cuda, tch-cuda-eager, tch-mps)"
         ))),
+    }
+}
+
+/// The backend called `name` (see [`backend_device`]) built from `weights`: "tch-cuda-eager" is CUDA
+/// with graphs off, "tch-cuda" CUDA with graphs as `DFN4_CUDA_GRAPHS` says.
+pub fn create(name: &str, weights: &Weights) -> Result<TchBackend> {
+    let device = backend_device(name)?;
+    if name == "tch-cuda-eager" {
+        TchBackend::with_cuda_graphs(weights, device, CudaGraphs::Off)
+    } else {
+        TchBackend::new(weights, device)
+    }
+}
+
+/// Which calls of a CUDA backend replay CUDA graphs instead of launching every kernel from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CudaGraphs {
+    /// Every kernel launched eagerly (and the only choice off CUDA).
+    Off,
+    /// `step`: one graph per state, captured on its first step.
+    Step,
+    /// `step` as above, and `run_sequence` with one graph per `(batch, frames)` shape, captured on the
+    /// shape's second use (a few shapes are kept).
+    StepAndSequence,
+}
+
+impl CudaGraphs {
+    /// The mode `DFN4_CUDA_GRAPHS` asks for: "0"/"off" → [`Off`](Self::Off), "step" →
+    /// [`Step`](Self::Step), unset/"1"/"on"/"all" → [`StepAndSequence`](Self::StepAndSequence).
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("DFN4_CUDA_GRAPHS") {
+            Err(std::env::VarError::NotPresent) => Ok(Self::StepAndSequence),
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "0" | "off" => Ok(Self::Off),
+                "step" => Ok(Self::Step),
+                "" | "1" | "on" | "all" => Ok(Self::StepAndSequence),
+                other => Err(Error::Config(format!(
+                    "DFN4_CUDA_GRAPHS={other:?} (0, off, step, 1, on, all)"
+                ))),
+            },
+            Err(e) => Err(Error::Config(format!("DFN4_CUDA_GRAPHS: {e}"))),
+        }
     }
 }
 
@@ -81,6 +131,10 @@ pub struct TchBackend {
     device: Device,
     vs: nn::VarStore,
     net: DfNet4,
+    graphs: CudaGraphs,
+    /// Why graphs were wanted but are off (the shim could not load).
+    graphs_unavailable: Option<String>,
+    seq_graphs: Mutex<SeqGraphs>,
 }
 
 // SAFETY: the parameter values are never mutated after construction (inference runs under no_grad and
@@ -91,29 +145,91 @@ unsafe impl Sync for TchBackend {}
 // SAFETY: tch tensors are Send; the raw handles carry no thread affinity.
 unsafe impl Send for TchBackend {}
 
-/// Recurrent state of `batch` streams: per Mamba block the conv ring and SSM state, on the device.
+/// Recurrent state of `batch` streams: per Mamba block the conv ring and SSM state, on the device
+/// (updated in place), and on CUDA the step graph captured over them.
 pub struct TchState {
     batch: usize,
     layers: Vec<LayerState>,
+    graph: Option<StepGraph>,
+}
+
+impl TchState {
+    /// Kernels (graph nodes) one step of this state launches, once its CUDA graph is captured; None
+    /// before that or without graphs.
+    pub fn graph_nodes(&self) -> Option<usize> {
+        self.graph.as_ref().map(StepGraph::nodes)
+    }
 }
 
 impl TchBackend {
-    /// Copies `weights` into a var store on `device` (names and shapes exactly as in `model::spec`).
+    /// Copies `weights` into a var store on `device` (names and shapes exactly as in `model::spec`). On
+    /// CUDA, graphs are used as `DFN4_CUDA_GRAPHS` says ([`CudaGraphs::from_env`]) where this process can
+    /// load them, else the backend runs eagerly and [`cuda_graphs`](Self::cuda_graphs) says why.
     pub fn new(weights: &Weights, device: Device) -> Result<Self> {
+        let wanted = match device {
+            Device::Cuda(_) => CudaGraphs::from_env()?,
+            _ => CudaGraphs::Off,
+        };
+        let mut backend = Self::with_cuda_graphs(weights, device, CudaGraphs::Off)?;
+        if wanted != CudaGraphs::Off {
+            match cuda_graph::availability() {
+                Ok(()) => backend.set_graphs(wanted),
+                Err(reason) => backend.graphs_unavailable = Some(reason),
+            }
+        }
+        Ok(backend)
+    }
+
+    /// Like [`new`](Self::new) with an explicit graph mode (the environment is not read); graphs need a
+    /// CUDA device and a loadable shim, else this fails.
+    pub fn with_cuda_graphs(weights: &Weights, device: Device, graphs: CudaGraphs) -> Result<Self> {
+        if graphs != CudaGraphs::Off {
+            if !matches!(device, Device::Cuda(_)) {
+                return Err(Error::Config(format!(
+                    "CUDA graphs need a CUDA device, not {device:?}"
+                )));
+            }
+            cuda_graph::availability().map_err(Error::Backend)?;
+        }
         let vs = nn::VarStore::new(device);
         let net = DfNet4::new(&vs.root(), weights)?;
-        let name = match device {
-            Device::Cpu => "tch-cpu",
-            Device::Cuda(_) => "tch-cuda",
-            Device::Mps => "tch-mps",
-            _ => "tch-other",
-        };
-        Ok(Self {
-            name,
+        let mut backend = Self {
+            name: "",
             device,
             vs,
             net,
-        })
+            graphs: CudaGraphs::Off,
+            graphs_unavailable: None,
+            seq_graphs: Mutex::new(SeqGraphs::default()),
+        };
+        backend.set_graphs(graphs);
+        Ok(backend)
+    }
+
+    /// Sets the mode and the name that reports it.
+    fn set_graphs(&mut self, graphs: CudaGraphs) {
+        self.graphs = graphs;
+        self.name = match (self.device, graphs) {
+            (Device::Cpu, _) => "tch-cpu",
+            (Device::Cuda(_), CudaGraphs::Off) => "tch-cuda-eager",
+            (Device::Cuda(_), _) => "tch-cuda",
+            (Device::Mps, _) => "tch-mps",
+            _ => "tch-other",
+        };
+    }
+
+    /// The graph mode in use, and why graphs are off when they were wanted but could not be loaded.
+    pub fn cuda_graphs(&self) -> (CudaGraphs, Option<&str>) {
+        (self.graphs, self.graphs_unavailable.as_deref())
+    }
+
+    /// Sequence shapes `(batch, frames)` with a captured graph, most recently used first, with each
+    /// graph's node count.
+    pub fn sequence_graphs(&self) -> Vec<((usize, usize), usize)> {
+        self.seq_graphs
+            .lock()
+            .map(|g| g.captured())
+            .unwrap_or_default()
     }
 
     /// The device the parameters live on.
@@ -167,20 +283,6 @@ impl TchBackend {
     }
 }
 
-/// Copies a float tensor into `dst` (sizes must agree).
-fn copy_out(t: &Tensor, dst: &mut [f32]) -> Result<()> {
-    let t = t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
-    let n = t.numel();
-    if n != dst.len() {
-        return Err(Error::Backend(format!(
-            "output has {n} values, buffer {}",
-            dst.len()
-        )));
-    }
-    t.copy_data(dst, n);
-    Ok(())
-}
-
 fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
     if got == want {
         Ok(())
@@ -189,17 +291,6 @@ fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
             "{what} has {got} values, expected {want}"
         )))
     }
-}
-
-fn copy_outputs(
-    o: &NetOutput,
-    gains: &mut [f32],
-    coefs: &mut [f32],
-    lsnr: &mut [f32],
-) -> Result<()> {
-    copy_out(&o.gains, gains)?;
-    copy_out(&o.coefs, coefs)?;
-    copy_out(&o.lsnr_db, lsnr)
 }
 
 impl Backend for TchBackend {
@@ -217,6 +308,7 @@ impl Backend for TchBackend {
         Ok(TchState {
             batch,
             layers: self.net.zero_state(batch as i64, self.device),
+            graph: None,
         })
     }
 
@@ -240,10 +332,23 @@ impl Backend for TchBackend {
         }
         check_len("erb features", feats.erb.len(), b * cfg.nb_erb)?;
         check_len("complex features", feats.spec.len(), b * 2 * cfg.nb_df)?;
-        let erb = self.input(&feats.erb, &[b as i64, cfg.nb_erb as i64]);
-        let spec = self.input(&feats.spec, &[b as i64, 2, cfg.nb_df as i64]);
-        let o = tch::no_grad(|| self.net.forward_step(&erb, &spec, &mut state.layers));
-        copy_outputs(&o, &mut out.gains, &mut out.coefs, &mut out.lsnr_db)
+        let parts: [&[f32]; 2] = [&feats.erb, &feats.spec];
+        let mut outs: [&mut [f32]; 3] = [&mut out.gains, &mut out.coefs, &mut out.lsnr_db];
+        if b > 0 && self.graphs != CudaGraphs::Off {
+            let g = match &mut state.graph {
+                Some(g) => g,
+                none => none.insert(StepGraph::capture(
+                    &self.net,
+                    self.device,
+                    b,
+                    &mut state.layers,
+                )?),
+            };
+            return g.run(&parts, &mut outs);
+        }
+        let input = io::upload(self.device, &parts)?;
+        let o = tch::no_grad(|| self.net.forward_step_packed(&input, &mut state.layers));
+        io::download(&o, &mut outs)
     }
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
@@ -254,11 +359,25 @@ impl Backend for TchBackend {
                 out.batch, out.frames
             )));
         }
-        let (erb, spec) = self.seq_tensors(feats)?;
+        let cfg = self.net.config();
+        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
+        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
         if b == 0 || t == 0 {
             return Ok(());
         }
-        let o = tch::no_grad(|| self.net.forward_seq(&erb, &spec));
-        copy_outputs(&o, &mut out.gains, &mut out.coefs, &mut out.lsnr_db)
+        let parts: [&[f32]; 2] = [&feats.erb, &feats.spec];
+        let mut outs: [&mut [f32]; 3] = [&mut out.gains, &mut out.coefs, &mut out.lsnr_db];
+        if self.graphs == CudaGraphs::StepAndSequence {
+            let mut graphs = self
+                .seq_graphs
+                .lock()
+                .map_err(|_| Error::Backend("sequence graph cache poisoned".into()))?;
+            if graphs.run(&self.net, self.device, (b, t), &parts, &mut outs)? {
+                return Ok(());
+            }
+        }
+        let input = io::upload(self.device, &parts)?;
+        let o = tch::no_grad(|| self.net.forward_seq_packed(&input, b as i64, t as i64));
+        io::download(&o, &mut outs)
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Tensor};
 
-use super::scan::linear_scan;
+use super::scan::{linear_scan, linear_scan_in_place};
 use crate::config::{ModelConfig, LSNR_MAX_DB, LSNR_MIN_DB};
 use crate::model::{weight_specs, Weights};
 use crate::{Error, Result};
@@ -26,8 +26,35 @@ impl Affine {
     /// `Conv1d` over the last axis with PyTorch semantics; `pad = (kernel − 1) / 2`.
     fn conv(&self, x: &Tensor, stride: i64) -> Tensor {
         let pad = (self.w.size()[2] - 1) / 2;
-        x.conv1d(&self.w, self.b.as_ref(), [stride], [pad], [1], 1)
+        conv1d(x, &self.w, self.b.as_ref(), stride, pad, 1)
     }
+}
+
+/// `Conv1d` (`x [N, C, L]`) in full fp32 on every device. PyTorch runs CUDA convolutions in TF32 by
+/// default (about three fewer significant digits), which would put the GPU outside the native backend's
+/// tolerance; these convolutions are far too small for TF32 to buy any speed.
+fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: i64,
+    pad: i64,
+    groups: i64,
+) -> Tensor {
+    x.internal_convolution(
+        w,
+        b,
+        [stride],
+        [pad],
+        [1],
+        /*transposed=*/ false,
+        [0],
+        groups,
+        /*benchmark=*/ false,
+        /*deterministic=*/ false,
+        /*cudnn_enabled=*/ true,
+        /*allow_tf32=*/ false,
+    )
 }
 
 /// One Mamba block's parameters (pre-norm residual block).
@@ -204,7 +231,19 @@ impl DfNet4 {
     fn decode(&self, x: &Tensor, s: &Skips) -> NetOutput {
         let n = x.size()[0];
         let c = self.cfg.conv_ch as i64;
-        let up2 = |t: &Tensor| t.repeat_interleave_self_int(2, -1, None);
+        // Nearest-neighbour ×2 along the last axis. Written as a broadcast rather than
+        // `repeat_interleave`, which may read its output size back from the device: a CUDA graph cannot
+        // capture that.
+        let up2 = |t: &Tensor| {
+            let mut size = t.size();
+            let last = size.len() - 1;
+            let mut wide = size.clone();
+            wide.push(2);
+            size[last] *= 2;
+            t.unsqueeze(-1)
+                .expand(wide.as_slice(), false)
+                .reshape(size.as_slice())
+        };
         let g = self.erb_fc.linear(x).relu().reshape([n, c, -1]) + &s.e2;
         let g = self.dec_erb_conv1.conv(&up2(&g), 1).relu() + &s.e1;
         let g = self.dec_erb_conv0.conv(&up2(&g), 1).relu() + &s.e0;
@@ -265,7 +304,45 @@ impl DfNet4 {
             .collect()
     }
 
-    /// One frame: `erb [B, nb_erb]`, `spec [B, 2, nb_df]`; advances `state`.
+    /// [`forward_step`](Self::forward_step) on packed tensors: `input` is flat, every stream's ERB
+    /// features (`[B, nb_erb]`) followed by every stream's complex features (`[B, 2, nb_df]`); the result
+    /// is flat too, gains `[B, nb_erb]`, then coefficients `[B, nb_df, df_order, 2]`, then LSNR `[B]`.
+    /// One tensor each way lets a step cross the host–device boundary once in each direction, and gives a
+    /// CUDA graph fixed input and output buffers.
+    pub fn forward_step_packed(&self, input: &Tensor, state: &mut [LayerState]) -> Tensor {
+        let b = input.size()[0] / self.packed_input_len();
+        let (erb, spec) = self.unpack(input, &[b]);
+        pack(&self.forward_step(&erb, &spec, state))
+    }
+
+    /// [`forward_seq`](Self::forward_seq) on packed tensors laid out as in
+    /// [`forward_step_packed`](Self::forward_step_packed) with `[B, T]` in place of `[B]`.
+    pub fn forward_seq_packed(&self, input: &Tensor, batch: i64, frames: i64) -> Tensor {
+        let (erb, spec) = self.unpack(input, &[batch, frames]);
+        pack(&self.forward_seq(&erb, &spec))
+    }
+
+    /// Values per frame and stream in a packed input.
+    pub fn packed_input_len(&self) -> i64 {
+        (self.cfg.nb_erb + 2 * self.cfg.nb_df) as i64
+    }
+
+    /// Views of a packed input as `erb [lead.., nb_erb]` and `spec [lead.., 2, nb_df]`.
+    fn unpack(&self, input: &Tensor, lead: &[i64]) -> (Tensor, Tensor) {
+        let (nb_erb, nb_df) = (self.cfg.nb_erb as i64, self.cfg.nb_df as i64);
+        let n: i64 = lead.iter().product();
+        let shape = |tail: &[i64]| [lead, tail].concat();
+        (
+            input
+                .narrow(0, 0, n * nb_erb)
+                .view(shape(&[nb_erb]).as_slice()),
+            input
+                .narrow(0, n * nb_erb, n * 2 * nb_df)
+                .view(shape(&[2, nb_df]).as_slice()),
+        )
+    }
+
+    /// One frame: `erb [B, nb_erb]`, `spec [B, 2, nb_df]`; advances `state` in place.
     pub fn forward_step(&self, erb: &Tensor, spec: &Tensor, state: &mut [LayerState]) -> NetOutput {
         let (mut x, skips) = self.encode(erb, spec);
         let eps = f64::from(self.cfg.norm_eps);
@@ -275,6 +352,19 @@ impl DfNet4 {
         let x = rms_norm(&x, &self.norm_f, eps);
         self.decode(&x, &skips)
     }
+}
+
+/// The outputs as one flat tensor: gains, then coefficients, then LSNR (see
+/// [`DfNet4::forward_step_packed`]).
+fn pack(o: &NetOutput) -> Tensor {
+    Tensor::cat(
+        &[
+            o.gains.reshape([-1]),
+            o.coefs.reshape([-1]),
+            o.lsnr_db.reshape([-1]),
+        ],
+        0,
+    )
 }
 
 impl MambaLayer {
@@ -293,16 +383,20 @@ impl MambaLayer {
         let xz = rms_norm(x, &self.norm_w, eps).linear(&self.in_proj, None::<Tensor>);
         let (xi, z) = (xz.narrow(-1, 0, di), xz.narrow(-1, di, di));
         // Causal depthwise conv over time: K−1 zeros in front, no padding after.
-        let xc = xi
-            .transpose(1, 2)
-            .constant_pad_nd([k - 1, 0])
-            .conv1d(&self.conv_w, Some(&self.conv_b), [1], [0], [1], di)
+        let padded = xi.transpose(1, 2).constant_pad_nd([k - 1, 0]);
+        let xc = conv1d(&padded, &self.conv_w, Some(&self.conv_b), 1, 0, di)
             .transpose(1, 2)
             .silu();
         let (dt, bm, cm) = self.selective(&xc);
         let a = (dt.unsqueeze(-1) * -self.a_log.exp()).exp(); // [B, T, di, N], Eq. (4) ZOH
         let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
-        let h = linear_scan(&a, &bx);
+        // Inference may scan in the memory of `a` and `bx` (their last use); autograd needs the
+        // out-of-place form.
+        let h = if a.requires_grad() || bx.requires_grad() {
+            linear_scan(&a, &bx)
+        } else {
+            linear_scan_in_place(a, bx)
+        };
         let y = h.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1) + &xc * &self.d;
         x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>)
     }
@@ -316,11 +410,13 @@ impl MambaLayer {
         let xc = ((&window * self.conv_w.squeeze_dim(1)).sum_dim_intlist(-1, false, None)
             + &self.conv_b)
             .silu();
-        st.conv = window.narrow(-1, 1, k - 1).contiguous();
+        // The state is updated in place (same memory every step), so that a CUDA graph captured over
+        // this step chains its replays through it.
+        st.conv.copy_(&window.narrow(-1, 1, k - 1));
         let (dt, bm, cm) = self.selective(&xc);
         let a = (dt.unsqueeze(-1) * -self.a_log.exp()).exp(); // [B, di, N]
         let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(1);
-        st.ssm = a * &st.ssm + bx;
+        let _ = st.ssm.g_mul_(&a).g_add_(&bx);
         let y = st.ssm.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1) + &xc * &self.d;
         x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>)
     }

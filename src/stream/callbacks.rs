@@ -1,0 +1,311 @@
+//! The bodies of the two audio callbacks, as plain structs so they can be driven (and checked for
+//! allocations) without a sound card. [`connect`] builds the rings between them and the workers.
+//!
+//! Input callback: device samples → mono → one ring per worker (+ the input tap), a timestamp mark per
+//! worker, a wake-up of each worker. Output callback: the active worker's ring → every device channel;
+//! the other workers' rings are drained in step so all of them stay aligned and can be switched to.
+//! Both only convert samples, push/pop lock-free SPSC rings and store atomics; a full or empty ring
+//! means dropped samples or played silence plus a counter, never a wait.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use cpal::{FromSample, Sample};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use super::clock::{nanos_since, ClockMark};
+use super::convert::{mix_to_mono, peak_dbfs, spread_mono};
+use super::meters::LiveMeters;
+
+/// Longest device block converted in one piece; longer blocks are handled in several pieces.
+pub const MAX_PIECE_FRAMES: usize = 4096;
+
+/// Rate and channel count of an opened device stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceFormat {
+    /// Device sample rate in Hz.
+    pub rate_hz: u32,
+    /// Interleaved channels per frame.
+    pub channels: usize,
+}
+
+/// Sizes of the rings built by [`connect`].
+#[derive(Debug, Clone, Copy)]
+pub struct RingSizes {
+    /// Capacity of each worker's input and output ring, in samples at the device rate.
+    pub ring_samples: usize,
+    /// Capacity of each recording tap's ring, in samples (0: no tap).
+    pub input_tap_samples: usize,
+    /// Capacity of the output tap's ring, in samples (0: no tap).
+    pub output_tap_samples: usize,
+    /// Samples the active output ring must hold before the output callback starts playing from it.
+    pub prefill_samples: usize,
+}
+
+/// One worker's ends of the rings and the marks it reads to measure latency.
+pub struct WorkerPorts {
+    /// Mono input at the input device rate.
+    pub input: HeapCons<f32>,
+    /// Mono output at the output device rate.
+    pub output: HeapProd<f32>,
+    /// Capture time (ns since the epoch) of the newest sample pushed to `input`, and the count pushed.
+    pub input_mark: Arc<ClockMark>,
+    /// Playback time (ns since the epoch) of the next sample the output callback pops from `output`,
+    /// and the count popped before it.
+    pub output_mark: Arc<ClockMark>,
+}
+
+/// Liveness counters the supervisor watches: callbacks that stop coming mean a lost device.
+#[derive(Debug, Default)]
+pub struct CallbackCounts {
+    /// Input callbacks run so far.
+    pub input: AtomicU64,
+    /// Output callbacks run so far.
+    pub output: AtomicU64,
+}
+
+/// State of the input callback.
+pub struct InputSide {
+    format: DeviceFormat,
+    rings: Vec<HeapProd<f32>>,
+    marks: Vec<Arc<ClockMark>>,
+    pushed: Vec<u64>,
+    wakers: Vec<Thread>,
+    tap: Option<HeapProd<f32>>,
+    mono: Vec<f32>,
+    meters: Arc<LiveMeters>,
+    counts: Arc<CallbackCounts>,
+    epoch: Instant,
+}
+
+/// State of the output callback.
+pub struct OutputSide {
+    format: DeviceFormat,
+    rings: Vec<HeapCons<f32>>,
+    marks: Vec<Arc<ClockMark>>,
+    popped: Vec<u64>,
+    tap: Option<HeapProd<f32>>,
+    mono: Vec<f32>,
+    discard: Vec<f32>,
+    prefill: usize,
+    primed: bool,
+    meters: Arc<LiveMeters>,
+    counts: Arc<CallbackCounts>,
+    epoch: Instant,
+}
+
+/// The consumer ends of the recording taps.
+pub struct TapOutlets {
+    /// Mono input as captured (input device rate), if requested.
+    pub input: Option<HeapCons<f32>>,
+    /// Mono output as played (output device rate), if requested.
+    pub output: Option<HeapCons<f32>>,
+}
+
+fn tap_ring(samples: usize) -> (Option<HeapProd<f32>>, Option<HeapCons<f32>>) {
+    if samples == 0 {
+        return (None, None);
+    }
+    let (p, c) = HeapRb::<f32>::new(samples).split();
+    (Some(p), Some(c))
+}
+
+/// Builds every ring of a pipeline with `meters.workers.len()` workers. Everything is allocated here.
+pub fn connect(
+    meters: Arc<LiveMeters>,
+    input: DeviceFormat,
+    output: DeviceFormat,
+    sizes: RingSizes,
+    counts: Arc<CallbackCounts>,
+    epoch: Instant,
+) -> (InputSide, OutputSide, Vec<WorkerPorts>, TapOutlets) {
+    let n = meters.workers.len();
+    let (mut in_prods, mut out_cons, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut in_marks, mut out_marks) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (ip, ic) = HeapRb::<f32>::new(sizes.ring_samples).split();
+        let (op, oc) = HeapRb::<f32>::new(sizes.ring_samples).split();
+        let (im, om) = (Arc::new(ClockMark::new()), Arc::new(ClockMark::new()));
+        in_prods.push(ip);
+        out_cons.push(oc);
+        in_marks.push(Arc::clone(&im));
+        out_marks.push(Arc::clone(&om));
+        ports.push(WorkerPorts {
+            input: ic,
+            output: op,
+            input_mark: im,
+            output_mark: om,
+        });
+    }
+    let (in_tap, in_tap_out) = tap_ring(sizes.input_tap_samples);
+    let (out_tap, out_tap_out) = tap_ring(sizes.output_tap_samples);
+    let input_side = InputSide {
+        format: input,
+        rings: in_prods,
+        marks: in_marks,
+        pushed: vec![0; n],
+        wakers: Vec::new(),
+        tap: in_tap,
+        mono: vec![0.0; MAX_PIECE_FRAMES],
+        meters: Arc::clone(&meters),
+        counts: Arc::clone(&counts),
+        epoch,
+    };
+    let output_side = OutputSide {
+        format: output,
+        rings: out_cons,
+        marks: out_marks,
+        popped: vec![0; n],
+        tap: out_tap,
+        mono: vec![0.0; MAX_PIECE_FRAMES],
+        discard: vec![0.0; MAX_PIECE_FRAMES],
+        prefill: sizes.prefill_samples.min(sizes.ring_samples),
+        primed: false,
+        meters,
+        counts,
+        epoch,
+    };
+    let taps = TapOutlets {
+        input: in_tap_out,
+        output: out_tap_out,
+    };
+    (input_side, output_side, ports, taps)
+}
+
+impl InputSide {
+    /// The threads to wake after each block (the workers, in order).
+    pub fn set_wakers(&mut self, wakers: Vec<Thread>) {
+        self.wakers = wakers;
+    }
+
+    /// Handles one input block of interleaved frames. `capture_delay` is how long before this call
+    /// the block's first frame was captured (from the host's timestamps).
+    pub fn process<T>(&mut self, data: &[T], capture_delay: Duration)
+    where
+        T: Sample,
+        f32: FromSample<T>,
+    {
+        self.counts.input.fetch_add(1, Ordering::Relaxed);
+        let channels = self.format.channels;
+        let now_ns = nanos_since(self.epoch);
+        let first_capture_ns = now_ns.saturating_sub(duration_ns(capture_delay));
+        let mut offset_frames = 0u64;
+        let mut any_overrun = false;
+        for piece in data.chunks(MAX_PIECE_FRAMES * channels) {
+            let frames = piece.len() / channels;
+            let mono = &mut self.mono[..frames];
+            mix_to_mono(piece, channels, mono);
+            offset_frames += frames as u64;
+            // Capture time of this piece's newest sample.
+            let newest_ns =
+                first_capture_ns + samples_to_ns(offset_frames - 1, self.format.rate_hz);
+            for (w, ring) in self.rings.iter_mut().enumerate() {
+                let pushed = ring.push_slice(mono);
+                if pushed < frames {
+                    any_overrun = true;
+                    self.meters.workers[w]
+                        .overruns
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.pushed[w] += pushed as u64;
+                self.marks[w].write(newest_ns, self.pushed[w]);
+            }
+            if let Some(tap) = self.tap.as_mut() {
+                let kept = tap.push_slice(mono);
+                if kept < frames {
+                    self.meters
+                        .tap_dropped_samples
+                        .fetch_add((frames - kept) as u64, Ordering::Relaxed);
+                }
+            }
+            self.meters.input_peak_db.store(peak_dbfs(mono));
+        }
+        if any_overrun {
+            self.meters.input_overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        for waker in &self.wakers {
+            waker.unpark();
+        }
+    }
+}
+
+impl OutputSide {
+    /// Fills one output block of interleaved frames. `playback_delay` is how long after this call the
+    /// block's first frame will be played (from the host's timestamps).
+    pub fn process<T>(&mut self, data: &mut [T], playback_delay: Duration)
+    where
+        T: Sample + FromSample<f32>,
+    {
+        self.counts.output.fetch_add(1, Ordering::Relaxed);
+        let channels = self.format.channels;
+        let first_play_ns = nanos_since(self.epoch) + duration_ns(playback_delay);
+        let active = self
+            .meters
+            .active_worker
+            .load(Ordering::Relaxed)
+            .min(self.rings.len() - 1);
+        let mut offset_frames = 0u64;
+        let mut underrun = false;
+        for piece in data.chunks_mut(MAX_PIECE_FRAMES * channels) {
+            let frames = piece.len() / channels;
+            let mono = &mut self.mono[..frames];
+            if !self.primed && self.rings[active].occupied_len() >= self.prefill {
+                self.primed = true;
+            }
+            if self.primed {
+                let play_ns = first_play_ns + samples_to_ns(offset_frames, self.format.rate_hz);
+                for (w, ring) in self.rings.iter_mut().enumerate() {
+                    self.marks[w].write(play_ns, self.popped[w]);
+                    let got = if w == active {
+                        ring.pop_slice(mono)
+                    } else {
+                        ring.pop_slice(&mut self.discard[..frames])
+                    };
+                    self.popped[w] += got as u64;
+                    if w == active && got < frames {
+                        underrun = true;
+                        mono[got..].fill(0.0);
+                    }
+                }
+                if underrun {
+                    // The margin is gone (the host asked for more than was queued): wait for the
+                    // prefill again rather than underrun on every later callback with no margin.
+                    self.primed = false;
+                }
+            } else {
+                // Not started yet: silence, and nothing is missing.
+                mono.fill(0.0);
+            }
+            offset_frames += frames as u64;
+            if let Some(tap) = self.tap.as_mut() {
+                let kept = tap.push_slice(mono);
+                if kept < frames {
+                    self.meters
+                        .tap_dropped_samples
+                        .fetch_add((frames - kept) as u64, Ordering::Relaxed);
+                }
+            }
+            self.meters.output_peak_db.store(peak_dbfs(mono));
+            spread_mono(mono, channels, piece);
+        }
+        if underrun {
+            self.meters.output_underruns.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether playback from the rings has started (the prefill was reached once).
+    pub fn primed(&self) -> bool {
+        self.primed
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Duration of `samples` samples at `rate_hz`, in ns.
+pub fn samples_to_ns(samples: u64, rate_hz: u32) -> u64 {
+    (u128::from(samples) * 1_000_000_000 / u128::from(rate_hz.max(1))) as u64
+}

@@ -1,0 +1,302 @@
+//! The live pipeline without a sound card: the audio callback bodies ([`InputSide`], [`OutputSide`])
+//! and the worker driven by hand. Proves that the callbacks never allocate or free (counting
+//! allocator) on every path — normal, ring full, ring empty, not yet primed, tap full, worker switch —
+//! that the worker's hop path does not allocate either, and that audio crosses the chain unchanged:
+//! the output is exactly the offline denoiser's output (or, in bypass, the input) delayed.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dfn4::backend::native::NativeBackend;
+use dfn4::config::ModelConfig;
+use dfn4::denoiser::{DenoiseParams, Denoiser};
+use dfn4::model::Weights;
+use dfn4::stream::callbacks::{connect, CallbackCounts, DeviceFormat, RingSizes};
+use dfn4::stream::meters::LiveMeters;
+use dfn4::stream::worker::Worker;
+
+// ---- allocation counting (only on threads that opt in, so parallel tests do not interfere) ----
+
+struct CountingAlloc;
+
+static EVENTS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        EVENTS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting touches only an atomic and
+// a const-initialised thread-local, neither of which allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Allocations plus deallocations made by `f` on this thread.
+fn heap_events(f: impl FnOnce()) -> usize {
+    let before = EVENTS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    EVENTS.load(Ordering::SeqCst) - before
+}
+
+// ---- helpers ----
+
+fn backend() -> Arc<NativeBackend> {
+    let weights = Weights::random(&ModelConfig::default(), 7);
+    Arc::new(NativeBackend::new(&weights).unwrap())
+}
+
+fn params() -> DenoiseParams {
+    DenoiseParams {
+        post_filter: true,
+        min_db_thresh: -15.0,
+        max_db_erb_thresh: 35.0,
+        max_db_df_thresh: 35.0,
+        ..DenoiseParams::default()
+    }
+}
+
+/// A speech-band test signal with a little deterministic noise.
+fn signal(len: usize, rate_hz: u32) -> Vec<f32> {
+    let mut seed = 0x2468_ace1u32;
+    (0..len)
+        .map(|i| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.05;
+            let t = i as f32 / rate_hz as f32;
+            0.3 * (std::f32::consts::TAU * 220.0 * t).sin()
+                + 0.1 * (std::f32::consts::TAU * 1370.0 * t).sin()
+                + noise
+        })
+        .collect()
+}
+
+fn sizes(prefill: usize, ring: usize, tap: usize) -> RingSizes {
+    RingSizes {
+        ring_samples: ring,
+        input_tap_samples: tap,
+        output_tap_samples: tap,
+        prefill_samples: prefill,
+    }
+}
+
+#[test]
+fn callbacks_never_touch_the_heap_on_any_path() {
+    // The counter works: an allocation on this thread is seen.
+    assert!(heap_events(|| drop(std::hint::black_box(vec![1u8; 64]))) > 0);
+
+    let meters = Arc::new(LiveMeters::new(&["native", "native"], 0.0));
+    let input = DeviceFormat {
+        rate_hz: 48_000,
+        channels: 2,
+    };
+    let output = DeviceFormat {
+        rate_hz: 44_100,
+        channels: 2,
+    };
+    // Small rings and taps so that the full-ring and full-tap paths are reached quickly.
+    let counts = Arc::new(CallbackCounts::default());
+    let (mut input_side, mut output_side, ports, _taps) = connect(
+        Arc::clone(&meters),
+        input,
+        output,
+        sizes(882, 4096, 2048),
+        counts,
+        Instant::now(),
+    );
+    input_side.set_wakers(vec![std::thread::current(), std::thread::current()]);
+    let backend = backend();
+    let mut workers: Vec<Worker> = ports
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let d = Denoiser::new(Arc::clone(&backend), params()).unwrap();
+            Worker::new(i, Box::new(d), p, Arc::clone(&meters), 48_000, 44_100).unwrap()
+        })
+        .collect();
+
+    let mono = signal(48_000, 48_000);
+    let block_in: Vec<i16> = mono[..960]
+        .iter()
+        .flat_map(|&s| {
+            let v = (s * 32767.0) as i16;
+            [v, v]
+        })
+        .collect();
+    let mut block_out = vec![0.0f32; 2 * 441];
+    let delay = Duration::from_millis(3);
+
+    // Not primed yet: silence, no underrun.
+    assert_eq!(
+        heap_events(|| output_side.process(&mut block_out, delay)),
+        0
+    );
+    assert_eq!(meters.output_underruns.load(Ordering::Relaxed), 0);
+    assert!(!output_side.primed());
+
+    // Normal operation, with the attenuation limit and bypass changed on the way.
+    for step in 0..40 {
+        if step == 10 {
+            meters.atten_lim_db.store(12.0);
+        }
+        if step == 20 {
+            meters.bypass.store(true, Ordering::Relaxed);
+        }
+        if step == 30 {
+            meters.active_worker.store(1, Ordering::Relaxed);
+        }
+        assert_eq!(
+            heap_events(|| input_side.process(&block_in, delay)),
+            0,
+            "input, step {step}"
+        );
+        for w in &mut workers {
+            let n = heap_events(|| {
+                w.pump().unwrap();
+            });
+            assert_eq!(n, 0, "worker pump, step {step}");
+        }
+        for _ in 0..2 {
+            let n = heap_events(|| output_side.process(&mut block_out, delay));
+            assert_eq!(n, 0, "output, step {step}");
+        }
+    }
+    assert!(output_side.primed());
+    assert!(
+        block_out.iter().any(|&s| s != 0.0),
+        "audio reached the output"
+    );
+    assert_eq!(meters.input_overruns.load(Ordering::Relaxed), 0);
+    assert!(
+        meters.tap_dropped_samples.load(Ordering::Relaxed) > 0,
+        "the small taps filled up"
+    );
+
+    // Output with nothing left: underrun path.
+    for _ in 0..20 {
+        assert_eq!(
+            heap_events(|| output_side.process(&mut block_out, delay)),
+            0
+        );
+    }
+    assert!(meters.output_underruns.load(Ordering::Relaxed) > 0);
+
+    // Input with the workers stalled: ring-full path.
+    for _ in 0..10 {
+        assert_eq!(heap_events(|| input_side.process(&block_in, delay)), 0);
+    }
+    assert!(meters.input_overruns.load(Ordering::Relaxed) > 0);
+    assert!(meters.workers[1].overruns.load(Ordering::Relaxed) > 0);
+
+    // A block longer than the converter's piece size is handled in pieces, still heap-free.
+    let long_in = vec![0.1f32; 2 * 10_000];
+    let mut long_out = vec![0.0f32; 2 * 10_000];
+    assert_eq!(heap_events(|| input_side.process(&long_in, delay)), 0);
+    assert_eq!(heap_events(|| output_side.process(&mut long_out, delay)), 0);
+}
+
+/// Runs `signal` through input callback → worker → output callback at 48 kHz mono, in blocks of
+/// `block` frames, and returns what the output callback played.
+fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
+    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    meters.bypass.store(bypass, Ordering::Relaxed);
+    let format = DeviceFormat {
+        rate_hz: 48_000,
+        channels: 1,
+    };
+    let counts = Arc::new(CallbackCounts::default());
+    let (mut input_side, mut output_side, ports, _) = connect(
+        Arc::clone(&meters),
+        format,
+        format,
+        sizes(block, 1 << 16, 0),
+        counts,
+        Instant::now(),
+    );
+    let d = Denoiser::new(backend(), params()).unwrap();
+    let port = ports.into_iter().next().unwrap();
+    let mut worker =
+        Worker::new(0, Box::new(d), port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+    let mut played = Vec::new();
+    let mut out = vec![0.0f32; block];
+    for chunk in signal.chunks_exact(block) {
+        input_side.process(chunk, Duration::ZERO);
+        worker.pump().unwrap();
+        output_side.process(&mut out, Duration::ZERO);
+        played.extend_from_slice(&out);
+    }
+    assert_eq!(meters.output_underruns.load(Ordering::Relaxed), 0);
+    assert_eq!(meters.input_overruns.load(Ordering::Relaxed), 0);
+    played
+}
+
+#[test]
+fn the_chain_plays_exactly_the_offline_output_delayed() {
+    let block = 480;
+    let x = signal(48_000, 48_000);
+    let played = through_the_chain(&x, block, false);
+    let offline: Vec<f32> = Denoiser::new(backend(), params())
+        .unwrap()
+        .process_signal(&x)
+        .unwrap()
+        .into_iter()
+        // The device format is [-1, 1]: the output callback saturates (random weights overshoot).
+        .map(|s| s.clamp(-1.0, 1.0))
+        .collect();
+    // Each block goes through at once (input, worker, output in turn), so the prefill of one block is
+    // reached in the first round: the only delay is the denoiser's 960 samples.
+    let lag = 960;
+    let n = played.len() - lag;
+    let err = played[lag..]
+        .iter()
+        .zip(&offline[..n])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    let first_bad = played[lag..]
+        .iter()
+        .zip(&offline[..n])
+        .position(|(a, b)| (a - b).abs() > 1e-6);
+    assert!(err < 1e-6, "max difference {err}, first at {first_bad:?}");
+    assert!(
+        offline[..n].iter().map(|s| s * s).sum::<f32>() > 1.0,
+        "a real signal went through"
+    );
+}
+
+#[test]
+fn bypass_plays_the_input_with_the_same_delay() {
+    let block = 480;
+    let x = signal(24_000, 48_000);
+    let played = through_the_chain(&x, block, true);
+    let lag = 960;
+    assert!(played[..lag].iter().all(|&s| s == 0.0));
+    let mismatches = played[lag..].iter().zip(&x).filter(|(a, b)| a != b).count();
+    assert_eq!(mismatches, 0, "bypass must be the input, bit for bit");
+}
