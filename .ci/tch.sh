@@ -13,7 +13,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   }
 fi
-if ! "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torch") is None)'; then
+if ! "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torch") is None)' ||
+   ! compgen -G "$venv/lib/python3*/site-packages/nvidia/cu13/include/crt/host_config.h" >/dev/null; then
   # nvidia-cuda-crt: headers that cuda_runtime.h includes, needed to compile the CUDA-graph shim.
   "$venv/bin/pip" install -q --no-deps torch==2.11.0 'nvidia-cuda-runtime==13.0.96.*' \
     'nvidia-cuda-cupti==13.0.85.*' 'nvidia-cuda-crt==13.0.88'
