@@ -95,7 +95,17 @@ fn json_report_is_complete_and_consistent() {
     let model = write_model(dir.path());
     let json_path = dir.path().join("X.json");
     dfn4()
-        .args(["bench", "--batch-sizes", "1", "2", "--seq-length", "10"])
+        // One backend whatever the build's features (with `tch` the default list has more).
+        .args([
+            "bench",
+            "--backends",
+            "native",
+            "--batch-sizes",
+            "1",
+            "2",
+            "--seq-length",
+            "10",
+        ])
         .args(["--num-warmup", "1", "--num-runs", "3", "--output"])
         .arg(&json_path)
         .arg("--model")
