@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use dfn4::audio_io::{read_wav, write_wav_atomic, SampleFormat, WavAudio};
 use dfn4::denoiser::DenoiseParams;
 
+use super::filter_args::FilterArgs;
 use super::model::{build_enhancer, check_backend};
 use super::pipeline::{enhance_audio, frames_at_48k, ChannelEnhancer};
 
@@ -37,33 +38,9 @@ pub struct EnhanceArgs {
     /// Limit the noise attenuation to DB decibels (0 = no attenuation, 100 or more = unlimited).
     #[arg(long, value_name = "DB", allow_negative_numbers = true)]
     pub atten_lim_db: Option<f32>,
-    /// Disable the post-filter.
-    #[arg(long)]
-    pub no_post_filter: bool,
-    /// LSNR gate (dB): frames estimated below it are treated as noise only and zeroed. libDF uses -10;
-    /// the default -15 (the LSNR floor) leaves the gate off, because the shipped model's LSNR head is
-    /// not yet accurate enough to gate on (see README, quality table).
-    #[arg(long, value_name = "DB", default_value_t = -15.0, allow_negative_numbers = true)]
-    pub min_db_thresh: f32,
-    /// LSNR gate (dB): frames estimated above it pass through unprocessed. libDF uses 30; the default 35
-    /// (the LSNR ceiling) leaves the gate off.
-    #[arg(
-        long,
-        value_name = "DB",
-        default_value_t = 35.0,
-        allow_negative_numbers = true
-    )]
-    pub max_db_erb_thresh: f32,
-    /// LSNR gate (dB): frames estimated above it get the ERB gains only, no deep filter. libDF uses 20;
-    /// the default 35 leaves the gate off: the shipped model was trained with the deep filter always on,
-    /// so its ERB gains below 4.8 kHz are not meant to be used alone.
-    #[arg(
-        long,
-        value_name = "DB",
-        default_value_t = 35.0,
-        allow_negative_numbers = true
-    )]
-    pub max_db_df_thresh: f32,
+    /// Post-filter and LSNR gates.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Sample format of the output (default: the input's).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub out_format: Option<OutFormat>,
@@ -113,14 +90,7 @@ pub(crate) fn denoise_params(args: &EnhanceArgs) -> Result<DenoiseParams> {
             bail!("--atten-lim-db must be a finite number of dB >= 0 (got {db})");
         }
     }
-    Ok(DenoiseParams {
-        atten_lim_db: args.atten_lim_db,
-        post_filter: !args.no_post_filter,
-        min_db_thresh: args.min_db_thresh,
-        max_db_erb_thresh: args.max_db_erb_thresh,
-        max_db_df_thresh: args.max_db_df_thresh,
-        ..DenoiseParams::default()
-    })
+    Ok(args.filter.params(args.atten_lim_db))
 }
 
 /// `path` made absolute with symlinks resolved; for a file that does not exist yet, its directory is

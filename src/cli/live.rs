@@ -17,6 +17,7 @@ use dfn4::model::Weights;
 use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
 
+use super::filter_args::FilterArgs;
 use super::model::{check_backend, load_weights};
 
 /// How often the status line is refreshed on a terminal.
@@ -61,28 +62,9 @@ pub struct LiveArgs {
     #[cfg(feature = "gui")]
     #[arg(long)]
     pub gui: bool,
-    /// Disable the post-filter.
-    #[arg(long)]
-    pub no_post_filter: bool,
-    /// LSNR gate (dB) below which frames are zeroed; same default as `dfn4 enhance` (gate off).
-    #[arg(long, value_name = "DB", default_value_t = -15.0, allow_negative_numbers = true)]
-    pub min_db_thresh: f32,
-    /// LSNR gate (dB) above which frames pass unprocessed; same default as `dfn4 enhance` (gate off).
-    #[arg(
-        long,
-        value_name = "DB",
-        default_value_t = 35.0,
-        allow_negative_numbers = true
-    )]
-    pub max_db_erb_thresh: f32,
-    /// LSNR gate (dB) above which only ERB gains apply; same default as `dfn4 enhance` (gate off).
-    #[arg(
-        long,
-        value_name = "DB",
-        default_value_t = 35.0,
-        allow_negative_numbers = true
-    )]
-    pub max_db_df_thresh: f32,
+    /// Post-filter and LSNR gates (same options and defaults as `dfn4 enhance`).
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Frames per device buffer, both devices (480 = 10 ms at 48 kHz).
     #[arg(long, value_name = "FRAMES", default_value_t = 480)]
     pub buffer_frames: u32,
@@ -129,14 +111,7 @@ pub(crate) fn denoise_params(args: &LiveArgs) -> Result<DenoiseParams> {
             bail!("--atten-lim-db must be a finite number of dB > 0 (got {db}); use --bypass for no processing");
         }
     }
-    Ok(DenoiseParams {
-        atten_lim_db: args.atten_lim_db,
-        post_filter: !args.no_post_filter,
-        min_db_thresh: args.min_db_thresh,
-        max_db_erb_thresh: args.max_db_erb_thresh,
-        max_db_df_thresh: args.max_db_df_thresh,
-        ..DenoiseParams::default()
-    })
+    Ok(args.filter.params(args.atten_lim_db))
 }
 
 /// One worker per backend name; native workers share one set of weights.

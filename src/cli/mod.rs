@@ -5,6 +5,7 @@ pub mod denoise;
 #[cfg(feature = "live")]
 pub mod devices;
 pub mod enhance;
+pub mod filter_args;
 #[cfg(feature = "gui")]
 pub mod gui;
 #[cfg(feature = "live")]
@@ -200,7 +201,7 @@ mod tests {
         assert_eq!(a.backend, "native");
         assert_eq!(a.model, None);
         assert_eq!(a.atten_lim_db, None);
-        assert!(!a.no_post_filter);
+        assert!(!a.filter.no_post_filter);
         assert_eq!(a.out_format, None);
         let params = enhance::denoise_params(&a).unwrap();
         assert!(params.post_filter);

@@ -1,0 +1,52 @@
+//! The deep-filter options shared by every command that denoises (`enhance`, `live`): post-filter and
+//! libDF's LSNR stage gates, with the defaults that suit the shipped model. The attenuation limit is not
+//! here: its meaning of 0 differs between the commands (see each command's `--atten-lim-db`).
+use clap::Args;
+
+use dfn4::denoiser::DenoiseParams;
+
+/// Post-filter and LSNR gate options (`#[command(flatten)]` into a command's arguments).
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Disable the post-filter.
+    #[arg(long)]
+    pub no_post_filter: bool,
+    /// LSNR gate (dB): frames estimated below it are treated as noise only and zeroed. libDF uses -10;
+    /// the default -15 (the LSNR floor) leaves the gate off, because the shipped model's LSNR head is
+    /// not yet accurate enough to gate on (see README, quality table).
+    #[arg(long, value_name = "DB", default_value_t = -15.0, allow_negative_numbers = true)]
+    pub min_db_thresh: f32,
+    /// LSNR gate (dB): frames estimated above it pass through unprocessed. libDF uses 30; the default 35
+    /// (the LSNR ceiling) leaves the gate off.
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 35.0,
+        allow_negative_numbers = true
+    )]
+    pub max_db_erb_thresh: f32,
+    /// LSNR gate (dB): frames estimated above it get the ERB gains only, no deep filter. libDF uses 20;
+    /// the default 35 leaves the gate off: the shipped model was trained with the deep filter always on,
+    /// so its ERB gains below 4.8 kHz are not meant to be used alone.
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 35.0,
+        allow_negative_numbers = true
+    )]
+    pub max_db_df_thresh: f32,
+}
+
+impl FilterArgs {
+    /// Denoising parameters from these options and an already validated attenuation limit.
+    pub fn params(&self, atten_lim_db: Option<f32>) -> DenoiseParams {
+        DenoiseParams {
+            atten_lim_db,
+            post_filter: !self.no_post_filter,
+            min_db_thresh: self.min_db_thresh,
+            max_db_erb_thresh: self.max_db_erb_thresh,
+            max_db_df_thresh: self.max_db_df_thresh,
+            ..DenoiseParams::default()
+        }
+    }
+}
