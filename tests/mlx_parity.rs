@@ -3,25 +3,14 @@
 //! speech features.
 use std::path::Path;
 
+mod common;
+
+use common::backend::{assert_close, max_abs_diff, random_features, run_seq, run_steps};
 use dfn4::backend::mlx::{MlxBackend, MlxDevice};
 use dfn4::backend::native::NativeBackend;
 use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
-use rand::{Rng, SeedableRng};
-
-/// Random features with the magnitudes the DSP produces (ERB features around 0, unit-norm complex).
-fn random_features(cfg: &ModelConfig, batch: usize, frames: usize, seed: u64) -> SeqFeatures {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut f = SeqFeatures::zeros(cfg, batch, frames);
-    f.erb
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-1.0..1.0));
-    f.spec
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-0.5..0.5));
-    f
-}
 
 /// The first `frames` frames of the real noisy recording in `assets/`, through the streaming DSP.
 fn speech_features(cfg: &ModelConfig, frames: usize) -> SeqFeatures {
@@ -33,64 +22,6 @@ fn speech_features(cfg: &ModelConfig, frames: usize) -> SeqFeatures {
     f.erb.copy_from_slice(&sig.erb[..t * cfg.nb_erb]);
     f.spec.copy_from_slice(&sig.cplx[..t * 2 * cfg.nb_df]);
     f
-}
-
-/// Runs `frames` steps of `backend` and returns outputs laid out like `run_sequence`'s.
-fn run_steps<B: Backend>(backend: &B, feats: &SeqFeatures) -> SeqModelOutput {
-    let cfg = backend.config().clone();
-    let (b, t) = (feats.batch, feats.frames);
-    let mut state = backend.new_state(b).unwrap();
-    let mut seq = SeqModelOutput::zeros(&cfg, b, t);
-    let mut frame = Features::zeros(&cfg, b);
-    let mut out = ModelOutput::zeros(&cfg, b);
-    let (ne, ns, nc) = (cfg.nb_erb, 2 * cfg.nb_df, cfg.df_out_dim());
-    for ti in 0..t {
-        for bi in 0..b {
-            let i = bi * t + ti;
-            frame.erb[bi * ne..(bi + 1) * ne].copy_from_slice(&feats.erb[i * ne..(i + 1) * ne]);
-            frame.spec[bi * ns..(bi + 1) * ns].copy_from_slice(&feats.spec[i * ns..(i + 1) * ns]);
-        }
-        backend.step(&frame, &mut state, &mut out).unwrap();
-        for bi in 0..b {
-            let i = bi * t + ti;
-            seq.gains[i * ne..(i + 1) * ne].copy_from_slice(&out.gains[bi * ne..(bi + 1) * ne]);
-            seq.coefs[i * nc..(i + 1) * nc].copy_from_slice(&out.coefs[bi * nc..(bi + 1) * nc]);
-            seq.lsnr_db[i] = out.lsnr_db[bi];
-        }
-    }
-    seq
-}
-
-fn run_seq<B: Backend>(backend: &B, feats: &SeqFeatures) -> SeqModelOutput {
-    let mut out = SeqModelOutput::zeros(backend.config(), feats.batch, feats.frames);
-    backend.run_sequence(feats, &mut out).unwrap();
-    out
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-/// Largest differences of gains, coefs and LSNR/50 (LSNR spans 50 dB: compared relative to that range).
-fn diffs(a: &SeqModelOutput, b: &SeqModelOutput) -> [f32; 3] {
-    [
-        max_abs_diff(&a.gains, &b.gains),
-        max_abs_diff(&a.coefs, &b.coefs),
-        max_abs_diff(&a.lsnr_db, &b.lsnr_db) / 50.0,
-    ]
-}
-
-fn assert_close(what: &str, a: &SeqModelOutput, b: &SeqModelOutput, tol: f32) {
-    let [g, c, l] = diffs(a, b);
-    println!("{what}: max |diff| gains {g:.2e}, coefs {c:.2e}, lsnr/50 {l:.2e}");
-    assert!(
-        g < tol && c < tol && l < tol,
-        "{what}: gains {g:e}, coefs {c:e}, lsnr/50 {l:e} (tol {tol:e})"
-    );
 }
 
 fn mlx_cpu(w: &Weights) -> MlxBackend {

@@ -5,13 +5,15 @@
 //! `cargo test --features tch --test tch_cuda_graph -- --nocapture` also prints node counts and timings.
 use std::time::Instant;
 
+mod common;
+
+use common::backend::{frame, max_abs_diff, random_features, run_steps_with, store};
 use dfn4::backend::native::NativeBackend;
 use dfn4::backend::tch::cuda_graph::{availability, CudaGraph};
 use dfn4::backend::tch::{create, register_cuda, CudaGraphs, TchBackend, TchState};
-use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use dfn4::backend::{Backend, Features, ModelOutput, SeqModelOutput};
 use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
-use rand::{Rng, SeedableRng};
 use tch::Device;
 
 /// Graph, eager and native outputs must agree this closely (LSNR relative to its 50 dB range).
@@ -36,73 +38,8 @@ fn backends(device: Device, seed: u64) -> (Weights, TchBackend, TchBackend) {
     (w, graph, eager)
 }
 
-/// Random features with the magnitudes the DSP produces (ERB features around 0, unit-norm complex).
-fn random_features(cfg: &ModelConfig, batch: usize, frames: usize, seed: u64) -> SeqFeatures {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut f = SeqFeatures::zeros(cfg, batch, frames);
-    f.erb
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-1.0..1.0));
-    f.spec
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-0.5..0.5));
-    f
-}
-
-/// Frame `t` of every stream of `feats`.
-fn frame(cfg: &ModelConfig, feats: &SeqFeatures, t: usize) -> Features {
-    let (b, n) = (feats.batch, feats.frames);
-    let mut f = Features::zeros(cfg, b);
-    let (ne, ns) = (cfg.nb_erb, 2 * cfg.nb_df);
-    for bi in 0..b {
-        let i = bi * n + t;
-        f.erb[bi * ne..(bi + 1) * ne].copy_from_slice(&feats.erb[i * ne..(i + 1) * ne]);
-        f.spec[bi * ns..(bi + 1) * ns].copy_from_slice(&feats.spec[i * ns..(i + 1) * ns]);
-    }
-    f
-}
-
-/// Stores one step's output as frame `t` of `seq`.
-fn store(cfg: &ModelConfig, out: &ModelOutput, seq: &mut SeqModelOutput, t: usize) {
-    let (ne, nc) = (cfg.nb_erb, cfg.df_out_dim());
-    for bi in 0..out.batch {
-        let i = bi * seq.frames + t;
-        seq.gains[i * ne..(i + 1) * ne].copy_from_slice(&out.gains[bi * ne..(bi + 1) * ne]);
-        seq.coefs[i * nc..(i + 1) * nc].copy_from_slice(&out.coefs[bi * nc..(bi + 1) * nc]);
-        seq.lsnr_db[i] = out.lsnr_db[bi];
-    }
-}
-
-/// Steps `state` through every frame of `feats`, outputs laid out like `run_sequence`'s.
-fn run_steps<B: Backend>(backend: &B, state: &mut B::State, feats: &SeqFeatures) -> SeqModelOutput {
-    let cfg = backend.config().clone();
-    let mut seq = SeqModelOutput::zeros(&cfg, feats.batch, feats.frames);
-    let mut out = ModelOutput::zeros(&cfg, feats.batch);
-    for t in 0..feats.frames {
-        backend
-            .step(&frame(&cfg, feats, t), state, &mut out)
-            .unwrap();
-        store(&cfg, &out, &mut seq, t);
-    }
-    seq
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn assert_close(what: &str, a: &SeqModelOutput, b: &SeqModelOutput) {
-    let g = max_abs_diff(&a.gains, &b.gains);
-    let c = max_abs_diff(&a.coefs, &b.coefs);
-    let l = max_abs_diff(&a.lsnr_db, &b.lsnr_db) / 50.0;
-    assert!(
-        g < TOL && c < TOL && l < TOL,
-        "{what}: gains {g:e}, coefs {c:e}, lsnr/50 {l:e} (tol {TOL:e})"
-    );
+    common::backend::assert_close(what, a, b, TOL);
     assert!(a.gains.iter().chain(&a.coefs).all(|x| x.is_finite()));
 }
 
@@ -165,10 +102,10 @@ fn graph_steps_match_eager_and_native() {
     for batch in [1usize, 3] {
         let feats = random_features(&cfg, batch, 50, 30 + batch as u64);
         let mut gs: TchState = graph.new_state(batch).unwrap();
-        let g = run_steps(&graph, &mut gs, &feats);
+        let g = run_steps_with(&graph, &mut gs, &feats);
         let mut es = eager.new_state(batch).unwrap();
-        let e = run_steps(&eager, &mut es, &feats);
-        let n = run_steps(&native, &mut native.new_state(batch).unwrap(), &feats);
+        let e = run_steps_with(&eager, &mut es, &feats);
+        let n = run_steps_with(&native, &mut native.new_state(batch).unwrap(), &feats);
         assert_close(&format!("batch {batch}: graph vs eager"), &g, &e);
         assert_close(&format!("batch {batch}: graph vs native"), &g, &n);
         assert_close(&format!("batch {batch}: eager vs native"), &e, &n);
@@ -215,12 +152,12 @@ fn graph_survives_reset_and_states_are_independent() {
         graph.step(&frame(&cfg, &fb, t), &mut sb, &mut out).unwrap();
         store(&cfg, &out, &mut gb, t);
     }
-    let ea = run_steps(&eager, &mut eager.new_state(1).unwrap(), &fa);
-    let eb = run_steps(&eager, &mut eager.new_state(1).unwrap(), &fb);
+    let ea = run_steps_with(&eager, &mut eager.new_state(1).unwrap(), &fa);
+    let eb = run_steps_with(&eager, &mut eager.new_state(1).unwrap(), &fb);
     assert_close("interleaved state A", &ga, &ea);
     assert_close("interleaved state B", &gb, &eb);
     graph.reset_state(&mut sa);
-    let again = run_steps(&graph, &mut sa, &fa);
+    let again = run_steps_with(&graph, &mut sa, &fa);
     assert_close("after reset", &again, &ea);
 }
 

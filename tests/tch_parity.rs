@@ -1,67 +1,11 @@
 //! The tch backend against itself (sequence form == repeated steps) and against the native backend.
+mod common;
+
+use common::backend::{assert_close, random_features, run_steps};
 use dfn4::backend::tch::TchBackend;
-use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use dfn4::backend::{Backend, Features, ModelOutput, SeqModelOutput};
 use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
-use rand::{Rng, SeedableRng};
-
-/// Random features with the magnitudes the DSP produces (ERB features around 0, unit-norm complex).
-fn random_features(cfg: &ModelConfig, batch: usize, frames: usize, seed: u64) -> SeqFeatures {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut f = SeqFeatures::zeros(cfg, batch, frames);
-    f.erb
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-1.0..1.0));
-    f.spec
-        .iter_mut()
-        .for_each(|x| *x = rng.random_range(-0.5..0.5));
-    f
-}
-
-/// Runs `frames` steps of `backend` and returns outputs laid out like `run_sequence`'s.
-fn run_steps<B: Backend>(backend: &B, feats: &SeqFeatures) -> SeqModelOutput {
-    let cfg = backend.config().clone();
-    let (b, t) = (feats.batch, feats.frames);
-    let mut state = backend.new_state(b).unwrap();
-    let mut seq = SeqModelOutput::zeros(&cfg, b, t);
-    let mut frame = Features::zeros(&cfg, b);
-    let mut out = ModelOutput::zeros(&cfg, b);
-    let (ne, ns, nc) = (cfg.nb_erb, 2 * cfg.nb_df, cfg.df_out_dim());
-    for ti in 0..t {
-        for bi in 0..b {
-            let i = bi * t + ti;
-            frame.erb[bi * ne..(bi + 1) * ne].copy_from_slice(&feats.erb[i * ne..(i + 1) * ne]);
-            frame.spec[bi * ns..(bi + 1) * ns].copy_from_slice(&feats.spec[i * ns..(i + 1) * ns]);
-        }
-        backend.step(&frame, &mut state, &mut out).unwrap();
-        for bi in 0..b {
-            let i = bi * t + ti;
-            seq.gains[i * ne..(i + 1) * ne].copy_from_slice(&out.gains[bi * ne..(bi + 1) * ne]);
-            seq.coefs[i * nc..(i + 1) * nc].copy_from_slice(&out.coefs[bi * nc..(bi + 1) * nc]);
-            seq.lsnr_db[i] = out.lsnr_db[bi];
-        }
-    }
-    seq
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn assert_close(what: &str, a: &SeqModelOutput, b: &SeqModelOutput, tol: f32) {
-    let g = max_abs_diff(&a.gains, &b.gains);
-    let c = max_abs_diff(&a.coefs, &b.coefs);
-    // LSNR spans 50 dB; compare it relative to that range.
-    let l = max_abs_diff(&a.lsnr_db, &b.lsnr_db) / 50.0;
-    assert!(
-        g < tol && c < tol && l < tol,
-        "{what}: gains {g:e}, coefs {c:e}, lsnr/50 {l:e} (tol {tol:e})"
-    );
-}
 
 #[test]
 fn tch_sequence_equals_tch_steps() {

@@ -1,6 +1,9 @@
-//! Helpers shared by the CLI integration tests: test signals, WAV files in every format, and a seeded
-//! random-weights model (the tests never rely on trained weights).
+//! Helpers shared by the integration tests: test signals, WAV files in every format, and a seeded
+//! random-weights model (the tests never rely on trained weights); [`backend`] for the parity tests.
 #![allow(dead_code)]
+
+pub mod backend;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
