@@ -175,6 +175,7 @@ fn git_rev(args: &TrainArgs) -> String {
 
 fn provenance(
     args: &TrainArgs,
+    mix: &MixConfig,
     corpus: &Corpus,
     state: &TrainState,
     device: Device,
@@ -190,7 +191,7 @@ fn provenance(
             "corpus": args.corpus.display().to_string(),
             "sources": sources,
             "hours": {"speech_train": h[0], "speech_dev": h[1], "noise_train": h[2], "noise_dev": h[3]},
-            "mixing": MixConfig::new(args.seconds).describe(),
+            "mixing": mix.describe(),
             "note": "no training speech has content above ~8-11 kHz: targets are band-limited",
         },
         "training": {
@@ -400,7 +401,7 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         &args.export_dir,
         trainer.config(),
         &trainer.vars,
-        provenance(&args, &corpus, &state, device),
+        provenance(&args, &mix, &corpus, &state, device),
     )?;
     println!(
         "exported {} (step {}); this run: {:.1} s training, {:.1} s total",
