@@ -201,10 +201,10 @@ mod tests {
         assert_eq!(a.backend, "native");
         assert_eq!(a.model, None);
         assert_eq!(a.atten_lim_db, None);
-        assert!(!a.filter.no_post_filter);
+        assert!(!a.filter.post_filter);
         assert_eq!(a.out_format, None);
         let params = enhance::denoise_params(&a).unwrap();
-        assert!(params.post_filter);
+        assert!(!params.post_filter);
         assert_eq!(params.atten_lim_db, None);
 
         let a = enhance_args(&[
@@ -212,7 +212,7 @@ mod tests {
             "m.safetensors",
             "--atten-lim-db",
             "12",
-            "--no-post-filter",
+            "--post-filter",
             "--out-format",
             "i16",
         ]);
@@ -222,7 +222,7 @@ mod tests {
         );
         assert_eq!(a.out_format, Some(enhance::OutFormat::I16));
         let params = enhance::denoise_params(&a).unwrap();
-        assert!(!params.post_filter);
+        assert!(params.post_filter);
         assert_eq!(params.atten_lim_db, Some(12.0));
 
         for bad in ["-1", "nan", "inf"] {
