@@ -1,6 +1,7 @@
 //! The live pipeline without a sound card: the audio callback bodies ([`InputSide`], [`OutputSide`])
 //! and the worker driven by hand. Proves that the callbacks never allocate or free (counting
-//! allocator) on every path — normal, ring full, ring empty, not yet primed, tap full, worker switch —
+//! allocator) on every path — normal, ring full, ring empty, not yet primed, tap full, worker switch,
+//! latency trim —
 //! that the worker's hop path does not allocate either, and that audio crosses the chain unchanged:
 //! the output is exactly the offline denoiser's output (or, in bypass, the input) delayed.
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -199,6 +200,26 @@ fn callbacks_never_touch_the_heap_on_any_path() {
         "the small taps filled up"
     );
 
+    // A stall of the output side (four steps unplayed) leaves a surplus queued; after half a second
+    // of normal play the output callback skips it, cross-fading over the cut: the trim path.
+    for _ in 0..4 {
+        input_side.process(&block_in, delay);
+        for w in &mut workers {
+            w.pump().unwrap();
+        }
+    }
+    for step in 0..40 {
+        assert_eq!(heap_events(|| input_side.process(&block_in, delay)), 0);
+        for w in &mut workers {
+            w.pump().unwrap();
+        }
+        for _ in 0..2 {
+            let n = heap_events(|| output_side.process(&mut block_out, delay));
+            assert_eq!(n, 0, "output while trimming, step {step}");
+        }
+    }
+    assert!(meters.output_trimmed_samples.load(Ordering::Relaxed) > 0);
+
     // Output with nothing left: underrun path.
     for _ in 0..20 {
         assert_eq!(
@@ -299,4 +320,61 @@ fn bypass_plays_the_input_with_the_same_delay() {
     assert!(played[..lag].iter().all(|&s| s == 0.0));
     let mismatches = played[lag..].iter().zip(&x).filter(|(a, b)| a != b).count();
     assert_eq!(mismatches, 0, "bypass must be the input, bit for bit");
+}
+
+/// The lag at which `played` repeats `x` sample for sample over `played[range]`, if any.
+fn lag_of(played: &[f32], x: &[f32], range: std::ops::Range<usize>) -> Option<usize> {
+    (0..range.start).find(|&lag| {
+        range
+            .clone()
+            .all(|t| t >= lag && t - lag < x.len() && played[t] == x[t - lag])
+    })
+}
+
+#[test]
+fn a_stalled_worker_costs_latency_only_until_the_trim() {
+    // Bypass, so the output is the input delayed and the delay can be read off exactly.
+    let block = 240;
+    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    meters.bypass.store(true, Ordering::Relaxed);
+    let format = DeviceFormat {
+        rate_hz: 48_000,
+        channels: 1,
+    };
+    let (mut input_side, mut output_side, ports, _) = connect(
+        Arc::clone(&meters),
+        format,
+        format,
+        sizes(block, 1 << 16, 0),
+        Arc::new(CallbackCounts::default()),
+        Instant::now(),
+    );
+    let d = Denoiser::new(backend(), params()).unwrap();
+    let port = ports.into_iter().next().unwrap();
+    let mut worker =
+        Worker::new(0, Box::new(d), port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+    let x = signal(3 * 48_000, 48_000);
+    let mut played = Vec::new();
+    let mut out = vec![0.0f32; block];
+    // 1 s in, the worker stalls for 100 ms (20 blocks), then catches up at once.
+    let stall = 200..220;
+    for (i, chunk) in x.chunks_exact(block).enumerate() {
+        input_side.process(chunk, Duration::ZERO);
+        if !stall.contains(&i) {
+            worker.pump().unwrap();
+        }
+        output_side.process(&mut out, Duration::ZERO);
+        played.extend_from_slice(&out);
+    }
+    assert!(meters.output_underruns.load(Ordering::Relaxed) > 0);
+    let before = lag_of(&played, &x, 24_000..47_000).expect("steady before the stall");
+    let after_stall = lag_of(&played, &x, 55_000..60_000).expect("steady after the stall");
+    let end = lag_of(&played, &x, 120_000..x.len()).expect("steady at the end");
+    assert!(
+        after_stall >= before + 4_000,
+        "the stall added its length: {before} → {after_stall}"
+    );
+    assert_eq!(end, before, "the latency came back to where it was");
+    let trimmed = meters.output_trimmed_samples.load(Ordering::Relaxed) as usize;
+    assert_eq!(trimmed, after_stall - before);
 }

@@ -321,6 +321,12 @@ fn summary_report(s: &LiveSummary) -> String {
         )),
         None => out.push_str("\nmeasured latency: not measured (no audio made it through)"),
     }
+    if s.output_trimmed_samples > 0 {
+        out.push_str(&format!(
+            "\nlatency recovered after stalls: {} queued output samples skipped in {} cuts",
+            s.output_trimmed_samples, s.output_trims
+        ));
+    }
     for w in &s.workers {
         out.push_str(&format!(
             "\nworker {}: {} hops, compute per hop median {:.3} ms, p99 {:.3} ms, max {:.3} ms; \
@@ -366,6 +372,8 @@ fn summary_json(s: &LiveSummary, m: &LiveMeters) -> serde_json::Value {
         "input_overruns": s.input_overruns,
         "output_underruns": s.output_underruns,
         "host_xruns": s.host_xruns,
+        "output_trimmed_samples": s.output_trimmed_samples,
+        "output_trims": s.output_trims,
         "tap_dropped_samples": s.tap_dropped_samples,
         "algorithmic_latency_ms": m.algorithmic_latency_ms.load(),
         "buffer_latency_ms": m.buffer_latency_ms.load(),

@@ -18,9 +18,17 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use super::clock::{nanos_since, ClockMark};
 use super::convert::{mix_to_mono, peak_dbfs, spread_mono};
 use super::meters::LiveMeters;
+use super::trim::LatencyTrim;
 
 /// Longest device block converted in one piece; longer blocks are handled in several pieces.
 pub const MAX_PIECE_FRAMES: usize = 4096;
+
+/// How long the output queue must stay above its target before the surplus is skipped, in ms.
+const TRIM_WINDOW_MS: u32 = 500;
+/// Surplus over the prefill that is tolerated without trimming, in ms.
+const TRIM_SLACK_MS: u32 = 5;
+/// Length of the cross-fade over a trim, in ms (a bare cut would click).
+const TRIM_FADE_MS: u32 = 2;
 
 /// Rate and channel count of an opened device stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +99,11 @@ pub struct OutputSide {
     discard: Vec<f32>,
     prefill: usize,
     primed: bool,
+    trim: LatencyTrim,
+    /// Samples to skip from every ring before the next piece (decided by `trim`).
+    pending_skip: usize,
+    /// What would have been played without the skip, to fade out of.
+    fade: Vec<f32>,
     meters: Arc<LiveMeters>,
     counts: Arc<CallbackCounts>,
     epoch: Instant,
@@ -153,6 +166,8 @@ pub fn connect(
         counts: Arc::clone(&counts),
         epoch,
     };
+    let ms = |ms: u32| (u64::from(output.rate_hz) * u64::from(ms) / 1000) as usize;
+    let prefill = sizes.prefill_samples.min(sizes.ring_samples);
     let output_side = OutputSide {
         format: output,
         rings: out_cons,
@@ -161,8 +176,11 @@ pub fn connect(
         tap: out_tap,
         mono: vec![0.0; MAX_PIECE_FRAMES],
         discard: vec![0.0; MAX_PIECE_FRAMES],
-        prefill: sizes.prefill_samples.min(sizes.ring_samples),
+        prefill,
         primed: false,
+        trim: LatencyTrim::new(prefill, ms(TRIM_SLACK_MS), ms(TRIM_WINDOW_MS)),
+        pending_skip: 0,
+        fade: vec![0.0; ms(TRIM_FADE_MS).max(1)],
         meters,
         counts,
         epoch,
@@ -250,11 +268,17 @@ impl OutputSide {
         let mut underrun = false;
         for piece in data.chunks_mut(MAX_PIECE_FRAMES * channels) {
             let frames = piece.len() / channels;
-            let mono = &mut self.mono[..frames];
             if !self.primed && self.rings[active].occupied_len() >= self.prefill {
                 self.primed = true;
             }
+            let faded = if self.primed {
+                self.skip_surplus(active)
+            } else {
+                0
+            };
+            let mono = &mut self.mono[..frames];
             if self.primed {
+                let queued = self.rings[active].occupied_len();
                 let play_ns = first_play_ns + samples_to_ns(offset_frames, self.format.rate_hz);
                 for (w, ring) in self.rings.iter_mut().enumerate() {
                     self.marks[w].write(play_ns, self.popped[w]);
@@ -269,10 +293,14 @@ impl OutputSide {
                         mono[got..].fill(0.0);
                     }
                 }
+                cross_fade(&self.fade[..faded], mono);
                 if underrun {
                     // The margin is gone (the host asked for more than was queued): wait for the
                     // prefill again rather than underrun on every later callback with no margin.
                     self.primed = false;
+                    self.trim.restart();
+                } else {
+                    self.pending_skip = self.trim.after_piece(frames, queued);
                 }
             } else {
                 // Not started yet: silence, and nothing is missing.
@@ -295,9 +323,41 @@ impl OutputSide {
         }
     }
 
+    /// Skips the surplus `trim` asked for from every ring (so the workers stay aligned), keeping
+    /// what the active ring would have played next in `fade`; returns how many samples of it to
+    /// fade out of.
+    fn skip_surplus(&mut self, active: usize) -> usize {
+        let skip = std::mem::take(&mut self.pending_skip);
+        if skip == 0 {
+            return 0;
+        }
+        let faded = self.rings[active].peek_slice(&mut self.fade);
+        for (w, ring) in self.rings.iter_mut().enumerate() {
+            // Keep at least the faded samples' worth after the cut in the active ring.
+            let skipped = ring.skip(skip.min(ring.occupied_len().saturating_sub(faded)));
+            self.popped[w] += skipped as u64;
+            if w == active && skipped > 0 {
+                self.meters
+                    .output_trimmed_samples
+                    .fetch_add(skipped as u64, Ordering::Relaxed);
+                self.meters.output_trims.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        faded
+    }
+
     /// Whether playback from the rings has started (the prefill was reached once).
     pub fn primed(&self) -> bool {
         self.primed
+    }
+}
+
+/// Fades linearly from `from` (the samples the cut skipped) into the start of `to`.
+fn cross_fade(from: &[f32], to: &mut [f32]) {
+    let n = from.len().min(to.len());
+    for (i, (out, old)) in to[..n].iter_mut().zip(from).enumerate() {
+        let w = (i + 1) as f32 / (n + 1) as f32;
+        *out = *old * (1.0 - w) + *out * w;
     }
 }
 

@@ -80,6 +80,12 @@ pub struct LiveMeters {
     pub input_overruns: AtomicU64,
     /// Output callbacks that found too few denoised samples (silence was played instead).
     pub output_underruns: AtomicU64,
+    /// Queued output samples the output callback skipped to bring the latency back to its target
+    /// after a stall (a late worker or an underrun leaves more queued than the prefill; without
+    /// the trim that extra delay would stay for the rest of the run).
+    pub output_trimmed_samples: AtomicU64,
+    /// Times the output callback skipped such a surplus (each one is a cross-faded cut).
+    pub output_trims: AtomicU64,
     /// Xruns reported by the audio host itself (cpal stream errors of the xrun kind).
     pub host_xruns: AtomicU64,
     /// Samples the recording taps (`--record-input` / `--record-output`) had to drop because the
@@ -113,6 +119,8 @@ impl LiveMeters {
             output_peak_db: AtomicF32::new(f32::NEG_INFINITY),
             input_overruns: AtomicU64::new(0),
             output_underruns: AtomicU64::new(0),
+            output_trimmed_samples: AtomicU64::new(0),
+            output_trims: AtomicU64::new(0),
             host_xruns: AtomicU64::new(0),
             tap_dropped_samples: AtomicU64::new(0),
             algorithmic_latency_ms: AtomicF32::new(0.0),

@@ -40,6 +40,7 @@ pub mod recorder;
 pub mod resample;
 #[cfg(feature = "live")]
 pub mod stats;
+pub mod trim;
 #[cfg(feature = "live")]
 pub mod worker;
 

@@ -137,6 +137,10 @@ pub struct LiveSummary {
     pub output_underruns: u64,
     /// Xruns reported by the host.
     pub host_xruns: u64,
+    /// Queued output samples skipped to bring the latency back to its target after stalls.
+    pub output_trimmed_samples: u64,
+    /// Times such a surplus was skipped.
+    pub output_trims: u64,
     /// Samples the recording taps dropped.
     pub tap_dropped_samples: u64,
     /// Measured end-to-end latency of the worker that fed the output at the end.
@@ -456,6 +460,8 @@ impl LivePipeline {
             input_overruns: m.input_overruns.load(Ordering::Relaxed),
             output_underruns: m.output_underruns.load(Ordering::Relaxed),
             host_xruns: m.host_xruns.load(Ordering::Relaxed),
+            output_trimmed_samples: m.output_trimmed_samples.load(Ordering::Relaxed),
+            output_trims: m.output_trims.load(Ordering::Relaxed),
             tap_dropped_samples: m.tap_dropped_samples.load(Ordering::Relaxed),
             recordings,
             failure,
