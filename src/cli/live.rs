@@ -289,6 +289,7 @@ fn status_line(m: &LiveMeters) -> String {
         m.output_peak_db.load().max(-99.9),
         m.measured_latency_ms.load(),
         m.input_overruns.load(Ordering::Relaxed)
+            + m.input_gaps.load(Ordering::Relaxed)
             + m.output_underruns.load(Ordering::Relaxed)
             + m.host_xruns.load(Ordering::Relaxed)
     );
@@ -307,10 +308,11 @@ fn status_line(m: &LiveMeters) -> String {
 /// The end-of-run report.
 fn summary_report(s: &LiveSummary) -> String {
     let mut out = format!(
-        "ran {:.2} s; xruns {} (input overruns {}, output underruns {}, host xruns {})",
+        "ran {:.2} s; xruns {} (input overruns {}, input gaps {}, output underruns {}, host xruns {})",
         s.elapsed.as_secs_f64(),
         s.xruns(),
         s.input_overruns,
+        s.input_gaps,
         s.output_underruns,
         s.host_xruns
     );
@@ -370,6 +372,7 @@ fn summary_json(s: &LiveSummary, m: &LiveMeters) -> serde_json::Value {
         "elapsed_s": s.elapsed.as_secs_f64(),
         "xruns": s.xruns(),
         "input_overruns": s.input_overruns,
+        "input_gaps": s.input_gaps,
         "output_underruns": s.output_underruns,
         "host_xruns": s.host_xruns,
         "output_trimmed_samples": s.output_trimmed_samples,

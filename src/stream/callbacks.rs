@@ -29,6 +29,13 @@ const TRIM_WINDOW_MS: u32 = 500;
 const TRIM_SLACK_MS: u32 = 5;
 /// Length of the cross-fade over a trim, in ms (a bare cut would click).
 const TRIM_FADE_MS: u32 = 2;
+/// A batch of input blocks whose capture starts this much later than the previous batch's capture
+/// ended means the host dropped captured audio (cpal's PulseAudio capture keeps one buffer, so a late
+/// client loses the next one). Well above the jitter of the hosts' timestamps seen here (about 1 ms).
+const INPUT_GAP_NS: u64 = 10_000_000;
+/// Input callbacks this close together form one batch: cpal's PulseAudio host delivers one period
+/// in two blocks back to back and stamps both with the first one's capture time.
+const INPUT_BATCH_NS: u64 = 1_000_000;
 
 /// Rate and channel count of an opened device stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,9 +90,20 @@ pub struct InputSide {
     wakers: Vec<Thread>,
     tap: Option<HeapProd<f32>>,
     mono: Vec<f32>,
+    /// The current batch of input blocks: capture time of its first frame, frames so far, and when
+    /// its latest callback ran (ns since the epoch).
+    batch: Option<InputBatch>,
     meters: Arc<LiveMeters>,
     counts: Arc<CallbackCounts>,
     epoch: Instant,
+}
+
+/// Input blocks delivered back to back (see [`INPUT_BATCH_NS`]).
+#[derive(Debug, Clone, Copy)]
+struct InputBatch {
+    capture_ns: u64,
+    frames: u64,
+    callback_ns: u64,
 }
 
 /// State of the output callback.
@@ -162,6 +180,7 @@ pub fn connect(
         wakers: Vec::new(),
         tap: in_tap,
         mono: vec![0.0; MAX_PIECE_FRAMES],
+        batch: None,
         meters: Arc::clone(&meters),
         counts: Arc::clone(&counts),
         epoch,
@@ -209,6 +228,29 @@ impl InputSide {
         let channels = self.format.channels;
         let now_ns = nanos_since(self.epoch);
         let first_capture_ns = now_ns.saturating_sub(duration_ns(capture_delay));
+        let frames_total = (data.len() / channels.max(1)) as u64;
+        let same_batch = self
+            .batch
+            .is_some_and(|b| now_ns.saturating_sub(b.callback_ns) < INPUT_BATCH_NS);
+        match self.batch.as_mut() {
+            Some(b) if same_batch => {
+                b.frames += frames_total;
+                b.callback_ns = now_ns;
+            }
+            previous => {
+                if let Some(b) = previous {
+                    let end_ns = b.capture_ns + samples_to_ns(b.frames, self.format.rate_hz);
+                    if first_capture_ns > end_ns + INPUT_GAP_NS {
+                        self.meters.input_gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                self.batch = Some(InputBatch {
+                    capture_ns: first_capture_ns,
+                    frames: frames_total,
+                    callback_ns: now_ns,
+                });
+            }
+        }
         let mut offset_frames = 0u64;
         let mut any_overrun = false;
         for piece in data.chunks(MAX_PIECE_FRAMES * channels) {

@@ -78,6 +78,9 @@ pub struct LiveMeters {
     pub output_peak_db: AtomicF32,
     /// Input callbacks that found the ring towards the workers full (samples were dropped).
     pub input_overruns: AtomicU64,
+    /// Input blocks that started later than the previous one ended, by the host's capture timestamps:
+    /// the host dropped captured audio before the input callback saw it.
+    pub input_gaps: AtomicU64,
     /// Output callbacks that found too few denoised samples (silence was played instead).
     pub output_underruns: AtomicU64,
     /// Queued output samples the output callback skipped to bring the latency back to its target
@@ -118,6 +121,7 @@ impl LiveMeters {
             input_peak_db: AtomicF32::new(f32::NEG_INFINITY),
             output_peak_db: AtomicF32::new(f32::NEG_INFINITY),
             input_overruns: AtomicU64::new(0),
+            input_gaps: AtomicU64::new(0),
             output_underruns: AtomicU64::new(0),
             output_trimmed_samples: AtomicU64::new(0),
             output_trims: AtomicU64::new(0),
@@ -133,7 +137,8 @@ impl LiveMeters {
         }
     }
 
-    /// All xruns of the run: input overruns, output underruns, host xruns and worker overruns.
+    /// All xruns of the run: input overruns, input gaps, output underruns, host xruns and worker
+    /// overruns.
     pub fn total_xruns(&self) -> u64 {
         let workers: u64 = self
             .workers
@@ -141,6 +146,7 @@ impl LiveMeters {
             .map(|w| w.overruns.load(Ordering::Relaxed))
             .sum();
         self.input_overruns.load(Ordering::Relaxed)
+            + self.input_gaps.load(Ordering::Relaxed)
             + self.output_underruns.load(Ordering::Relaxed)
             + self.host_xruns.load(Ordering::Relaxed)
             + workers
@@ -168,7 +174,8 @@ mod tests {
         meters.input_overruns.fetch_add(2, Ordering::Relaxed);
         meters.output_underruns.fetch_add(3, Ordering::Relaxed);
         meters.workers[1].overruns.fetch_add(5, Ordering::Relaxed);
-        assert_eq!(meters.total_xruns(), 10);
+        meters.input_gaps.fetch_add(7, Ordering::Relaxed);
+        assert_eq!(meters.total_xruns(), 17);
         assert_eq!(meters.workers[1].backend, "tch-cpu");
         assert!(meters.running.load(Ordering::Relaxed));
     }

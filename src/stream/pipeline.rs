@@ -133,6 +133,8 @@ pub struct LiveSummary {
     pub workers: Vec<WorkerReport>,
     /// Input callbacks that found a worker ring full.
     pub input_overruns: u64,
+    /// Input blocks after which the host had dropped captured audio (by its timestamps).
+    pub input_gaps: u64,
     /// Output callbacks that played silence for lack of samples.
     pub output_underruns: u64,
     /// Xruns reported by the host.
@@ -152,10 +154,10 @@ pub struct LiveSummary {
 }
 
 impl LiveSummary {
-    /// Xruns of the audio path: input overruns + output underruns + host xruns (worker overruns are
-    /// the per-worker breakdown of the input overruns, so they are not added again).
+    /// Xruns of the audio path: input overruns + input gaps + output underruns + host xruns (worker
+    /// overruns are the per-worker breakdown of the input overruns, so they are not added again).
     pub fn xruns(&self) -> u64 {
-        self.input_overruns + self.output_underruns + self.host_xruns
+        self.input_overruns + self.input_gaps + self.output_underruns + self.host_xruns
     }
 }
 
@@ -458,6 +460,7 @@ impl LivePipeline {
             measured_latency: reports.get(active).and_then(|r| r.latency),
             workers: reports,
             input_overruns: m.input_overruns.load(Ordering::Relaxed),
+            input_gaps: m.input_gaps.load(Ordering::Relaxed),
             output_underruns: m.output_underruns.load(Ordering::Relaxed),
             host_xruns: m.host_xruns.load(Ordering::Relaxed),
             output_trimmed_samples: m.output_trimmed_samples.load(Ordering::Relaxed),
