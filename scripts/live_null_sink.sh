@@ -7,8 +7,6 @@
 # Usage: scripts/live_null_sink.sh SECONDS [dfn4 live options...]
 #   e.g. scripts/live_null_sink.sh 600 --buffer-frames 960
 # Env:   DFN4  the dfn4 binary (default target/release/dfn4, built with --features live)
-#        HOST  pulseaudio (default: cpal's PulseAudio client on the null sinks) or alsa (ALSA's
-#              "pulse" plugin device, libasound2-plugins, reaching the same daemon and sinks)
 # Needs: pulseaudio pulseaudio-utils (apt-get), a dfn4 built with `--features live`.
 set -euo pipefail
 seconds=${1:?usage: live_null_sink.sh SECONDS [dfn4 live options...]}
@@ -50,9 +48,6 @@ pactl info >/dev/null
 (while true; do paplay -d dfn_in "$noisy" || exit 0; done) &
 player_pid=$!
 
-if [ "${HOST:-pulseaudio}" = alsa ]; then
-    devices=(--host alsa --input pulse --output pulse)
-else
-    devices=(--host pulseaudio --input dfn_in.monitor --output dfn_out)
-fi
-"$dfn4" live "${devices[@]}" --duration "$seconds" --json "$@"
+# cpal's own PulseAudio client (ALSA's "pulse" plugin device also reaches these sinks, but failed
+# here with snd_pcm_avail_delay I/O errors).
+"$dfn4" live --host pulseaudio --input dfn_in.monitor --output dfn_out --duration "$seconds" --json "$@"

@@ -411,5 +411,4 @@ fn capture_the_host_dropped_is_counted_as_an_input_gap() {
     pause();
     input_side.process(&block, ms(0));
     assert_eq!(meters.input_gaps.load(Ordering::Relaxed), 1);
-    assert_eq!(meters.total_xruns(), 1);
 }

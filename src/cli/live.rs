@@ -289,7 +289,6 @@ fn status_line(m: &LiveMeters) -> String {
         m.output_peak_db.load().max(-99.9),
         m.measured_latency_ms.load(),
         m.input_overruns.load(Ordering::Relaxed)
-            + m.input_gaps.load(Ordering::Relaxed)
             + m.output_underruns.load(Ordering::Relaxed)
             + m.host_xruns.load(Ordering::Relaxed)
     );
@@ -308,13 +307,14 @@ fn status_line(m: &LiveMeters) -> String {
 /// The end-of-run report.
 fn summary_report(s: &LiveSummary) -> String {
     let mut out = format!(
-        "ran {:.2} s; xruns {} (input overruns {}, input gaps {}, output underruns {}, host xruns {})",
+        "ran {:.2} s; xruns {} (input overruns {}, output underruns {}, host xruns {}); \
+         input gaps by the host's timestamps {}",
         s.elapsed.as_secs_f64(),
         s.xruns(),
         s.input_overruns,
-        s.input_gaps,
         s.output_underruns,
-        s.host_xruns
+        s.host_xruns,
+        s.input_gaps
     );
     match s.measured_latency {
         Some(l) => out.push_str(&format!(

@@ -160,11 +160,7 @@ pub fn xruns(ui: &mut egui::Ui, meters: &LiveMeters) {
             let rows = [
                 ("input overruns", meters.input_overruns.load(Relaxed)),
                 ("output underruns", meters.output_underruns.load(Relaxed)),
-                // Capture the host dropped (seen in its timestamps) counts as a host xrun here.
-                (
-                    "host xruns",
-                    meters.host_xruns.load(Relaxed) + meters.input_gaps.load(Relaxed),
-                ),
+                ("host xruns", meters.host_xruns.load(Relaxed)),
                 ("worker overruns", worker_overruns),
                 ("total", meters.total_xruns()),
             ];

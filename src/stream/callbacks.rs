@@ -30,8 +30,9 @@ const TRIM_SLACK_MS: u32 = 5;
 /// Length of the cross-fade over a trim, in ms (a bare cut would click).
 const TRIM_FADE_MS: u32 = 2;
 /// A batch of input blocks whose capture starts this much later than the previous batch's capture
-/// ended means the host dropped captured audio (cpal's PulseAudio capture keeps one buffer, so a late
-/// client loses the next one). Well above the jitter of the hosts' timestamps seen here (about 1 ms).
+/// ended most likely means the host dropped captured audio (cpal's PulseAudio capture keeps one
+/// buffer, so a late client loses the next one). Well above the jitter of the hosts' timestamps seen
+/// here (about 1 ms); only an estimate, since some hosts' timestamps lag (see `LiveMeters::input_gaps`).
 const INPUT_GAP_NS: u64 = 10_000_000;
 /// Input callbacks this close together form one batch: cpal's PulseAudio host delivers one period
 /// in two blocks back to back and stamps both with the first one's capture time.

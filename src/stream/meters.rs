@@ -79,7 +79,9 @@ pub struct LiveMeters {
     /// Input callbacks that found the ring towards the workers full (samples were dropped).
     pub input_overruns: AtomicU64,
     /// Input blocks that started later than the previous one ended, by the host's capture timestamps:
-    /// the host dropped captured audio before the input callback saw it.
+    /// most likely the host dropped captured audio before the input callback saw it. An estimate, not
+    /// an xrun count: hosts whose timestamps come from a stale latency figure report gaps that are not
+    /// there (seen with cpal's PulseAudio client once its capture buffer was enlarged).
     pub input_gaps: AtomicU64,
     /// Output callbacks that found too few denoised samples (silence was played instead).
     pub output_underruns: AtomicU64,
@@ -137,8 +139,8 @@ impl LiveMeters {
         }
     }
 
-    /// All xruns of the run: input overruns, input gaps, output underruns, host xruns and worker
-    /// overruns.
+    /// All xruns of the run: input overruns, output underruns, host xruns and worker overruns (input
+    /// gaps are an estimate and reported apart).
     pub fn total_xruns(&self) -> u64 {
         let workers: u64 = self
             .workers
@@ -146,7 +148,6 @@ impl LiveMeters {
             .map(|w| w.overruns.load(Ordering::Relaxed))
             .sum();
         self.input_overruns.load(Ordering::Relaxed)
-            + self.input_gaps.load(Ordering::Relaxed)
             + self.output_underruns.load(Ordering::Relaxed)
             + self.host_xruns.load(Ordering::Relaxed)
             + workers
@@ -175,7 +176,7 @@ mod tests {
         meters.output_underruns.fetch_add(3, Ordering::Relaxed);
         meters.workers[1].overruns.fetch_add(5, Ordering::Relaxed);
         meters.input_gaps.fetch_add(7, Ordering::Relaxed);
-        assert_eq!(meters.total_xruns(), 17);
+        assert_eq!(meters.total_xruns(), 10, "input gaps are reported apart");
         assert_eq!(meters.workers[1].backend, "tch-cpu");
         assert!(meters.running.load(Ordering::Relaxed));
     }

@@ -133,7 +133,8 @@ pub struct LiveSummary {
     pub workers: Vec<WorkerReport>,
     /// Input callbacks that found a worker ring full.
     pub input_overruns: u64,
-    /// Input blocks after which the host had dropped captured audio (by its timestamps).
+    /// Input blocks after which the host seems to have dropped captured audio (by its timestamps;
+    /// an estimate, not counted in [`LiveSummary::xruns`]).
     pub input_gaps: u64,
     /// Output callbacks that played silence for lack of samples.
     pub output_underruns: u64,
@@ -154,10 +155,10 @@ pub struct LiveSummary {
 }
 
 impl LiveSummary {
-    /// Xruns of the audio path: input overruns + input gaps + output underruns + host xruns (worker
-    /// overruns are the per-worker breakdown of the input overruns, so they are not added again).
+    /// Xruns of the audio path: input overruns + output underruns + host xruns (worker overruns are
+    /// the per-worker breakdown of the input overruns, so they are not added again).
     pub fn xruns(&self) -> u64 {
-        self.input_overruns + self.input_gaps + self.output_underruns + self.host_xruns
+        self.input_overruns + self.output_underruns + self.host_xruns
     }
 }
 
