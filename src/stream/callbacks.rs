@@ -229,29 +229,11 @@ impl InputSide {
         let channels = self.format.channels;
         let now_ns = nanos_since(self.epoch);
         let first_capture_ns = now_ns.saturating_sub(duration_ns(capture_delay));
-        let frames_total = (data.len() / channels.max(1)) as u64;
-        let same_batch = self
-            .batch
-            .is_some_and(|b| now_ns.saturating_sub(b.callback_ns) < INPUT_BATCH_NS);
-        match self.batch.as_mut() {
-            Some(b) if same_batch => {
-                b.frames += frames_total;
-                b.callback_ns = now_ns;
-            }
-            previous => {
-                if let Some(b) = previous {
-                    let end_ns = b.capture_ns + samples_to_ns(b.frames, self.format.rate_hz);
-                    if first_capture_ns > end_ns + INPUT_GAP_NS {
-                        self.meters.input_gaps.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                self.batch = Some(InputBatch {
-                    capture_ns: first_capture_ns,
-                    frames: frames_total,
-                    callback_ns: now_ns,
-                });
-            }
-        }
+        self.note_capture(
+            now_ns,
+            first_capture_ns,
+            (data.len() / channels.max(1)) as u64,
+        );
         let mut offset_frames = 0u64;
         let mut any_overrun = false;
         for piece in data.chunks(MAX_PIECE_FRAMES * channels) {
@@ -273,14 +255,7 @@ impl InputSide {
                 self.pushed[w] += pushed as u64;
                 self.marks[w].write(newest_ns, self.pushed[w]);
             }
-            if let Some(tap) = self.tap.as_mut() {
-                let kept = tap.push_slice(mono);
-                if kept < frames {
-                    self.meters
-                        .tap_dropped_samples
-                        .fetch_add((frames - kept) as u64, Ordering::Relaxed);
-                }
-            }
+            push_tap(self.tap.as_mut(), mono, &self.meters);
             self.meters.input_peak_db.store(peak_dbfs(mono));
         }
         if any_overrun {
@@ -289,6 +264,31 @@ impl InputSide {
         for waker in &self.wakers {
             waker.unpark();
         }
+    }
+
+    /// Adds a block of `frames` frames, called back at `now_ns` and captured from
+    /// `first_capture_ns`, to the current batch, or starts a new batch and counts an input gap when
+    /// it begins later than the previous batch ended.
+    fn note_capture(&mut self, now_ns: u64, first_capture_ns: u64, frames: u64) {
+        match self.batch.as_mut() {
+            Some(b) if now_ns.saturating_sub(b.callback_ns) < INPUT_BATCH_NS => {
+                b.frames += frames;
+                b.callback_ns = now_ns;
+                return;
+            }
+            Some(b) => {
+                let end_ns = b.capture_ns + samples_to_ns(b.frames, self.format.rate_hz);
+                if first_capture_ns > end_ns + INPUT_GAP_NS {
+                    self.meters.input_gaps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {}
+        }
+        self.batch = Some(InputBatch {
+            capture_ns: first_capture_ns,
+            frames,
+            callback_ns: now_ns,
+        });
     }
 }
 
@@ -350,14 +350,7 @@ impl OutputSide {
                 mono.fill(0.0);
             }
             offset_frames += frames as u64;
-            if let Some(tap) = self.tap.as_mut() {
-                let kept = tap.push_slice(mono);
-                if kept < frames {
-                    self.meters
-                        .tap_dropped_samples
-                        .fetch_add((frames - kept) as u64, Ordering::Relaxed);
-                }
-            }
+            push_tap(self.tap.as_mut(), mono, &self.meters);
             self.meters.output_peak_db.store(peak_dbfs(mono));
             spread_mono(mono, channels, piece);
         }
@@ -392,6 +385,18 @@ impl OutputSide {
     /// Whether playback from the rings has started (the prefill was reached once).
     pub fn primed(&self) -> bool {
         self.primed
+    }
+}
+
+/// Copies `mono` into a recording tap, if there is one; what does not fit is counted, not waited for.
+fn push_tap(tap: Option<&mut HeapProd<f32>>, mono: &[f32], meters: &LiveMeters) {
+    if let Some(tap) = tap {
+        let kept = tap.push_slice(mono);
+        if kept < mono.len() {
+            meters
+                .tap_dropped_samples
+                .fetch_add((mono.len() - kept) as u64, Ordering::Relaxed);
+        }
     }
 }
 
