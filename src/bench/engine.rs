@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::backend::native::NativeBackend;
+use crate::backend::native::{NativeBackend, WeightPrecision};
 use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use crate::config::HOP_SIZE;
 use crate::denoiser::{DenoiseParams, Denoiser};
@@ -21,6 +21,7 @@ use crate::{Error, Result};
 /// Every backend name the bench knows, in the order they are listed.
 pub const KNOWN_BACKENDS: &[&str] = &[
     "native",
+    "native-f16",
     "tch-cpu",
     "tch-cuda",
     "tch-cuda-eager",
@@ -97,7 +98,7 @@ pub trait BenchBackend: Send + Sync {
 
 /// Backends compiled into this build.
 pub fn compiled_backends() -> Vec<&'static str> {
-    let mut v = vec!["native"];
+    let mut v = vec!["native", "native-f16"];
     if cfg!(feature = "tch") {
         // "tch-cuda-eager": CUDA without CUDA graphs, to show what the graphs of "tch-cuda" gain.
         v.extend(["tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps"]);
@@ -124,7 +125,7 @@ fn is_available(name: &str) -> bool {
 /// Ok when the compiled-in backend `name` can run on this machine, else the one-line reason.
 fn availability(name: &str) -> Result<()> {
     match name {
-        "native" => Ok(()),
+        "native" | "native-f16" => Ok(()),
         #[cfg(feature = "tch")]
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => {
             crate::backend::tch::backend_device(name).map(|_| ())
@@ -172,6 +173,10 @@ pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     check_name(name)?;
     match name {
         "native" => Ok(Box::new(Adapter::new(NativeBackend::new(weights)?))),
+        "native-f16" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
+            weights,
+            WeightPrecision::F16,
+        )?))),
         #[cfg(feature = "tch")]
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(
             crate::backend::tch::create(name, weights)?,
@@ -376,8 +381,9 @@ mod tests {
     #[test]
     fn names_are_checked_with_one_line_reasons() {
         check_name("native").unwrap();
+        check_name("native-f16").unwrap();
         let unknown = check_name("cuda").unwrap_err().to_string();
-        assert!(unknown.contains("unknown backend \"cuda\" (known: native, tch-cpu"));
+        assert!(unknown.contains("unknown backend \"cuda\" (known: native, native-f16, tch-cpu"));
         assert!(!unknown.contains('\n'));
         if cfg!(feature = "mlx") {
             check_name("mlx-cpu").unwrap();

@@ -32,8 +32,8 @@ pub struct EnhanceArgs {
     /// Default: the weights embedded in this build.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Inference backend.
-    #[arg(long, value_name = "NAME", default_value = "native")]
+    /// Inference backend ("native" is the exact f32 engine).
+    #[arg(long, value_name = "NAME", default_value = super::model::DEFAULT_BACKEND)]
     pub backend: String,
     /// Limit the noise attenuation to DB decibels (0 = no attenuation, 100 or more = unlimited).
     #[arg(long, value_name = "DB", allow_negative_numbers = true)]

@@ -18,7 +18,7 @@ use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
 
 use super::filter_args::FilterArgs;
-use super::model::{check_backend, load_weights};
+use super::model::{check_backend, load_weights, native_precision};
 
 /// How often the status line is refreshed on a terminal.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
@@ -35,8 +35,8 @@ pub struct LiveArgs {
     /// Audio host, e.g. ALSA or PulseAudio (default: PulseAudio when a server runs, else ALSA).
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// Inference backend.
-    #[arg(long, value_name = "NAME", default_value = "native")]
+    /// Inference backend ("native" is the exact f32 engine).
+    #[arg(long, value_name = "NAME", default_value = super::model::DEFAULT_BACKEND)]
     pub backend: String,
     /// Run several backends on the same input, each in its own worker thread (e.g. native,tch-cpu);
     /// the first one feeds the output, all are metered.
@@ -68,8 +68,9 @@ pub struct LiveArgs {
     /// Frames per device buffer, both devices (480 = 10 ms at 48 kHz).
     #[arg(long, value_name = "FRAMES", default_value_t = 480)]
     pub buffer_frames: u32,
-    /// Output samples to queue before playback starts (default: one buffer plus one 10 ms hop; less
-    /// lowers the latency but risks underruns when the callbacks jitter).
+    /// Output samples to queue before playback starts (default: one output buffer plus one input
+    /// buffer or 10 ms hop, whichever is longer; less lowers the latency but underruns when the output
+    /// callback comes before the worker has denoised the newest input block).
     #[arg(long, value_name = "FRAMES")]
     pub prefill_frames: Option<usize>,
     /// Device sample rate in Hz (default: 48000 when the devices support it; others are resampled).
@@ -127,19 +128,22 @@ pub(crate) fn build_workers(
         check_backend(name)?;
     }
     let weights: Weights = load_weights(model)?;
-    let mut native: Option<Arc<NativeBackend>> = None;
+    // One native engine per precision, shared by the workers that name it (its weights are immutable).
+    let mut native: Vec<(String, Arc<NativeBackend>)> = Vec::new();
     let mut workers = Vec::new();
     for name in names {
         let processor: Box<dyn dfn4::stream::processor::FrameProcessor> = match name.as_str() {
-            "native" => {
-                let backend = match &native {
-                    Some(b) => Arc::clone(b),
+            native_name @ ("native" | "native-f16") => {
+                let backend = match native.iter().find(|(n, _)| n == native_name) {
+                    Some((_, b)) => Arc::clone(b),
                     None => {
                         let b = Arc::new(
-                            NativeBackend::new(&weights)
-                                .context("cannot create the native backend")?,
+                            NativeBackend::with_precision(&weights, native_precision(native_name))
+                                .with_context(|| {
+                                    format!("cannot create the {native_name} backend")
+                                })?,
                         );
-                        native = Some(Arc::clone(&b));
+                        native.push((native_name.to_string(), Arc::clone(&b)));
                         b
                     }
                 };

@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn live_defaults_and_flags() {
         let a = live_args(&[]);
-        assert_eq!(a.backends(), ["native"]);
+        assert_eq!(a.backends(), ["native-f16"]);
         assert_eq!(a.buffer_frames, 480);
         assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
         let p = live::denoise_params(&a).unwrap();
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn enhance_defaults_and_flags() {
         let a = enhance_args(&[]);
-        assert_eq!(a.backend, "native");
+        assert_eq!(a.backend, "native-f16");
         assert_eq!(a.model, None);
         assert_eq!(a.atten_lim_db, None);
         assert!(!a.filter.post_filter);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use dfn4::backend::native::NativeBackend;
+use dfn4::backend::native::{NativeBackend, WeightPrecision};
 use dfn4::denoiser::DenoiseParams;
 use dfn4::model::{embedded, Weights};
 
@@ -15,21 +15,32 @@ use super::pipeline::ChannelEnhancer;
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(not(any(feature = "tch", feature = "mlx")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", not(feature = "mlx")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "tch-cpu", "tch-cuda", "tch-mps"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "tch-cpu", "tch-cuda", "tch-mps"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "mlx", not(feature = "tch")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "mlx-cpu", "mlx-gpu"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "mlx-cpu", "mlx-gpu"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", feature = "mlx"))]
 pub const AVAILABLE_BACKENDS: &[&str] = &[
-    "native", "tch-cpu", "tch-cuda", "tch-mps", "mlx-cpu", "mlx-gpu",
+    "native",
+    "native-f16",
+    "tch-cpu",
+    "tch-cuda",
+    "tch-mps",
+    "mlx-cpu",
+    "mlx-gpu",
 ];
+
+/// The backend `enhance` and `live` use unless told otherwise: the native engine with half-float weight
+/// storage. Its output differs from the `f32` "native" one by 64 dB or more below the signal (dev set),
+/// and a step streams half the bytes: 1.7× faster back to back, 1.5× when hops come in real time.
+pub const DEFAULT_BACKEND: &str = "native-f16";
 
 /// Fails with the list of available backends when `name` is not one of them.
 pub fn check_backend(name: &str) -> Result<()> {
@@ -40,6 +51,15 @@ pub fn check_backend(name: &str) -> Result<()> {
             "unknown backend \"{name}\" (available: {})",
             AVAILABLE_BACKENDS.join(", ")
         )
+    }
+}
+
+/// How the native backend named `name` ("native" or "native-f16") stores its dense weights.
+pub fn native_precision(name: &str) -> WeightPrecision {
+    if name == "native-f16" {
+        WeightPrecision::F16
+    } else {
+        WeightPrecision::F32
     }
 }
 
@@ -62,10 +82,10 @@ pub fn build_enhancer(
 ) -> Result<Box<dyn ChannelEnhancer>> {
     check_backend(backend)?;
     match backend {
-        "native" => {
+        name @ ("native" | "native-f16") => {
             let weights = load_weights(model)?;
-            let native =
-                NativeBackend::new(&weights).context("cannot create the native backend")?;
+            let native = NativeBackend::with_precision(&weights, native_precision(name))
+                .with_context(|| format!("cannot create the {name} backend"))?;
             Ok(Box::new(DenoiserEnhancer::new(Arc::new(native), params)?))
         }
         #[cfg(feature = "tch")]

@@ -60,8 +60,8 @@ pub struct LiveConfig {
     /// Frames per device buffer (`None`: the host's default).
     pub buffer_frames: Option<u32>,
     /// Samples (at the output rate) the output ring must hold before playback starts
-    /// (`None`: one output buffer plus one 10 ms hop, the margin that absorbs the scheduling jitter
-    /// between the input and the output callbacks).
+    /// (`None`: one output buffer plus one input block or 10 ms hop, whichever is longer; see
+    /// `default_prefill`).
     pub prefill_frames: Option<usize>,
     /// End the run after this long (`None`: until stopped).
     pub duration: Option<Duration>,
@@ -225,9 +225,13 @@ impl LivePipeline {
             cpal::BufferSize::Fixed(n) => n as usize,
             cpal::BufferSize::Default => hop_at(out_format.rate_hz),
         };
-        let prefill = config
-            .prefill_frames
-            .unwrap_or_else(|| out_block + hop_at(out_format.rate_hz));
+        let in_block = match in_cfg.buffer_size {
+            cpal::BufferSize::Fixed(n) => n as usize,
+            cpal::BufferSize::Default => hop_at(in_format.rate_hz),
+        };
+        let prefill = config.prefill_frames.unwrap_or_else(|| {
+            default_prefill(in_block, in_format.rate_hz, out_block, out_format.rate_hz)
+        });
         let seconds = |s: f64, hz: u32| (s * f64::from(hz)) as usize;
         let sizes = RingSizes {
             ring_samples: seconds(RING_SECONDS, in_format.rate_hz.max(out_format.rate_hz))
@@ -474,6 +478,17 @@ impl LivePipeline {
 }
 
 /// Samples of one 10 ms hop at `rate_hz`.
+/// The default output prefill, in output samples: one output buffer, plus what one input block (or one
+/// hop, if longer) adds to the queue. Hosts often run both callbacks off one timer, so the output
+/// callback can come just after an input block, before the worker has denoised it; the queue must then
+/// still hold a whole output buffer without that block. Less than this underruns whenever the worker
+/// loses that race (seen on PulseAudio null sinks at 960-frame buffers with one buffer + one hop).
+fn default_prefill(in_block: usize, rate_in_hz: u32, out_block: usize, rate_out_hz: u32) -> usize {
+    let in_block_at_out =
+        (in_block as u64 * u64::from(rate_out_hz)).div_ceil(u64::from(rate_in_hz));
+    out_block + (in_block_at_out as usize).max(hop_at(rate_out_hz))
+}
+
 fn hop_at(rate_hz: u32) -> usize {
     (HOP_SIZE as u64 * u64::from(rate_hz)).div_ceil(SAMPLE_RATE_HZ as u64) as usize
 }
@@ -658,4 +673,22 @@ where
                 cfg.sample_rate
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_prefill_holds_an_output_buffer_beyond_one_input_block() {
+        // 10 ms buffers: the input block is one hop.
+        assert_eq!(default_prefill(480, 48_000, 480, 48_000), 960);
+        // Short buffers: a hop is what the worker adds at once.
+        assert_eq!(default_prefill(240, 48_000, 240, 48_000), 720);
+        // Long input blocks: a whole block arrives (and may still be in the worker) at once.
+        assert_eq!(default_prefill(960, 48_000, 960, 48_000), 1920);
+        // Other rates: the input block in output samples, rounded up.
+        assert_eq!(default_prefill(441, 44_100, 441, 44_100), 882);
+        assert_eq!(default_prefill(441, 44_100, 480, 48_000), 960);
+    }
 }

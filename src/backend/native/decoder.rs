@@ -1,6 +1,7 @@
 //! The ERB-gain decoder, the deep-filter decoder and the LSNR head of DfNet4 on the native backend
 //! (models/README.md), for `n` independent frames at once.
 use super::layers::{add, relu, Conv, ConvScratch, Linear, Resample};
+use super::packed::WeightPrecision;
 use super::simd::{self, Isa};
 use crate::config::{LSNR_MAX_DB, LSNR_MIN_DB};
 use crate::model::spec::CONV_KERNEL;
@@ -36,19 +37,19 @@ pub(super) struct DecScratch<'a> {
 }
 
 impl Decoder {
-    /// Loads the `dec.*` weights.
-    pub fn load(w: &Weights) -> Result<Self> {
+    /// Loads the `dec.*` weights (the dense ones stored in `precision`).
+    pub fn load(w: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = w.config();
         let (c, k, d) = (cfg.conv_ch, CONV_KERNEL, cfg.d_model);
         Ok(Self {
-            erb_fc: Linear::load(w, "dec.erb_fc", d, c * cfg.erb_enc_bands())?,
+            erb_fc: Linear::load(w, "dec.erb_fc", d, c * cfg.erb_enc_bands(), precision)?,
             erb_conv1: Conv::load(w, "dec.erb_conv1", c, c, k)?,
             erb_conv0: Conv::load(w, "dec.erb_conv0", c, c, k)?,
             erb_out: Conv::load(w, "dec.erb_out", c, 1, k)?,
-            df_fc0: Linear::load(w, "dec.df_fc0", d, cfg.df_hidden)?,
-            df_out: Linear::load(w, "dec.df_out", cfg.df_hidden, cfg.df_out_dim())?,
+            df_fc0: Linear::load(w, "dec.df_fc0", d, cfg.df_hidden, precision)?,
+            df_out: Linear::load(w, "dec.df_out", cfg.df_hidden, cfg.df_out_dim(), precision)?,
             df_skip: Conv::load(w, "dec.df_skip", c, 2 * cfg.df_order, 1)?,
-            lsnr_fc: Linear::load(w, "dec.lsnr_fc", d, 1)?,
+            lsnr_fc: Linear::load(w, "dec.lsnr_fc", d, 1, precision)?,
             conv_ch: c,
             nb_erb: cfg.nb_erb,
             nb_df: cfg.nb_df,

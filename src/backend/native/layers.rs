@@ -2,7 +2,9 @@
 //! encoder / decoder built from them (models/README.md). Each function works on one frame or on `n`
 //! independent frames at once (`[n][dim]` buffers), so the same code serves a batch of streams in `step`
 //! and a block of frames in `run_sequence`.
-use super::packed::{self, im2col, im2col_len, im2col_row_len, PackedConv, PackedMat};
+use super::packed::{
+    self, im2col, im2col_len, im2col_row_len, PackedConv, PackedMat, WeightPrecision,
+};
 use super::simd::Isa;
 use crate::model::spec::CONV_KERNEL;
 use crate::model::Weights;
@@ -128,11 +130,17 @@ pub(super) struct Linear {
 }
 
 impl Linear {
-    /// Loads `{prefix}.weight` and `{prefix}.bias`.
-    pub fn load(w: &Weights, prefix: &str, in_dim: usize, out_dim: usize) -> Result<Self> {
+    /// Loads `{prefix}.weight` (stored in `precision`) and `{prefix}.bias`.
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        precision: WeightPrecision,
+    ) -> Result<Self> {
         let wt = tensor(w, &format!("{prefix}.weight"), out_dim * in_dim)?;
         Ok(Self {
-            w: PackedMat::pack(&wt, out_dim, in_dim),
+            w: PackedMat::pack(&wt, out_dim, in_dim, precision)?,
             b: tensor(w, &format!("{prefix}.bias"), out_dim)?,
         })
     }
@@ -184,8 +192,8 @@ pub(super) struct EncMaps<'a> {
 }
 
 impl Encoder {
-    /// Loads the `enc.*` weights.
-    pub fn load(w: &Weights) -> Result<Self> {
+    /// Loads the `enc.*` weights (the dense ones stored in `precision`).
+    pub fn load(w: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = w.config();
         let (c, k) = (cfg.conv_ch, CONV_KERNEL);
         let conv = |name: &str, in_ch| Conv::load(w, name, in_ch, c, k);
@@ -200,7 +208,7 @@ impl Encoder {
                 conv("enc.df_conv1", c)?,
                 conv("enc.df_conv2", c)?,
             ],
-            fuse: Linear::load(w, "enc.fuse", cfg.enc_concat_dim(), cfg.d_model)?,
+            fuse: Linear::load(w, "enc.fuse", cfg.enc_concat_dim(), cfg.d_model, precision)?,
             nb_erb: cfg.nb_erb,
             nb_df: cfg.nb_df,
         })

@@ -6,7 +6,7 @@
 //! of each of `n` streams ([`Streams::Each`], `step`) or `n` consecutive frames of stream 0
 //! ([`Streams::Sequential`], `run_sequence`).
 use super::layers::tensor;
-use super::packed::{self, PackedMat};
+use super::packed::{self, PackedMat, WeightPrecision};
 use super::simd::{self, Isa};
 use crate::model::Weights;
 use crate::Result;
@@ -75,7 +75,7 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 impl MambaLayer {
-    fn load(w: &Weights, l: usize, dm: Dims) -> Result<Self> {
+    fn load(w: &Weights, l: usize, dm: Dims, precision: WeightPrecision) -> Result<Self> {
         let p = format!("mamba.layers.{l}");
         let t = |name: &str, len| tensor(w, &format!("{p}.{name}"), len);
         let (d, di, n, r, k) = (dm.d, dm.di, dm.n, dm.r, dm.k);
@@ -83,15 +83,25 @@ impl MambaLayer {
         let a: Vec<f32> = a_log.iter().map(|v| -v.exp()).collect();
         Ok(Self {
             norm_w: t("norm.weight", d)?,
-            in_proj: PackedMat::pack(&t("mixer.in_proj.weight", 2 * di * d)?, 2 * di, d),
+            in_proj: PackedMat::pack(
+                &t("mixer.in_proj.weight", 2 * di * d)?,
+                2 * di,
+                d,
+                precision,
+            )?,
             conv_w: transpose(&t("mixer.conv1d.weight", di * k)?, di, k),
             conv_b: t("mixer.conv1d.bias", di)?,
-            x_proj: PackedMat::pack(&t("mixer.x_proj.weight", dm.dbc() * di)?, dm.dbc(), di),
+            x_proj: PackedMat::pack(
+                &t("mixer.x_proj.weight", dm.dbc() * di)?,
+                dm.dbc(),
+                di,
+                precision,
+            )?,
             dt_proj_t: transpose(&t("mixer.dt_proj.weight", di * r)?, di, r),
             dt_b: t("mixer.dt_proj.bias", di)?,
             a: transpose(&a, di, n),
             d_skip: t("mixer.D", di)?,
-            out_proj: PackedMat::pack(&t("mixer.out_proj.weight", d * di)?, d, di),
+            out_proj: PackedMat::pack(&t("mixer.out_proj.weight", d * di)?, d, di, precision)?,
         })
     }
 }
@@ -135,8 +145,8 @@ pub(super) struct Mamba {
 }
 
 impl Mamba {
-    /// Loads the `mamba.*` weights.
-    pub fn load(w: &Weights) -> Result<Self> {
+    /// Loads the `mamba.*` weights (the projections stored in `precision`).
+    pub fn load(w: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = w.config();
         let dims = Dims {
             d: cfg.d_model,
@@ -147,7 +157,7 @@ impl Mamba {
         };
         Ok(Self {
             layers: (0..cfg.n_layers)
-                .map(|l| MambaLayer::load(w, l, dims))
+                .map(|l| MambaLayer::load(w, l, dims, precision))
                 .collect::<Result<_>>()?,
             norm_f: tensor(w, "mamba.norm_f.weight", cfg.d_model)?,
             dims,
@@ -392,7 +402,7 @@ mod tests {
     fn block_matches_naive_f64_over_frames_in_both_modes() {
         let cfg = ModelConfig::default();
         let w = varied_weights(&cfg);
-        let m = Mamba::load(&w).unwrap();
+        let m = Mamba::load(&w, WeightPrecision::F32).unwrap();
         let (d, di, l, frames, streams) = (cfg.d_model, cfg.d_inner(), 2, 7, 2);
         let input = |b: usize, t: usize| -> Vec<f32> {
             (0..d)

@@ -17,6 +17,7 @@ mod packed;
 use decoder::{DecScratch, Decoder};
 use layers::{add, ConvScratch, EncMaps, Encoder};
 use mamba::{Mamba, MambaScratch, MambaState, Streams};
+pub use packed::WeightPrecision;
 use simd::Isa;
 
 use super::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
@@ -31,6 +32,7 @@ const SEQ_BLOCK_FRAMES: usize = 32;
 /// The native DfNet4 engine: immutable weights, shareable between threads.
 pub struct NativeBackend {
     cfg: ModelConfig,
+    precision: WeightPrecision,
     isa: Isa,
     enc: Encoder,
     mamba: Mamba,
@@ -95,15 +97,22 @@ impl Sizes {
 }
 
 impl NativeBackend {
-    /// Builds the engine from validated weights (copies them into the kernels' layouts).
+    /// Builds the engine from validated weights (copies them into the kernels' layouts), `f32`.
     pub fn new(weights: &Weights) -> Result<Self> {
+        Self::with_precision(weights, WeightPrecision::F32)
+    }
+
+    /// Builds the engine with the dense weights stored in `precision` (the convolutions, norms and
+    /// SSM parameters, a few hundred KB, stay `f32`).
+    pub fn with_precision(weights: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = weights.config().clone();
         cfg.validate()?;
         Ok(Self {
             isa: Isa::detect(),
-            enc: Encoder::load(weights)?,
-            mamba: Mamba::load(weights)?,
-            dec: Decoder::load(weights)?,
+            enc: Encoder::load(weights, precision)?,
+            mamba: Mamba::load(weights, precision)?,
+            dec: Decoder::load(weights, precision)?,
+            precision,
             cfg,
         })
     }
@@ -213,7 +222,10 @@ impl Backend for NativeBackend {
     type State = NativeState;
 
     fn name(&self) -> &'static str {
-        "native"
+        match self.precision {
+            WeightPrecision::F32 => "native",
+            WeightPrecision::F16 => "native-f16",
+        }
     }
 
     fn config(&self) -> &ModelConfig {

@@ -5,8 +5,10 @@
 //! A step reads ~10 MB of dense weights, more than the L2 cache, so the dense kernel is bound by memory
 //! bandwidth: [`PackedMat`] stores each group of four rows as one contiguous stream (which the hardware
 //! prefetcher follows best), and with several vectors each four-row panel is used by all of them while
-//! it is in L1.
-use super::simd::{fmadd, Isa};
+//! it is in L1. Stored as half floats ([`WeightPrecision::F16`]) the stream is half as long; the
+//! products are still computed in `f32`.
+use super::simd::{fmadd, Isa, Level, BASELINE_FMA};
+use crate::{Error, Result};
 
 /// Rows per block of [`PackedMat`]: the block's outputs live in eight AVX2 (four AVX-512) registers.
 const BLOCK_ROWS: usize = 64;
@@ -15,27 +17,90 @@ pub const CONV_OB: usize = 4;
 /// Frequency bins per register tile of [`PackedConv`] (and per block of the im2col panels).
 pub const CONV_FB: usize = 16;
 
+/// How the dense weights are stored. The arithmetic is `f32` either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    /// The weights as loaded: results equal the reference implementation to float rounding.
+    #[default]
+    F32,
+    /// IEEE half floats (11-bit significand, rounded to nearest): half the bytes to stream per step;
+    /// every weight differs from its `f32` value by at most 2^-11 relative (weights under 2^-14 in
+    /// magnitude keep an absolute error under 2^-25).
+    F16,
+}
+
+/// The packed weights in their storage type.
+enum Store {
+    F32(Vec<f32>),
+    /// IEEE binary16 bit patterns.
+    F16(Vec<u16>),
+}
+
 /// A row-major `[rows][cols]` matrix packed in blocks of 64 rows stored column by column,
 /// `[rows/64][cols][64]` (rows padded with zeros), so `y += W·x` is a sequence of `y_block += column ·
 /// x[c]`: one contiguous weight stream, outputs accumulated in registers, no horizontal sums.
 pub struct PackedMat {
     rows: usize,
     cols: usize,
-    data: Vec<f32>,
+    data: Store,
 }
 
 impl PackedMat {
-    /// Packs a row-major `[rows][cols]` matrix.
-    pub fn pack(w: &[f32], rows: usize, cols: usize) -> Self {
+    /// Packs a row-major `[rows][cols]` matrix, stored in `precision`. Fails for half floats if a weight
+    /// is beyond their range (±65504), which no trained layer comes near.
+    pub fn pack(w: &[f32], rows: usize, cols: usize, precision: WeightPrecision) -> Result<Self> {
         debug_assert_eq!(w.len(), rows * cols);
         let blocks = rows.div_ceil(BLOCK_ROWS);
-        let mut data = vec![0.0; blocks * cols * BLOCK_ROWS];
-        for r in 0..rows {
-            for c in 0..cols {
-                data[((r / BLOCK_ROWS) * cols + c) * BLOCK_ROWS + r % BLOCK_ROWS] = w[r * cols + c];
+        let index =
+            |r: usize, c: usize| ((r / BLOCK_ROWS) * cols + c) * BLOCK_ROWS + r % BLOCK_ROWS;
+        let data = match precision {
+            WeightPrecision::F32 => {
+                let mut data = vec![0.0; blocks * cols * BLOCK_ROWS];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        data[index(r, c)] = w[r * cols + c];
+                    }
+                }
+                Store::F32(data)
             }
+            WeightPrecision::F16 => {
+                let mut data = vec![0u16; blocks * cols * BLOCK_ROWS];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let h = half::f16::from_f32(w[r * cols + c]);
+                        if !h.is_finite() {
+                            return Err(Error::Config(format!(
+                                "weight {} does not fit a half float; use f32 weights",
+                                w[r * cols + c]
+                            )));
+                        }
+                        data[index(r, c)] = h.to_bits();
+                    }
+                }
+                Store::F16(data)
+            }
+        };
+        Ok(Self { rows, cols, data })
+    }
+
+    /// Bytes of packed weights (what one step streams through this matrix).
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        match &self.data {
+            Store::F32(d) => d.len() * 4,
+            Store::F16(d) => d.len() * 2,
         }
-        Self { rows, cols, data }
+    }
+}
+
+/// `ys[j] += M · xs[j]` for every vector `j` (`xs`: `[n][cols]`, `ys`: `[n][rows]`). Each 64-row block
+/// is applied to all vectors before the next is read, so the weights stream from memory once per call
+/// (later vectors find the block in L2); per vector the arithmetic does not depend on `n`.
+pub fn gemv_acc(isa: Isa, m: &PackedMat, xs: &[f32], ys: &mut [f32]) {
+    debug_assert_eq!(xs.len() / m.cols, ys.len() / m.rows);
+    match &m.data {
+        Store::F32(data) => gemv_f32_acc(isa, m.rows, m.cols, data, xs, ys),
+        Store::F16(data) => gemv_f16_acc(isa, m.rows, m.cols, data, xs, ys),
     }
 }
 
@@ -77,19 +142,144 @@ fn block_gemv<const FMA: bool, const WIDE: bool>(block: &[f32], x: &[f32], y: &m
 }
 
 kernel! {
-    /// `ys[j] += M · xs[j]` for every vector `j` (`xs`: `[n][cols]`, `ys`: `[n][rows]`). Each 64-row
-    /// block is applied to all vectors before the next is read, so the weights stream from memory once
-    /// per call (later vectors find the block in L2); per vector the arithmetic does not depend on `n`.
-    pub fn gemv_acc<FMA, WIDE>(m: &PackedMat, xs: &[f32], ys: &mut [f32]) {
-        let (rows, cols) = (m.rows, m.cols);
-        debug_assert_eq!(xs.len() / cols, ys.len() / rows);
-        for (bi, block) in m.data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
+    /// [`gemv_acc`] over `f32` weights.
+    pub fn gemv_f32_acc<FMA, WIDE>(
+        rows: usize,
+        cols: usize,
+        data: &[f32],
+        xs: &[f32],
+        ys: &mut [f32],
+    ) {
+        for (bi, block) in data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
             let r0 = bi * BLOCK_ROWS;
             let r1 = rows.min(r0 + BLOCK_ROWS);
             for (x, y) in xs.chunks_exact(cols).zip(ys.chunks_exact_mut(rows)) {
                 block_gemv::<FMA, WIDE>(block, x, &mut y[r0..r1]);
             }
         }
+    }
+}
+
+/// [`gemv_acc`] over half-float weights: the AVX levels widen each column with F16C (checked by
+/// [`Isa::detect`]), the baseline converts in software.
+fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn avx2(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
+        gemv_f16_blocks(rows, cols, data, xs, ys, |b, x, y| {
+            // SAFETY: this closure only runs inside a function compiled with AVX2, FMA and F16C.
+            unsafe { block_gemv_f16c::<false>(b, x, y) }
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    fn avx512(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
+        gemv_f16_blocks(rows, cols, data, xs, ys, |b, x, y| {
+            // SAFETY: as above, with AVX-512F.
+            unsafe { block_gemv_f16c::<true>(b, x, y) }
+        });
+    }
+    match isa.0 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Level::Avx2Fma` is only built by `Isa::detect` after the CPU reported AVX2, FMA and
+        // F16C.
+        Level::Avx2Fma => unsafe { avx2(rows, cols, data, xs, ys) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F, AVX2,
+        // FMA and F16C.
+        Level::Avx512 => unsafe { avx512(rows, cols, data, xs, ys) },
+        Level::Baseline => gemv_f16_blocks(rows, cols, data, xs, ys, block_gemv_f16_soft),
+    }
+}
+
+/// The block loop of [`gemv_f16_acc`], generic over the per-block kernel (inlined into each level).
+#[inline(always)]
+fn gemv_f16_blocks(
+    rows: usize,
+    cols: usize,
+    data: &[u16],
+    xs: &[f32],
+    ys: &mut [f32],
+    block_gemv: impl Fn(&[u16], &[f32], &mut [f32]),
+) {
+    for (bi, block) in data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
+        let r0 = bi * BLOCK_ROWS;
+        let r1 = rows.min(r0 + BLOCK_ROWS);
+        for (x, y) in xs.chunks_exact(cols).zip(ys.chunks_exact_mut(rows)) {
+            block_gemv(block, x, &mut y[r0..r1]);
+        }
+    }
+}
+
+/// `y += block · x` for one 64-row block of half floats, widened in software (portable baseline).
+fn block_gemv_f16_soft(block: &[u16], x: &[f32], y: &mut [f32]) {
+    let (cols, _) = block.as_chunks::<BLOCK_ROWS>();
+    let mut acc = [0f32; BLOCK_ROWS];
+    for (w, &xv) in cols.iter().zip(x) {
+        for l in 0..BLOCK_ROWS {
+            acc[l] = fmadd::<BASELINE_FMA>(half::f16::from_bits(w[l]).to_f32(), xv, acc[l]);
+        }
+    }
+    for (yv, a) in y.iter_mut().zip(acc) {
+        *yv += a;
+    }
+}
+
+/// `y += block · x` for one 64-row block of half floats, widened with F16C: 64 rows are eight AVX2
+/// registers, or four AVX-512 registers (`WIDE`) with a second set for the odd columns so that enough
+/// FMAs are in flight.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and AVX-512F if `WIDE`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_gemv_f16c<const WIDE: bool>(block: &[u16], x: &[f32], y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (cols, _) = block.as_chunks::<BLOCK_ROWS>();
+    let mut out = [0f32; BLOCK_ROWS];
+    // SAFETY (all intrinsics below): the caller guarantees the features; every load reads 16 or 8
+    // halves inside one 64-half column, every store writes inside `out`.
+    unsafe {
+        if WIDE {
+            let mut even = [_mm512_setzero_ps(); 4];
+            let mut odd = [_mm512_setzero_ps(); 4];
+            let (pairs, last) = cols.as_chunks::<2>();
+            let (xpairs, xlast) = x.as_chunks::<2>();
+            for (w, xv) in pairs.iter().zip(xpairs) {
+                let (x0, x1) = (_mm512_set1_ps(xv[0]), _mm512_set1_ps(xv[1]));
+                for k in 0..4 {
+                    let h0 = _mm256_loadu_si256(w[0].as_ptr().add(16 * k).cast());
+                    let h1 = _mm256_loadu_si256(w[1].as_ptr().add(16 * k).cast());
+                    even[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(h0), x0, even[k]);
+                    odd[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(h1), x1, odd[k]);
+                }
+            }
+            for (w, &xv) in last.iter().zip(xlast) {
+                let x0 = _mm512_set1_ps(xv);
+                for (k, acc) in even.iter_mut().enumerate() {
+                    let h0 = _mm256_loadu_si256(w.as_ptr().add(16 * k).cast());
+                    *acc = _mm512_fmadd_ps(_mm512_cvtph_ps(h0), x0, *acc);
+                }
+            }
+            for (k, (e, o)) in even.iter().zip(odd).enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), _mm512_add_ps(*e, o));
+            }
+        } else {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for (w, &xv) in cols.iter().zip(x) {
+                let x0 = _mm256_set1_ps(xv);
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let h = _mm_loadu_si128(w.as_ptr().add(8 * k).cast());
+                    *a = _mm256_fmadd_ps(_mm256_cvtph_ps(h), x0, *a);
+                }
+            }
+            for (k, a) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), *a);
+            }
+        }
+    }
+    for (yv, a) in y.iter_mut().zip(out) {
+        *yv += a;
     }
 }
 
@@ -232,30 +422,47 @@ mod tests {
             .collect()
     }
 
+    /// `w` as the half floats [`WeightPrecision::F16`] stores.
+    fn rounded_to_f16(w: &[f32]) -> Vec<f32> {
+        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+    }
+
     #[test]
-    fn packed_gemv_matches_naive_for_odd_shapes() {
-        for isa in [Isa::detect(), Isa::avx2_or_baseline(), Isa::baseline()] {
+    fn packed_gemv_matches_naive_for_odd_shapes_and_both_precisions() {
+        let precisions = [WeightPrecision::F32, WeightPrecision::F16];
+        for (isa, precision) in [Isa::detect(), Isa::avx2_or_baseline(), Isa::baseline()]
+            .into_iter()
+            .flat_map(|isa| precisions.map(|p| (isa, p)))
+        {
             for (rows, cols, n) in [
                 (7, 37, 1),
                 (48, 512, 3),
                 (1, 256, 2),
                 (5, 16, 4),
                 (10, 5, 1),
+                (130, 33, 2),
             ] {
                 let w = pseudo(rows * cols, 1);
-                let m = PackedMat::pack(&w, rows, cols);
+                let m = PackedMat::pack(&w, rows, cols, precision).unwrap();
+                // The product the kernel must compute: with the weights as stored.
+                let w = match precision {
+                    WeightPrecision::F32 => w,
+                    WeightPrecision::F16 => rounded_to_f16(&w),
+                };
                 let xs = pseudo(n * cols, 2);
                 let mut ys = vec![0.5f32; n * rows];
                 gemv_acc(isa, &m, &xs, &mut ys);
                 for j in 0..n {
                     for r in 0..rows {
-                        let want: f64 = (0..cols)
-                            .map(|c| w[r * cols + c] as f64 * xs[j * cols + c] as f64)
-                            .sum();
+                        let terms =
+                            (0..cols).map(|c| w[r * cols + c] as f64 * xs[j * cols + c] as f64);
+                        let want: f64 = terms.clone().sum();
+                        // f32 accumulation: a few ulps of the largest partial sums.
+                        let tol = 1e-6 * terms.map(f64::abs).sum::<f64>() + 1e-6;
                         let got = ys[j * rows + r] as f64 - 0.5;
                         assert!(
-                            (got - want).abs() < 1e-4,
-                            "{rows}x{cols} row {r}: {got} vs {want}"
+                            (got - want).abs() < tol,
+                            "{isa:?} {precision:?} {rows}x{cols} row {r}: {got} vs {want}"
                         );
                     }
                 }
@@ -266,20 +473,41 @@ mod tests {
     #[test]
     fn batched_gemv_equals_single_vector_gemv_exactly() {
         let (rows, cols, n) = (1024, 256, 5);
-        let m = PackedMat::pack(&pseudo(rows * cols, 3), rows, cols);
-        let xs = pseudo(n * cols, 4);
-        let mut batched = vec![0.0; n * rows];
-        gemv_acc(Isa::detect(), &m, &xs, &mut batched);
-        for j in 0..n {
-            let mut single = vec![0.0; rows];
-            gemv_acc(
-                Isa::detect(),
-                &m,
-                &xs[j * cols..(j + 1) * cols],
-                &mut single,
-            );
-            assert_eq!(single, batched[j * rows..(j + 1) * rows]);
+        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+            let m = PackedMat::pack(&pseudo(rows * cols, 3), rows, cols, precision).unwrap();
+            let xs = pseudo(n * cols, 4);
+            let mut batched = vec![0.0; n * rows];
+            gemv_acc(Isa::detect(), &m, &xs, &mut batched);
+            for j in 0..n {
+                let mut single = vec![0.0; rows];
+                gemv_acc(
+                    Isa::detect(),
+                    &m,
+                    &xs[j * cols..(j + 1) * cols],
+                    &mut single,
+                );
+                assert_eq!(single, batched[j * rows..(j + 1) * rows], "{precision:?}");
+            }
         }
+    }
+
+    #[test]
+    fn half_float_storage_halves_the_bytes_and_rejects_weights_beyond_its_range() {
+        let w = pseudo(64 * 10, 8);
+        let f32_bytes = PackedMat::pack(&w, 64, 10, WeightPrecision::F32)
+            .unwrap()
+            .bytes();
+        let f16_bytes = PackedMat::pack(&w, 64, 10, WeightPrecision::F16)
+            .unwrap()
+            .bytes();
+        assert_eq!((f32_bytes, f16_bytes), (64 * 10 * 4, 64 * 10 * 2));
+        let mut big = w.clone();
+        big[17] = 70_000.0;
+        assert!(PackedMat::pack(&big, 64, 10, WeightPrecision::F32).is_ok());
+        let err = PackedMat::pack(&big, 64, 10, WeightPrecision::F16)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("half float"), "{err}");
     }
 
     #[test]

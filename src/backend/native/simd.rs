@@ -34,8 +34,8 @@ pub(super) enum Level {
     Avx512,
 }
 
-/// The instruction set the kernels run with. The AVX2 level can only be obtained from
-/// [`Isa::detect`], which is what makes the `unsafe` calls in [`kernel!`] sound.
+/// The instruction set the kernels run with. The AVX levels can only be obtained from [`Isa::detect`],
+/// which is what makes the `unsafe` calls in [`kernel!`] (and in `packed::gemv_acc`) sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Isa(pub(super) Level);
 
@@ -43,7 +43,10 @@ impl Isa {
     /// The best level this CPU supports.
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        // F16C (half-float loads of `packed::gemv_acc`) came with the first AVX2 CPUs.
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return Self(Level::Avx512);
