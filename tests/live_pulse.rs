@@ -297,8 +297,8 @@ fn live_output_is_denoised_and_equals_offline_enhance() {
                 "13",
                 "--json",
             ])
-            // 960-frame buffers leave room for a busy CI machine (with the defaults, 480, this machine
-            // saw 7 underruns in 600 s); prefill: the default (960 + 960).
+            // 960-frame buffers leave room for a busy CI machine (with the default 240 this machine
+            // saw 1 underrun in 600 s); prefill: the default (960 + 960).
             .args(["--buffer-frames", "960"])
             .args([
                 "--input",

@@ -65,8 +65,9 @@ pub struct LiveArgs {
     /// Post-filter and LSNR gates (same options and defaults as `dfn4 enhance`).
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Frames per device buffer, both devices (480 = 10 ms at 48 kHz).
-    #[arg(long, value_name = "FRAMES", default_value_t = 480)]
+    /// Frames per device buffer, both devices (240 = 5 ms at 48 kHz; with the default prefill the
+    /// latency at start is 50 ms).
+    #[arg(long, value_name = "FRAMES", default_value_t = 240)]
     pub buffer_frames: u32,
     /// Output samples to queue before playback starts (default: one output buffer plus one input
     /// buffer or 10 ms hop, whichever is longer; less lowers the latency but underruns when the output

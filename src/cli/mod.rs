@@ -141,7 +141,7 @@ mod tests {
     fn live_defaults_and_flags() {
         let a = live_args(&[]);
         assert_eq!(a.backends(), ["native-f16"]);
-        assert_eq!(a.buffer_frames, 480);
+        assert_eq!(a.buffer_frames, 240);
         assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
         let p = live::denoise_params(&a).unwrap();
         // The same defaults as `dfn4 enhance`, so live output matches the offline one.
