@@ -2,7 +2,7 @@
 # Screenshot of the real meter window for the README, under Xvfb (Mesa llvmpipe behind glow), grabbed
 # with ImageMagick's `import` after the history plot has filled, written as a small palette PNG.
 #   demo (default): `dfn4 gui --demo` on synthetic values -> assets/meter.png
-#   MODE=live:      `dfn4 live --gui --compare native,native` on the null-sink PulseAudio harness of
+#   MODE=live:      `dfn4 live --gui --compare native-f16,native` on the null-sink PulseAudio harness of
 #                   scripts/live_null_sink.sh (real audio, real pipeline) -> assets/meter_live.png
 #                   (the binary needs --features live,gui)
 # Needs: apt-get install xvfb imagemagick (+ pulseaudio pulseaudio-utils for live).
@@ -33,7 +33,7 @@ export DISPLAY=":$(cat "$tmp/display")" XDG_RUNTIME_DIR="$tmp"
 
 if [ "$mode" = live ]; then
   # The harness exports its own HOME/XDG_RUNTIME_DIR for the private daemon; DISPLAY passes through.
-  DFN4="$bin" scripts/live_null_sink.sh 16 --gui --compare native,native --buffer-frames 960 \
+  DFN4="$bin" scripts/live_null_sink.sh 16 --gui --compare native-f16,native \
     >"$tmp/live.json" 2>"$tmp/live.log" &
   dfn4_pid=$!
   title="dfn4 meter"

@@ -104,7 +104,9 @@ impl DemoProducer {
             worker.lsnr_db.store(lsnr_db + index as f32 * 0.5);
             worker.frames.fetch_add(1, Relaxed);
             if frame_ms > hop_ms {
+                // As in the pipeline: a worker behind makes the input callback overrun its ring.
                 worker.overruns.fetch_add(1, Relaxed);
+                meters.input_overruns.fetch_add(1, Relaxed);
             }
         }
 
