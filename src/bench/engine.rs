@@ -172,10 +172,9 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     check_name(name)?;
     match name {
-        "native" => Ok(Box::new(Adapter::new(NativeBackend::new(weights)?))),
-        "native-f16" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
+        "native" | "native-f16" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
             weights,
-            WeightPrecision::F16,
+            WeightPrecision::of_backend(name).unwrap_or_default(),
         )?))),
         #[cfg(feature = "tch")]
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(

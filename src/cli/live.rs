@@ -11,14 +11,14 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use dfn4::backend::native::NativeBackend;
+use dfn4::backend::native::{NativeBackend, WeightPrecision};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
 use dfn4::model::Weights;
 use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
 
 use super::filter_args::FilterArgs;
-use super::model::{check_backend, load_weights, native_precision};
+use super::model::{check_backend, load_weights};
 
 /// How often the status line is refreshed on a terminal.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
@@ -130,21 +130,21 @@ pub(crate) fn build_workers(
     }
     let weights: Weights = load_weights(model)?;
     // One native engine per precision, shared by the workers that name it (its weights are immutable).
-    let mut native: Vec<(String, Arc<NativeBackend>)> = Vec::new();
+    let mut native: Vec<(WeightPrecision, Arc<NativeBackend>)> = Vec::new();
     let mut workers = Vec::new();
     for name in names {
         let processor: Box<dyn dfn4::stream::processor::FrameProcessor> = match name.as_str() {
             native_name @ ("native" | "native-f16") => {
-                let backend = match native.iter().find(|(n, _)| n == native_name) {
+                let precision = WeightPrecision::of_backend(native_name).unwrap_or_default();
+                let backend = match native.iter().find(|(p, _)| *p == precision) {
                     Some((_, b)) => Arc::clone(b),
                     None => {
                         let b = Arc::new(
-                            NativeBackend::with_precision(&weights, native_precision(native_name))
-                                .with_context(|| {
-                                    format!("cannot create the {native_name} backend")
-                                })?,
+                            NativeBackend::with_precision(&weights, precision).with_context(
+                                || format!("cannot create the {native_name} backend"),
+                            )?,
                         );
-                        native.push((native_name.to_string(), Arc::clone(&b)));
+                        native.push((precision, Arc::clone(&b)));
                         b
                     }
                 };

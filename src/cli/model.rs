@@ -54,15 +54,6 @@ pub fn check_backend(name: &str) -> Result<()> {
     }
 }
 
-/// How the native backend named `name` ("native" or "native-f16") stores its dense weights.
-pub fn native_precision(name: &str) -> WeightPrecision {
-    if name == "native-f16" {
-        WeightPrecision::F16
-    } else {
-        WeightPrecision::F32
-    }
-}
-
 /// The weights from `--model PATH` (config from `PATH` with a `.json` extension when present), or the
 /// embedded ones; a build without embedded weights asks for `--model`.
 pub fn load_weights(model: Option<&Path>) -> Result<Weights> {
@@ -84,7 +75,8 @@ pub fn build_enhancer(
     match backend {
         name @ ("native" | "native-f16") => {
             let weights = load_weights(model)?;
-            let native = NativeBackend::with_precision(&weights, native_precision(name))
+            let precision = WeightPrecision::of_backend(name).unwrap_or_default();
+            let native = NativeBackend::with_precision(&weights, precision)
                 .with_context(|| format!("cannot create the {name} backend"))?;
             Ok(Box::new(DenoiserEnhancer::new(Arc::new(native), params)?))
         }

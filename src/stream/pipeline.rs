@@ -221,14 +221,8 @@ impl LivePipeline {
             rate_hz: out_cfg.sample_rate,
             channels: usize::from(out_cfg.channels),
         };
-        let out_block = match out_cfg.buffer_size {
-            cpal::BufferSize::Fixed(n) => n as usize,
-            cpal::BufferSize::Default => hop_at(out_format.rate_hz),
-        };
-        let in_block = match in_cfg.buffer_size {
-            cpal::BufferSize::Fixed(n) => n as usize,
-            cpal::BufferSize::Default => hop_at(in_format.rate_hz),
-        };
+        let out_block = block_frames(out_cfg.buffer_size, out_format.rate_hz);
+        let in_block = block_frames(in_cfg.buffer_size, in_format.rate_hz);
         let prefill = config.prefill_frames.unwrap_or_else(|| {
             default_prefill(in_block, in_format.rate_hz, out_block, out_format.rate_hz)
         });
@@ -477,7 +471,14 @@ impl LivePipeline {
     }
 }
 
-/// Samples of one 10 ms hop at `rate_hz`.
+/// Frames per callback of a stream opened with `size` (one 10 ms hop when the host chooses).
+fn block_frames(size: cpal::BufferSize, rate_hz: u32) -> usize {
+    match size {
+        cpal::BufferSize::Fixed(n) => n as usize,
+        cpal::BufferSize::Default => hop_at(rate_hz),
+    }
+}
+
 /// The default output prefill, in output samples: one output buffer, plus what one input block (or one
 /// hop, if longer) adds to the queue. Hosts often run both callbacks off one timer, so the output
 /// callback can come just after an input block, before the worker has denoised it; the queue must then
@@ -489,6 +490,7 @@ fn default_prefill(in_block: usize, rate_in_hz: u32, out_block: usize, rate_out_
     out_block + (in_block_at_out as usize).max(hop_at(rate_out_hz))
 }
 
+/// Samples of one 10 ms hop at `rate_hz`.
 fn hop_at(rate_hz: u32) -> usize {
     (HOP_SIZE as u64 * u64::from(rate_hz)).div_ceil(SAMPLE_RATE_HZ as u64) as usize
 }

@@ -96,6 +96,23 @@ impl Sizes {
     }
 }
 
+impl WeightPrecision {
+    /// The backend name of the native engine that stores its weights this way.
+    pub fn backend_name(self) -> &'static str {
+        match self {
+            Self::F32 => "native",
+            Self::F16 => "native-f16",
+        }
+    }
+
+    /// The storage of the native backend called `name`; `None` if `name` is not a native backend.
+    pub fn of_backend(name: &str) -> Option<Self> {
+        [Self::F32, Self::F16]
+            .into_iter()
+            .find(|p| p.backend_name() == name)
+    }
+}
+
 impl NativeBackend {
     /// Builds the engine from validated weights (copies them into the kernels' layouts), `f32`.
     pub fn new(weights: &Weights) -> Result<Self> {
@@ -222,10 +239,7 @@ impl Backend for NativeBackend {
     type State = NativeState;
 
     fn name(&self) -> &'static str {
-        match self.precision {
-            WeightPrecision::F32 => "native",
-            WeightPrecision::F16 => "native-f16",
-        }
+        self.precision.backend_name()
     }
 
     fn config(&self) -> &ModelConfig {

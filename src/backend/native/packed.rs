@@ -50,35 +50,18 @@ impl PackedMat {
     /// is beyond their range (±65504), which no trained layer comes near.
     pub fn pack(w: &[f32], rows: usize, cols: usize, precision: WeightPrecision) -> Result<Self> {
         debug_assert_eq!(w.len(), rows * cols);
-        let blocks = rows.div_ceil(BLOCK_ROWS);
-        let index =
-            |r: usize, c: usize| ((r / BLOCK_ROWS) * cols + c) * BLOCK_ROWS + r % BLOCK_ROWS;
         let data = match precision {
-            WeightPrecision::F32 => {
-                let mut data = vec![0.0; blocks * cols * BLOCK_ROWS];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        data[index(r, c)] = w[r * cols + c];
-                    }
+            WeightPrecision::F32 => Store::F32(pack_blocks(w, rows, cols, Ok)?),
+            WeightPrecision::F16 => Store::F16(pack_blocks(w, rows, cols, |v| {
+                let h = half::f16::from_f32(v);
+                if h.is_finite() {
+                    Ok(h.to_bits())
+                } else {
+                    Err(Error::Config(format!(
+                        "weight {v} does not fit a half float; use f32 weights"
+                    )))
                 }
-                Store::F32(data)
-            }
-            WeightPrecision::F16 => {
-                let mut data = vec![0u16; blocks * cols * BLOCK_ROWS];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        let h = half::f16::from_f32(w[r * cols + c]);
-                        if !h.is_finite() {
-                            return Err(Error::Config(format!(
-                                "weight {} does not fit a half float; use f32 weights",
-                                w[r * cols + c]
-                            )));
-                        }
-                        data[index(r, c)] = h.to_bits();
-                    }
-                }
-                Store::F16(data)
-            }
+            })?),
         };
         Ok(Self { rows, cols, data })
     }
@@ -91,6 +74,24 @@ impl PackedMat {
             Store::F16(d) => d.len() * 2,
         }
     }
+}
+
+/// The `[rows/64][cols][64]` layout of [`PackedMat`] (zero-padded rows), each weight stored as
+/// `convert` makes it.
+fn pack_blocks<T: Copy + Default>(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    mut convert: impl FnMut(f32) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut data = vec![T::default(); rows.div_ceil(BLOCK_ROWS) * cols * BLOCK_ROWS];
+    for r in 0..rows {
+        for c in 0..cols {
+            data[((r / BLOCK_ROWS) * cols + c) * BLOCK_ROWS + r % BLOCK_ROWS] =
+                convert(w[r * cols + c])?;
+        }
+    }
+    Ok(data)
 }
 
 /// `ys[j] += M · xs[j]` for every vector `j` (`xs`: `[n][cols]`, `ys`: `[n][rows]`). Each 64-row block
@@ -150,13 +151,7 @@ kernel! {
         xs: &[f32],
         ys: &mut [f32],
     ) {
-        for (bi, block) in data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
-            let r0 = bi * BLOCK_ROWS;
-            let r1 = rows.min(r0 + BLOCK_ROWS);
-            for (x, y) in xs.chunks_exact(cols).zip(ys.chunks_exact_mut(rows)) {
-                block_gemv::<FMA, WIDE>(block, x, &mut y[r0..r1]);
-            }
-        }
+        gemv_blocks(rows, cols, data, xs, ys, block_gemv::<FMA, WIDE>);
     }
 }
 
@@ -166,7 +161,7 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn avx2(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
-        gemv_f16_blocks(rows, cols, data, xs, ys, |b, x, y| {
+        gemv_blocks(rows, cols, data, xs, ys, |b, x, y| {
             // SAFETY: this closure only runs inside a function compiled with AVX2, FMA and F16C.
             unsafe { block_gemv_f16c::<false>(b, x, y) }
         });
@@ -174,7 +169,7 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     fn avx512(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
-        gemv_f16_blocks(rows, cols, data, xs, ys, |b, x, y| {
+        gemv_blocks(rows, cols, data, xs, ys, |b, x, y| {
             // SAFETY: as above, with AVX-512F.
             unsafe { block_gemv_f16c::<true>(b, x, y) }
         });
@@ -188,19 +183,20 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
         // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F, AVX2,
         // FMA and F16C.
         Level::Avx512 => unsafe { avx512(rows, cols, data, xs, ys) },
-        Level::Baseline => gemv_f16_blocks(rows, cols, data, xs, ys, block_gemv_f16_soft),
+        Level::Baseline => gemv_blocks(rows, cols, data, xs, ys, block_gemv_f16_soft),
     }
 }
 
-/// The block loop of [`gemv_f16_acc`], generic over the per-block kernel (inlined into each level).
+/// The block loop of [`gemv_acc`], generic over the storage and the per-block kernel (inlined into
+/// each ISA level, so the kernel is compiled with that level's features).
 #[inline(always)]
-fn gemv_f16_blocks(
+fn gemv_blocks<T>(
     rows: usize,
     cols: usize,
-    data: &[u16],
+    data: &[T],
     xs: &[f32],
     ys: &mut [f32],
-    block_gemv: impl Fn(&[u16], &[f32], &mut [f32]),
+    block_gemv: impl Fn(&[T], &[f32], &mut [f32]),
 ) {
     for (bi, block) in data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
         let r0 = bi * BLOCK_ROWS;
