@@ -14,7 +14,7 @@ use crate::dsp::stft::{Analysis, Synthesis};
 use crate::dsp::Complex32;
 use crate::Result;
 
-pub use crate::dsp::deep_filter::DenoiseParams;
+pub use crate::dsp::deep_filter::{DenoiseParams, ATTEN_LIM_UNLIMITED_DB};
 
 /// A streaming denoiser over a shared backend `B`.
 pub struct Denoiser<B: Backend> {

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod denoiser;
 pub mod dsp;
+pub mod enhance;
 pub mod error;
 #[cfg(feature = "gui")]
 pub mod gui;

@@ -230,7 +230,7 @@ fn unusable_backends_fail_with_one_line() {
         ),
         (
             &["--backends", "warp"],
-            "unknown backend \"warp\" (known: native, native-f16, tch-cpu",
+            "unknown backend \"warp\" (available: native, native-f16",
         ),
     ];
     // tch-cuda is either not compiled in, or compiled in but unavailable without a GPU; where it can run
@@ -240,7 +240,7 @@ fn unusable_backends_fail_with_one_line() {
             &["--only", "tch-cuda"],
             "backend \"tch-cuda\" is not compiled into this build",
         ));
-    } else if !dfn4::bench::engine::default_backends().contains(&"tch-cuda") {
+    } else if !dfn4::backend::registry::usable_names().contains(&"tch-cuda") {
         cases.push((
             &["--only", "tch-cuda"],
             "tch-cuda: CUDA is not available on this machine",

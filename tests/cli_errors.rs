@@ -300,7 +300,7 @@ fn negative_attenuation_limit_is_refused() {
     s.fails(
         &s.path("in.wav"),
         &["--atten-lim-db", "-6"],
-        "--atten-lim-db must be a finite number of dB >= 0",
+        "the attenuation limit must be a number of dB >= 0 (got -6)",
     );
 }
 

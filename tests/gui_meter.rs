@@ -28,7 +28,7 @@ fn harness(meters: &Arc<LiveMeters>) -> Harness<'static, MeterApp> {
 }
 
 fn two_backends() -> Arc<LiveMeters> {
-    Arc::new(LiveMeters::new(&["native", "tch-cpu"], 0.0))
+    Arc::new(LiveMeters::new(&["native", "tch-cpu"], None))
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn shows_every_section_and_counter() {
 
 #[test]
 fn one_backend_has_no_switch() {
-    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    let meters = Arc::new(LiveMeters::new(&["native"], None));
     let mut harness = harness(&meters);
     harness.run();
     harness.get_by_label("backend");
@@ -138,10 +138,10 @@ fn attenuation_limit_controls_write_the_atomic() {
     harness.run();
     assert!((meters.atten_lim_db.load() - 24.0).abs() < 1e-3);
 
-    // Off writes the pipeline's "no limit" (0); on again restores the last limit.
+    // Off writes the library's "no limit" (100 dB); on again restores the last limit.
     harness.get_by_label(LIMIT_LABEL).click();
     harness.run();
-    assert_eq!(meters.atten_lim_db.load(), 0.0);
+    assert_eq!(meters.atten_lim_db.load(), 100.0);
     harness.get_by_label(LIMIT_LABEL).click();
     harness.run();
     assert!((meters.atten_lim_db.load() - 24.0).abs() < 1e-3);

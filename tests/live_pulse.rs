@@ -466,7 +466,7 @@ fn resampled_stereo_devices_are_denoised_too() {
     assert_eq!(summary["recordings"][0]["rate_hz"], 44_100);
     // Back to 48 kHz for the comparison with the assets.
     let out44 = read_mono(&output);
-    let out48 = dfn4::audio_io::resample::resample(&out44, 44_100, 48_000).unwrap();
+    let out48 = dfn4::dsp::resample::resample(&out44, 44_100, 48_000).unwrap();
     assert_denoised("44.1 kHz stereo", &out48);
     let xruns = summary["xruns"].as_u64().unwrap();
     assert!(xruns <= max_xruns(), "{xruns} xruns at 882-frame buffers");

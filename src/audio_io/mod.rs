@@ -1,6 +1,5 @@
 //! Audio files for the command line and tools: WAV reading and writing with strict validation
-//! ([`wav`], [`wav_format`]) and whole-signal sample-rate conversion with the delay removed ([`resample`]).
-pub mod resample;
+//! ([`wav`], [`wav_format`]).
 pub mod wav;
 pub mod wav_format;
 

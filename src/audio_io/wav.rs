@@ -2,7 +2,7 @@
 //! encodings, NaN/Inf), and an all-or-nothing write on the way out (temp file in the target's directory,
 //! then rename), so a failed run never leaves a partial output behind.
 use std::fs::{self, File};
-use std::io::{BufWriter, Cursor, Write};
+use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -90,9 +90,184 @@ fn hound_error(e: hound::Error) -> Error {
     }
 }
 
+/// Frames per block when a whole file is decoded at once.
+const DECODE_BLOCK_FRAMES: usize = 1 << 16;
+/// How much of a file's start is searched for the `fmt ` chunk before hound parses the header.
+const PROBE_BYTES: u64 = 1 << 20;
+
+/// A WAV file read block by block: the header is validated when it is opened (encoding, and that the
+/// data chunk is not announced longer than the file), samples come out de-interleaved as `f32` in
+/// [-1, 1], and memory does not grow with the file's length. NaN/Inf samples of float files become 0
+/// and are counted ([`Self::non_finite_replaced`]).
+pub struct WavReader<R: Read + Seek> {
+    inner: hound::WavReader<R>,
+    format: SampleFormat,
+    channels: usize,
+    frames: u64,
+    frames_read: u64,
+    non_finite_replaced: u64,
+    /// Integer full-scale factor `2^-(bits-1)` (unused for float files).
+    scale: f64,
+}
+
+impl WavReader<BufReader<File>> {
+    /// Opens and validates the WAV file at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut head = Vec::new();
+        (&mut file).take(PROBE_BYTES).read_to_end(&mut head)?;
+        file.seek(SeekFrom::Start(0))?;
+        Self::from_parts(BufReader::new(file), &head, len)
+    }
+}
+
+impl<'a> WavReader<Cursor<&'a [u8]>> {
+    /// Validates a WAV file held in memory.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
+        Self::from_parts(Cursor::new(bytes), bytes, bytes.len() as u64)
+    }
+}
+
+impl<R: Read + Seek> WavReader<R> {
+    /// `head` is the start of the file (for the format probe), `file_len` its length in bytes.
+    fn from_parts(reader: R, head: &[u8], file_len: u64) -> Result<Self> {
+        let declared = wav_format::probe(head)?;
+        declared.check_supported()?;
+        let inner = hound::WavReader::new(reader).map_err(hound_error)?;
+        let spec = inner.spec();
+        let format = match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, 32) => SampleFormat::F32,
+            (hound::SampleFormat::Int, 16) => SampleFormat::I16,
+            (hound::SampleFormat::Int, 24) => SampleFormat::I24,
+            (hound::SampleFormat::Int, 32) => SampleFormat::I32,
+            (_, bits) => {
+                return Err(Error::Wav(format!(
+                    "unsupported sample format: {bits}-bit {:?}",
+                    spec.sample_format
+                )))
+            }
+        };
+        if spec.sample_rate == 0 {
+            return Err(Error::Wav("not a valid WAV file: sample rate 0".into()));
+        }
+        let channels = usize::from(spec.channels);
+        let announced = u64::from(inner.len());
+        if announced == 0 {
+            return Err(Error::InvalidInput(
+                "the WAV file holds no audio samples (zero length)".into(),
+            ));
+        }
+        // A header that announces more data than the file holds is refused before any work is done;
+        // the bytes before the data chunk are at least the 44 of a minimal header.
+        let bytes_per_sample = u64::from(spec.bits_per_sample / 8);
+        if let Some(data_at) = wav_format::data_offset(head) {
+            let present = file_len.saturating_sub(data_at) / bytes_per_sample;
+            if present < announced {
+                return Err(truncated(announced, present));
+            }
+        } else if announced.saturating_mul(bytes_per_sample) > file_len {
+            return Err(truncated(announced, file_len / bytes_per_sample));
+        }
+        let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f64;
+        Ok(Self {
+            inner,
+            format,
+            channels,
+            frames: announced / channels as u64,
+            frames_read: 0,
+            non_finite_replaced: 0,
+            scale,
+        })
+    }
+
+    /// Sample rate in Hz.
+    pub fn sample_rate_hz(&self) -> u32 {
+        self.inner.spec().sample_rate
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The file's sample encoding.
+    pub fn format(&self) -> SampleFormat {
+        self.format
+    }
+
+    /// Frames (samples per channel) the file holds.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Duration in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames as f64 / f64::from(self.sample_rate_hz())
+    }
+
+    /// NaN/Inf samples replaced by 0 so far.
+    pub fn non_finite_replaced(&self) -> u64 {
+        self.non_finite_replaced
+    }
+
+    /// Reads up to `max_frames` frames into `out` (one vector per channel, cleared first); returns the
+    /// number of frames read, 0 at the end of the data.
+    pub fn read_block(&mut self, max_frames: usize, out: &mut [Vec<f32>]) -> Result<usize> {
+        if out.len() != self.channels {
+            return Err(Error::InvalidInput(format!(
+                "{} output channels for a file of {}",
+                out.len(),
+                self.channels
+            )));
+        }
+        out.iter_mut().for_each(Vec::clear);
+        let n = (max_frames as u64).min(self.frames - self.frames_read) as usize;
+        let announced = self.frames * self.channels as u64;
+        let read_before = self.frames_read * self.channels as u64;
+        let nb_channels = self.channels;
+        let mut i = 0usize;
+        match self.format {
+            SampleFormat::F32 => {
+                for s in self.inner.samples::<f32>().take(n * nb_channels) {
+                    let s = s.map_err(|e| truncation_or(e, announced, read_before + i as u64))?;
+                    let v = if s.is_finite() {
+                        s
+                    } else {
+                        self.non_finite_replaced += 1;
+                        0.0
+                    };
+                    out[i % nb_channels].push(v);
+                    i += 1;
+                }
+            }
+            _ => {
+                let scale = self.scale;
+                for s in self.inner.samples::<i32>().take(n * nb_channels) {
+                    let s = s.map_err(|e| truncation_or(e, announced, read_before + i as u64))?;
+                    // Full-scale convention: divide by 2^(bits-1), so i16 -32768 maps to exactly -1.0.
+                    out[i % nb_channels].push((f64::from(s) * scale) as f32);
+                    i += 1;
+                }
+            }
+        }
+        if i != n * nb_channels {
+            return Err(truncated(announced, read_before + i as u64));
+        }
+        self.frames_read += n as u64;
+        Ok(n)
+    }
+}
+
+fn truncated(announced: u64, present: u64) -> Error {
+    Error::Wav(format!(
+        "truncated WAV file: the header announces {announced} samples but the data ends after {present}"
+    ))
+}
+
 /// Reads and validates a whole WAV file (see [`decode_wav`]).
 pub fn read_wav(path: &Path) -> Result<WavAudio> {
-    decode_wav(&fs::read(path)?)
+    read_all(WavReader::open(path)?)
 }
 
 /// Decodes a WAV file held in memory. Rejects anything dfn4 cannot process faithfully: a non-WAV file,
@@ -100,75 +275,33 @@ pub fn read_wav(path: &Path) -> Result<WavAudio> {
 /// and a file without samples. NaN/Inf samples become 0 and are counted in
 /// [`WavAudio::non_finite_replaced`].
 pub fn decode_wav(bytes: &[u8]) -> Result<WavAudio> {
-    wav_format::probe(bytes)?.check_supported()?;
-    let mut reader = hound::WavReader::new(Cursor::new(bytes)).map_err(hound_error)?;
-    let spec = reader.spec();
-    let announced = reader.len() as usize;
-    let nb_channels = usize::from(spec.channels);
-    let mut interleaved = Vec::with_capacity(announced);
-    let mut non_finite_replaced = 0;
-    let format = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => {
-            for s in reader.samples::<f32>() {
-                let s = s.map_err(|e| truncation_or(e, announced, interleaved.len()))?;
-                if s.is_finite() {
-                    interleaved.push(s);
-                } else {
-                    non_finite_replaced += 1;
-                    interleaved.push(0.0);
-                }
-            }
-            SampleFormat::F32
-        }
-        (hound::SampleFormat::Int, bits @ (16 | 24 | 32)) => {
-            // Full-scale convention: divide by 2^(bits-1), so i16 -32768 maps to exactly -1.0.
-            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            for s in reader.samples::<i32>() {
-                let s = s.map_err(|e| truncation_or(e, announced, interleaved.len()))?;
-                interleaved.push((f64::from(s) * scale) as f32);
-            }
-            match bits {
-                16 => SampleFormat::I16,
-                24 => SampleFormat::I24,
-                _ => SampleFormat::I32,
-            }
-        }
-        (_, bits) => {
-            return Err(Error::Wav(format!(
-                "unsupported sample format: {bits}-bit {:?}",
-                spec.sample_format
-            )))
-        }
-    };
-    if interleaved.is_empty() {
-        return Err(Error::InvalidInput(
-            "the WAV file holds no audio samples (zero length)".into(),
-        ));
-    }
-    let frames = interleaved.len() / nb_channels;
-    let mut channels = vec![Vec::with_capacity(frames); nb_channels];
-    for frame in interleaved.chunks_exact(nb_channels) {
-        for (ch, &s) in channels.iter_mut().zip(frame) {
-            ch.push(s);
+    read_all(WavReader::from_bytes(bytes)?)
+}
+
+fn read_all<R: Read + Seek>(mut reader: WavReader<R>) -> Result<WavAudio> {
+    let frames = usize::try_from(reader.frames())
+        .map_err(|_| Error::InvalidInput("the WAV file is too long for this machine".into()))?;
+    let mut channels: Vec<Vec<f32>> = (0..reader.channels())
+        .map(|_| Vec::with_capacity(frames))
+        .collect();
+    let mut block = vec![Vec::new(); reader.channels()];
+    while reader.read_block(DECODE_BLOCK_FRAMES, &mut block)? > 0 {
+        for (all, part) in channels.iter_mut().zip(&block) {
+            all.extend_from_slice(part);
         }
     }
     Ok(WavAudio {
-        sample_rate_hz: spec.sample_rate,
-        format,
+        sample_rate_hz: reader.sample_rate_hz(),
+        format: reader.format(),
         channels,
-        non_finite_replaced,
+        non_finite_replaced: reader.non_finite_replaced() as usize,
     })
 }
 
-/// The samples are read from memory, so an I/O error while reading them can only mean the data ended
-/// before the header said it would (hound reports that as a generic I/O error, not as end of file).
-fn truncation_or(e: hound::Error, announced: usize, read: usize) -> Error {
+/// hound reports data that ends before the header said it would as a generic I/O error.
+fn truncation_or(e: hound::Error, announced: u64, read: u64) -> Error {
     match e {
-        hound::Error::IoError(_) => {
-            Error::Wav(format!(
-                "truncated WAV file: the header announces {announced} samples but the data ends after {read}"
-            ))
-        }
+        hound::Error::IoError(_) => truncated(announced, read),
         other => hound_error(other),
     }
 }
@@ -190,9 +323,103 @@ impl Drop for TempFile {
 /// Distinguishes temp files of concurrent writes in one process (directory mode runs files in parallel).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A WAV file written block by block that appears complete or not at all: samples go to a hidden temp
+/// file in the target's directory, which [`Self::finish`] syncs and renames over the target. Dropped
+/// without `finish` (an error on the way), it removes the temp file and leaves the target untouched.
+pub struct WavWriter {
+    writer: Option<hound::WavWriter<BufWriter<File>>>,
+    /// A second handle on the temp file, to sync it once hound has flushed and let go of its own.
+    file: File,
+    tmp: TempFile,
+    path: PathBuf,
+    format: SampleFormat,
+    channels: usize,
+}
+
+impl WavWriter {
+    /// Starts writing `channels` channels at `sample_rate_hz` in `format` to a temp file beside `path`.
+    pub fn create(
+        path: &Path,
+        sample_rate_hz: u32,
+        format: SampleFormat,
+        channels: usize,
+    ) -> Result<Self> {
+        let nb_channels = u16::try_from(channels)
+            .ok()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| Error::InvalidInput(format!("cannot write {channels} channels")))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", path.display())))?;
+        let tmp = TempFile {
+            path: dir.join(format!(
+                ".{}.{}-{}.tmp",
+                name.to_string_lossy(),
+                std::process::id(),
+                TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )),
+            keep: false,
+        };
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp.path)?;
+        let spec = format.hound_spec(nb_channels, sample_rate_hz);
+        let handle = file.try_clone()?;
+        let writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(hound_error)?;
+        Ok(Self {
+            writer: Some(writer),
+            file: handle,
+            tmp,
+            path: path.to_path_buf(),
+            format,
+            channels,
+        })
+    }
+
+    /// Appends one block: one slice per channel, all of the same length (`f32` in [-1, 1]; integer
+    /// formats are rounded and clipped).
+    pub fn write_block<S: AsRef<[f32]>>(&mut self, block: &[S]) -> Result<()> {
+        let frames = block.first().map_or(0, |c| c.as_ref().len());
+        if block.len() != self.channels || block.iter().any(|c| c.as_ref().len() != frames) {
+            return Err(Error::InvalidInput(format!(
+                "a block needs {} channels of equal length",
+                self.channels
+            )));
+        }
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::InvalidInput("the WAV writer is finished".into()))?;
+        for i in 0..frames {
+            for ch in block {
+                write_sample(writer, self.format, ch.as_ref()[i])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the header, syncs the data and renames the temp file over the target.
+    pub fn finish(mut self) -> Result<()> {
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| Error::InvalidInput("the WAV writer is finished".into()))?;
+        // finalize writes the header and flushes hound's buffer into the file.
+        writer.finalize().map_err(hound_error)?;
+        self.file.sync_all()?;
+        fs::rename(&self.tmp.path, &self.path)?;
+        self.tmp.keep = true;
+        Ok(())
+    }
+}
+
 /// Writes `channels` (equal lengths, `f32` in [-1, 1]; integers are rounded and clipped) as a WAV file
-/// at `path`. The file appears complete or not at all: data goes to a hidden temp file in the same
-/// directory, which is synced and renamed over `path` only after everything was written.
+/// at `path`, all or nothing (see [`WavWriter`]).
 pub fn write_wav_atomic(
     path: &Path,
     sample_rate_hz: u32,
@@ -205,47 +432,9 @@ pub fn write_wav_atomic(
             "channels must be non-empty and of equal length".into(),
         ));
     }
-    let nb_channels = u16::try_from(channels.len())
-        .map_err(|_| Error::InvalidInput(format!("too many channels: {}", channels.len())))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", path.display())))?;
-    let tmp = TempFile {
-        path: dir.join(format!(
-            ".{}.{}-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        )),
-        keep: false,
-    };
-    let file = File::options()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.path)?;
-    let mut buf = BufWriter::new(file);
-    {
-        let spec = format.hound_spec(nb_channels, sample_rate_hz);
-        let mut writer = hound::WavWriter::new(&mut buf, spec).map_err(hound_error)?;
-        for i in 0..frames {
-            for ch in channels {
-                write_sample(&mut writer, format, ch[i])?;
-            }
-        }
-        writer.finalize().map_err(hound_error)?;
-    }
-    buf.flush()?;
-    let file = buf.into_inner().map_err(|e| Error::Io(e.into_error()))?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp.path, path)?;
-    let mut tmp = tmp;
-    tmp.keep = true;
-    Ok(())
+    let mut writer = WavWriter::create(path, sample_rate_hz, format, channels.len())?;
+    writer.write_block(channels)?;
+    writer.finish()
 }
 
 fn write_sample<W: std::io::Write + std::io::Seek>(

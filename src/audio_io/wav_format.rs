@@ -87,12 +87,29 @@ pub fn probe(bytes: &[u8]) -> Result<DeclaredFormat> {
                 bits_per_sample: if valid_bits > 0 { valid_bits } else { bits },
             });
         }
-        // Chunks are padded to an even length.
-        at = body + len as usize + (len as usize & 1);
+        // Chunks are padded to an even length; a length that overflows ends the search.
+        let Some(next) = body.checked_add(len as usize + (len as usize & 1)) else {
+            break;
+        };
+        at = next;
     }
     Err(Error::Wav(
         "not a valid WAV file: no fmt chunk before the end of the file".into(),
     ))
+}
+
+/// Byte offset of the `data` chunk's samples, when the chunk starts within `head` (the start of a RIFF
+/// file); `None` otherwise.
+pub fn data_offset(head: &[u8]) -> Option<u64> {
+    let mut at = 12usize;
+    while let (Some(id), Some(len)) = (head.get(at..at + 4), u32_at(head, at + 4)) {
+        let body = at + 8;
+        if id == b"data" {
+            return Some(body as u64);
+        }
+        at = body.checked_add(len as usize + (len as usize & 1))?;
+    }
+    None
 }
 
 #[cfg(test)]

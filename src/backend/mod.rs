@@ -9,13 +9,16 @@
 //! - DF coefficients: `[B, NB_DF, DF_ORDER, 2]` / `[B, T, NB_DF, DF_ORDER, 2]` (re, im last).
 //! - LSNR in dB: `[B]` / `[B, T]`.
 use crate::config::ModelConfig;
-use crate::Result;
+use crate::{Error, Result};
 
 #[cfg(feature = "mlx")]
 pub mod mlx;
 pub mod native;
+pub mod registry;
 #[cfg(feature = "tch")]
 pub mod tch;
+
+pub use registry::{AnyBackend, AnyState, ModelSource, DEFAULT_BACKEND};
 
 /// Model input for one frame of `batch` independent streams.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,4 +138,90 @@ pub trait Backend {
     fn step(&self, feats: &Features, state: &mut Self::State, out: &mut ModelOutput) -> Result<()>;
     /// A whole sequence from a fresh state; must equal `frames` calls of [`Backend::step`].
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()>;
+}
+
+fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} has {found} values, expected {expected}"
+        )))
+    }
+}
+
+/// The one input check of [`Backend::step`], shared by every backend: the batch of the features, the
+/// state and the output agree, and every buffer has the length `cfg` gives it.
+pub fn check_step(
+    cfg: &ModelConfig,
+    feats: &Features,
+    state_batch: usize,
+    out: &ModelOutput,
+) -> Result<()> {
+    let b = feats.batch;
+    if b != state_batch || out.batch != b {
+        return Err(Error::InvalidInput(format!(
+            "batch mismatch: features {b}, state {state_batch}, output {}",
+            out.batch
+        )));
+    }
+    check_len("erb features", feats.erb.len(), b * cfg.nb_erb)?;
+    check_len("complex features", feats.spec.len(), b * 2 * cfg.nb_df)?;
+    check_len("gains", out.gains.len(), b * cfg.nb_erb)?;
+    check_len("coefs", out.coefs.len(), b * cfg.df_out_dim())?;
+    check_len("lsnr", out.lsnr_db.len(), b)
+}
+
+/// The lengths of sequence features: `[B, T, NB_ERB]` and `[B, T, 2, NB_DF]`.
+pub fn check_sequence_features(cfg: &ModelConfig, feats: &SeqFeatures) -> Result<()> {
+    let (b, t) = (feats.batch, feats.frames);
+    check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
+    check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)
+}
+
+/// The one input check of [`Backend::run_sequence`], shared by every backend: features and output have
+/// the same `[batch, frames]`, and every buffer has the length `cfg` gives it.
+pub fn check_sequence(cfg: &ModelConfig, feats: &SeqFeatures, out: &SeqModelOutput) -> Result<()> {
+    let (b, t) = (feats.batch, feats.frames);
+    if out.batch != b || out.frames != t {
+        return Err(Error::InvalidInput(format!(
+            "output is [{}, {}], features are [{b}, {t}]",
+            out.batch, out.frames
+        )));
+    }
+    check_sequence_features(cfg, feats)?;
+    check_len("gains", out.gains.len(), b * t * cfg.nb_erb)?;
+    check_len("coefs", out.coefs.len(), b * t * cfg.df_out_dim())?;
+    check_len("lsnr", out.lsnr_db.len(), b * t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_name_the_wrong_buffer() {
+        let cfg = ModelConfig::default();
+        let feats = Features::zeros(&cfg, 2);
+        let mut out = ModelOutput::zeros(&cfg, 2);
+        check_step(&cfg, &feats, 2, &out).unwrap();
+        let err = check_step(&cfg, &feats, 1, &out).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid input: batch mismatch: features 2, state 1, output 2"
+        );
+        out.coefs.pop();
+        let err = check_step(&cfg, &feats, 2, &out).unwrap_err().to_string();
+        assert!(err.contains("coefs has"), "{err}");
+
+        let feats = SeqFeatures::zeros(&cfg, 2, 3);
+        let mut out = SeqModelOutput::zeros(&cfg, 2, 3);
+        check_sequence(&cfg, &feats, &out).unwrap();
+        out.frames = 4;
+        let err = check_sequence(&cfg, &feats, &out).unwrap_err().to_string();
+        assert!(
+            err.contains("output is [2, 4], features are [2, 3]"),
+            "{err}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
-//! The backends the bench can measure, behind one object-safe trait. [`Backend`] has an associated state
-//! type and so cannot be boxed; [`BenchBackend`] wraps any `Backend` (plus its [`BenchHooks`]: device
-//! sync, training step) into workloads the harness only has to call and time. Adding a backend is one
-//! arm in [`create`] and one `impl BenchHooks` (the libtorch one is in [`torch`]).
+//! The bench's workloads over any backend of the registry ([`AnyBackend`]): an offline batch, a
+//! streaming step, the full pipeline and a training step, each a small object the harness only has to
+//! call and time. Per-engine behaviour the bench needs beyond [`Backend`] (device sync, how to spread a
+//! batch over threads, the training step) is the [`BenchHooks`] trait, implemented per engine (the
+//! libtorch one in [`torch`], MLX in [`mlx`]) and dispatched for [`AnyBackend`] here.
 #[cfg(feature = "mlx")]
 pub mod mlx;
 #[cfg(feature = "tch")]
@@ -11,28 +12,16 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::backend::native::{NativeBackend, WeightPrecision};
+use crate::backend::native::NativeBackend;
+use crate::backend::registry::{AnyBackend, Inner};
 use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use crate::config::HOP_SIZE;
 use crate::denoiser::{DenoiseParams, Denoiser};
-use crate::model::Weights;
 use crate::{Error, Result};
-
-/// Every backend name the bench knows, in the order they are listed.
-pub const KNOWN_BACKENDS: &[&str] = &[
-    "native",
-    "native-f16",
-    "tch-cpu",
-    "tch-cuda",
-    "tch-cuda-eager",
-    "tch-mps",
-    "mlx-cpu",
-    "mlx-gpu",
-];
 
 /// One timed iteration of a whole-batch workload (an offline sequence or a training step).
 pub trait Workload {
-    /// Runs the workload once; the caller times it, including [`BenchBackend::sync`].
+    /// Runs the workload once; the caller times it, including [`BenchHooks::sync`].
     fn run(&mut self) -> Result<()>;
 }
 
@@ -73,69 +62,91 @@ impl BenchHooks for NativeBackend {
     }
 }
 
-/// A backend as the harness sees it.
-pub trait BenchBackend: Send + Sync {
-    /// The backend's name ("native", "tch-cuda", ...).
-    fn name(&self) -> &'static str;
-    /// Waits for all queued work to finish; called after every timed iteration.
-    fn sync(&self) -> Result<()>;
-    /// `run_sequence` over the whole batch of `feats`, spread over `pool` where the backend wants that.
-    fn offline<'a>(
-        &'a self,
-        feats: &SeqFeatures,
-        pool: &'a rayon::ThreadPool,
-    ) -> Result<Box<dyn Workload + 'a>>;
-    /// `step` on one stream, frame by frame through `feats` (batch 1).
-    fn streaming<'a>(&'a self, feats: &SeqFeatures) -> Result<Box<dyn FrameWorkload + 'a>>;
-    /// `Denoiser::process_frame` on one stream, hop by hop through `samples` (a multiple of the hop).
-    fn pipeline<'a>(&'a self, samples: &[f32]) -> Result<Box<dyn FrameWorkload + 'a>>;
-    /// A training step (forward + backward) over `feats`, or why there is none.
-    fn train<'a>(
-        &'a self,
-        feats: &SeqFeatures,
-    ) -> std::result::Result<Box<dyn Workload + 'a>, String>;
-}
-
-/// Backends compiled into this build.
-pub fn compiled_backends() -> Vec<&'static str> {
-    let mut v = vec!["native", "native-f16"];
-    if cfg!(feature = "tch") {
-        // "tch-cuda-eager": CUDA without CUDA graphs, to show what the graphs of "tch-cuda" gain.
-        v.extend(["tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps"]);
-    }
-    if cfg!(feature = "mlx") {
-        v.extend(["mlx-cpu", "mlx-gpu"]);
-    }
-    v
-}
-
-/// Backends compiled in and usable on this machine (a device backend whose device is absent is left out).
-pub fn default_backends() -> Vec<&'static str> {
-    compiled_backends()
-        .into_iter()
-        .filter(|n| is_available(n))
-        .collect()
-}
-
-/// Device backends ask their runtime here (e.g. whether CUDA is present for "tch-cuda").
-fn is_available(name: &str) -> bool {
-    availability(name).is_ok()
-}
-
-/// Ok when the compiled-in backend `name` can run on this machine, else the one-line reason.
-fn availability(name: &str) -> Result<()> {
-    match name {
-        "native" | "native-f16" => Ok(()),
-        #[cfg(feature = "tch")]
-        "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => {
-            crate::backend::tch::backend_device(name).map(|_| ())
+impl BenchHooks for AnyBackend {
+    fn sync(&self) -> Result<()> {
+        match self.inner() {
+            Inner::Native(b) => b.sync(),
+            #[cfg(feature = "tch")]
+            Inner::Tch(b) => b.sync(),
+            #[cfg(feature = "mlx")]
+            Inner::Mlx(b) => b.sync(),
         }
-        #[cfg(feature = "mlx")]
-        "mlx-cpu" | "mlx-gpu" => crate::backend::mlx::backend_device(name).map(|_| ()),
-        other => Err(Error::Config(format!(
-            "backend \"{other}\" is compiled in but not wired into the bench"
-        ))),
     }
+
+    fn split_batch_across_threads(&self) -> bool {
+        match self.inner() {
+            Inner::Native(b) => b.split_batch_across_threads(),
+            #[cfg(feature = "tch")]
+            Inner::Tch(b) => b.split_batch_across_threads(),
+            #[cfg(feature = "mlx")]
+            Inner::Mlx(b) => b.split_batch_across_threads(),
+        }
+    }
+
+    fn train_workload<'a>(
+        &'a self,
+        feats: &SeqFeatures,
+    ) -> std::result::Result<Box<dyn Workload + 'a>, String> {
+        match self.inner() {
+            Inner::Native(b) => b.train_workload(feats),
+            #[cfg(feature = "tch")]
+            Inner::Tch(b) => b.train_workload(feats),
+            #[cfg(feature = "mlx")]
+            Inner::Mlx(b) => b.train_workload(feats),
+        }
+    }
+}
+
+/// `run_sequence` over the whole batch of `feats`, spread over `pool` where the backend wants that.
+pub fn offline<'a>(
+    backend: &'a AnyBackend,
+    feats: &SeqFeatures,
+    pool: &'a rayon::ThreadPool,
+) -> Result<Box<dyn Workload + 'a>> {
+    let groups = if backend.split_batch_across_threads() {
+        pool.current_num_threads().clamp(1, feats.batch.max(1))
+    } else {
+        1
+    };
+    Ok(Box::new(Offline {
+        backend,
+        chunks: split_streams(backend.config(), feats, groups),
+        pool,
+    }))
+}
+
+/// `step` on one stream, frame by frame through `feats` (batch 1).
+pub fn streaming<'a>(
+    backend: &'a AnyBackend,
+    feats: &SeqFeatures,
+) -> Result<Box<dyn FrameWorkload + 'a>> {
+    let cfg = backend.config();
+    if feats.batch != 1 || feats.frames == 0 {
+        return Err(Error::InvalidInput(
+            "streaming needs one stream of at least one frame".into(),
+        ));
+    }
+    Ok(Box::new(Streaming {
+        backend,
+        state: backend.new_state(1)?,
+        frame_in: Features::zeros(cfg, 1),
+        out: ModelOutput::zeros(cfg, 1),
+        feats: feats.clone(),
+    }))
+}
+
+/// `Denoiser::process_frame` on one stream, hop by hop through `samples` (a multiple of the hop).
+pub fn pipeline(backend: &Arc<AnyBackend>, samples: &[f32]) -> Result<Box<dyn FrameWorkload>> {
+    if samples.is_empty() || !samples.len().is_multiple_of(HOP_SIZE) {
+        return Err(Error::InvalidInput(
+            "pipeline input must be a positive number of hops".into(),
+        ));
+    }
+    Ok(Box::new(Pipeline {
+        denoiser: Denoiser::new(Arc::clone(backend), DenoiseParams::default())?,
+        samples: samples.to_vec(),
+        out: [0.0; HOP_SIZE],
+    }))
 }
 
 /// Applies the bench's thread count to backends with a thread pool of their own (libtorch's intra-op
@@ -148,129 +159,6 @@ pub fn set_backend_threads(threads: usize) {
     crate::backend::mlx::set_blas_threads(threads);
     #[cfg(not(any(feature = "tch", feature = "mlx")))]
     let _ = threads;
-}
-
-/// Checks that `name` is a known, compiled-in backend, with a one-line reason when it is not.
-pub fn check_name(name: &str) -> Result<()> {
-    if !KNOWN_BACKENDS.contains(&name) {
-        return Err(Error::Config(format!(
-            "unknown backend \"{name}\" (known: {})",
-            KNOWN_BACKENDS.join(", ")
-        )));
-    }
-    if !compiled_backends().contains(&name) {
-        let feature = name.split('-').next().unwrap_or(name);
-        return Err(Error::Config(format!(
-            "backend \"{name}\" is not compiled into this build (needs cargo feature \"{feature}\"; compiled in: {})",
-            compiled_backends().join(", ")
-        )));
-    }
-    availability(name)
-}
-
-/// The backend called `name`, built from `weights`.
-pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
-    check_name(name)?;
-    match name {
-        "native" | "native-f16" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
-            weights,
-            WeightPrecision::of_backend(name).unwrap_or_default(),
-        )?))),
-        #[cfg(feature = "tch")]
-        "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(
-            crate::backend::tch::create(name, weights)?,
-        ))),
-        #[cfg(feature = "mlx")]
-        "mlx-cpu" | "mlx-gpu" => {
-            let device = crate::backend::mlx::backend_device(name)?;
-            Ok(Box::new(Adapter::new(
-                crate::backend::mlx::MlxBackend::new(weights, device)?,
-            )))
-        }
-        other => Err(Error::Config(format!(
-            "backend \"{other}\" is compiled in but not wired into the bench"
-        ))),
-    }
-}
-
-/// Any [`Backend`] with [`BenchHooks`], as a [`BenchBackend`].
-pub struct Adapter<B> {
-    backend: Arc<B>,
-}
-
-impl<B> Adapter<B> {
-    /// Wraps `backend`.
-    pub fn new(backend: B) -> Self {
-        Self {
-            backend: Arc::new(backend),
-        }
-    }
-}
-
-impl<B> BenchBackend for Adapter<B>
-where
-    B: BenchHooks + Send + Sync + 'static,
-{
-    fn name(&self) -> &'static str {
-        self.backend.name()
-    }
-
-    fn sync(&self) -> Result<()> {
-        self.backend.sync()
-    }
-
-    fn offline<'a>(
-        &'a self,
-        feats: &SeqFeatures,
-        pool: &'a rayon::ThreadPool,
-    ) -> Result<Box<dyn Workload + 'a>> {
-        let groups = if self.backend.split_batch_across_threads() {
-            pool.current_num_threads().clamp(1, feats.batch.max(1))
-        } else {
-            1
-        };
-        Ok(Box::new(Offline {
-            backend: &*self.backend,
-            chunks: split_streams(self.backend.config(), feats, groups),
-            pool,
-        }))
-    }
-
-    fn streaming<'a>(&'a self, feats: &SeqFeatures) -> Result<Box<dyn FrameWorkload + 'a>> {
-        let cfg = self.backend.config();
-        if feats.batch != 1 || feats.frames == 0 {
-            return Err(Error::InvalidInput(
-                "streaming needs one stream of at least one frame".into(),
-            ));
-        }
-        Ok(Box::new(Streaming {
-            backend: &*self.backend,
-            state: self.backend.new_state(1)?,
-            frame_in: Features::zeros(cfg, 1),
-            out: ModelOutput::zeros(cfg, 1),
-            feats: feats.clone(),
-        }))
-    }
-
-    fn pipeline<'a>(&'a self, samples: &[f32]) -> Result<Box<dyn FrameWorkload + 'a>> {
-        if samples.is_empty() || !samples.len().is_multiple_of(HOP_SIZE) {
-            return Err(Error::InvalidInput(
-                "pipeline input must be a positive number of hops".into(),
-            ));
-        }
-        Ok(Box::new(Pipeline {
-            denoiser: Denoiser::new(Arc::clone(&self.backend), DenoiseParams::default())?,
-            samples: samples.to_vec(),
-            out: [0.0; HOP_SIZE],
-        }))
-    }
-
-    fn train<'a>(
-        &'a self,
-        feats: &SeqFeatures,
-    ) -> std::result::Result<Box<dyn Workload + 'a>, String> {
-        self.backend.train_workload(feats)
-    }
 }
 
 /// The streams of `feats` in `groups` contiguous groups, each with its own output buffer.
@@ -376,24 +264,6 @@ impl<B: Backend> FrameWorkload for Pipeline<B> {
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
-
-    #[test]
-    fn names_are_checked_with_one_line_reasons() {
-        check_name("native").unwrap();
-        check_name("native-f16").unwrap();
-        let unknown = check_name("cuda").unwrap_err().to_string();
-        assert!(unknown.contains("unknown backend \"cuda\" (known: native, native-f16, tch-cpu"));
-        assert!(!unknown.contains('\n'));
-        if cfg!(feature = "mlx") {
-            check_name("mlx-cpu").unwrap();
-        } else {
-            let mlx = check_name("mlx-gpu").unwrap_err().to_string();
-            assert!(mlx.contains("not compiled into this build"), "{mlx}");
-            assert!(mlx.contains("\"mlx\""), "{mlx}");
-            assert!(!mlx.contains('\n'));
-        }
-        assert_eq!(default_backends()[0], "native");
-    }
 
     #[test]
     fn split_keeps_every_stream_in_order() {

@@ -4,10 +4,11 @@
 //! a deterministic test signal, so the network sees speech-like magnitudes rather than zeros.
 use std::time::Instant;
 
-use super::engine::{BenchBackend, FrameWorkload, Workload};
+use super::engine::{BenchHooks, FrameWorkload, Workload};
 use super::report::Memory;
 pub use super::system::read_rss;
 use super::system::{reset_peak_rss, Rss};
+use crate::backend::AnyBackend;
 use crate::backend::SeqFeatures;
 use crate::config::{ModelConfig, HOP_SIZE};
 use crate::dsp::features::analyze_signal;
@@ -20,7 +21,7 @@ fn ms(start: Instant) -> f64 {
 
 /// Times `runs` iterations of `work` (after `warmup` untimed ones); milliseconds per iteration.
 pub fn time_batch(
-    backend: &dyn BenchBackend,
+    backend: &AnyBackend,
     work: &mut dyn Workload,
     warmup: usize,
     runs: usize,
@@ -42,7 +43,7 @@ pub fn time_batch(
 /// Times every hop of `runs` runs of `work.frames()` hops each, from a fresh stream per run, after
 /// `warmup` untimed runs; milliseconds per hop.
 pub fn time_frames(
-    backend: &dyn BenchBackend,
+    backend: &AnyBackend,
     work: &mut dyn FrameWorkload,
     warmup: usize,
     runs: usize,

@@ -11,7 +11,10 @@ pub mod stats;
 pub mod system;
 pub mod tables;
 
-use engine::BenchBackend;
+use std::sync::Arc;
+
+use crate::backend::{AnyBackend, Backend};
+use engine::BenchHooks;
 use measure::{read_rss, test_features, test_signal, time_batch, time_frames, with_memory};
 use report::{BackendReport, BatchResult, FrameResult, ModelInfo, Report, Settings, TrainReport};
 use stats::Stats;
@@ -81,7 +84,7 @@ pub fn model_info(
 /// line per finished configuration.
 pub fn run(
     opts: &BenchOptions,
-    backends: &[Box<dyn BenchBackend>],
+    backends: &[Arc<AnyBackend>],
     model: ModelInfo,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
@@ -100,8 +103,8 @@ pub fn run(
         for &batch in &opts.batch_sizes {
             let feats = test_features(&model.config, batch, opts.seq_length_frames);
             let (times, memory) = with_memory(|| {
-                let mut work = be.offline(&feats, &pool)?;
-                let times = time_batch(be.as_ref(), work.as_mut(), opts.num_warmup, opts.num_runs)?;
+                let mut work = engine::offline(be, &feats, &pool)?;
+                let times = time_batch(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
                 Ok((times, read_rss()))
             })?;
             let r = batch_result(batch, opts.seq_length_frames, &times, memory)?;
@@ -114,8 +117,8 @@ pub fn run(
 
         let feats = test_features(&model.config, 1, opts.seq_length_frames);
         let (times, memory) = with_memory(|| {
-            let mut work = be.streaming(&feats)?;
-            let times = time_frames(be.as_ref(), work.as_mut(), opts.num_warmup, opts.num_runs)?;
+            let mut work = engine::streaming(be, &feats)?;
+            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
             Ok((times, read_rss()))
         })?;
         let streaming = frame_result(opts.seq_length_frames, &times, memory)?;
@@ -126,8 +129,8 @@ pub fn run(
 
         let signal = test_signal(opts.seq_length_frames * HOP_SIZE, 1);
         let (times, memory) = with_memory(|| {
-            let mut work = be.pipeline(&signal)?;
-            let times = time_frames(be.as_ref(), work.as_mut(), opts.num_warmup, opts.num_runs)?;
+            let mut work = engine::pipeline(be, &signal)?;
+            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
             Ok((times, read_rss()))
         })?;
         let pipeline = frame_result(opts.seq_length_frames, &times, memory)?;
@@ -137,7 +140,7 @@ pub fn run(
         ));
 
         let train_step = if opts.train_step {
-            Some(train(be.as_ref(), opts, &model, progress)?)
+            Some(train(be, opts, &model, progress)?)
         } else {
             None
         };
@@ -169,7 +172,7 @@ pub fn run(
 }
 
 fn train(
-    be: &dyn BenchBackend,
+    be: &AnyBackend,
     opts: &BenchOptions,
     model: &ModelInfo,
     progress: &mut dyn FnMut(&str),
@@ -177,7 +180,7 @@ fn train(
     let mut results = Vec::new();
     for &batch in &opts.batch_sizes {
         let feats = test_features(&model.config, batch, opts.seq_length_frames);
-        let mut work = match be.train(&feats) {
+        let mut work = match be.train_workload(&feats) {
             Ok(w) => w,
             Err(reason) => {
                 progress(&format!(
@@ -287,7 +290,13 @@ mod tests {
     #[test]
     fn runs_the_native_backend_end_to_end() {
         let weights = Weights::random(&ModelConfig::default(), 3);
-        let backends = vec![engine::create("native", &weights).unwrap()];
+        let backends = vec![Arc::new(
+            crate::backend::registry::create(
+                "native",
+                crate::backend::ModelSource::Weights(&weights),
+            )
+            .unwrap(),
+        )];
         let opts = BenchOptions {
             batch_sizes: vec![1, 3],
             seq_length_frames: 4,

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use dfn4::backend::{registry, ModelSource};
 use dfn4::bench::{self, engine, report::Report, BenchOptions};
 use dfn4::config::ModelConfig;
 use dfn4::model::{embedded, Weights};
-
-use super::model::load_weights;
 
 /// Seed of the random weights used when no trained ones are at hand.
 const RANDOM_WEIGHTS_SEED: u64 = 0;
@@ -72,7 +71,7 @@ pub fn backend_names(args: &BenchArgs) -> Result<Vec<String>> {
     let mut names: Vec<String> = match (&args.only, args.backends.is_empty()) {
         (Some(one), _) => vec![one.clone()],
         (None, false) => args.backends.clone(),
-        (None, true) => engine::default_backends()
+        (None, true) => registry::usable_names()
             .into_iter()
             .map(String::from)
             .collect(),
@@ -80,21 +79,22 @@ pub fn backend_names(args: &BenchArgs) -> Result<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert(n.clone()));
     for n in &names {
-        engine::check_name(n)?;
+        registry::lookup(n)?.availability()?;
     }
     Ok(names)
 }
 
 /// The weights to run and how the report should describe them.
-fn weights(model: Option<&Path>) -> Result<(Weights, bench::report::ModelInfo)> {
+fn weights(model: Option<&Path>) -> Result<(Weights<'static>, bench::report::ModelInfo)> {
     Ok(match model {
         Some(path) => {
-            let w = load_weights(Some(path))?;
+            let w = Weights::load(path)
+                .with_context(|| format!("cannot load model {}", path.display()))?;
             let info = bench::model_info(&w, "file", Some(path.display().to_string()), None);
             (w, info)
         }
         None if embedded::available() => {
-            let w = load_weights(None)?;
+            let w = embedded::load().context("cannot load the embedded model")?;
             let info = bench::model_info(&w, "embedded", None, None);
             (w, info)
         }
@@ -127,10 +127,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         threads,
         train_step: args.train_step,
     };
-    let backends = names
-        .iter()
-        .map(|n| engine::create(n, &weights).with_context(|| format!("cannot create backend {n}")))
-        .collect::<Result<Vec<_>>>()?;
+    let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
+    let backends = registry::create_many(&names_ref, ModelSource::Weights(&weights))?;
+    // The backends hold their weights in their own layouts; the parsed copy is not needed any more.
+    drop(weights);
     eprintln!(
         "model: {}; backends: {}; {threads} thread(s); {} warm-up + {} timed runs per configuration",
         describe_model(&info),
@@ -209,7 +209,7 @@ mod tests {
         // Every compiled-in backend whose device is present, native first (only the two native ones
         // without `tch` and `mlx`).
         let names = backend_names(&a).unwrap();
-        assert_eq!(names, engine::default_backends());
+        assert_eq!(names, registry::usable_names());
         assert_eq!(names[0], "native");
         if !cfg!(feature = "tch") && !cfg!(feature = "mlx") {
             assert_eq!(names, ["native", "native-f16"]);

@@ -3,22 +3,22 @@
 use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use dfn4::audio_io::{read_wav, write_wav_atomic, SampleFormat, WavAudio};
-use dfn4::denoiser::DenoiseParams;
+use dfn4::audio_io::SampleFormat;
+use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
+use dfn4::enhance::{Enhancer, FileOptions, FileReport};
 
 use super::filter_args::FilterArgs;
-use super::model::{build_enhancer, check_backend};
-use super::pipeline::{enhance_audio, frames_at_48k, ChannelEnhancer};
 
-/// Files longer than this get a progress bar (when stderr is a terminal).
-const PROGRESS_MIN_DURATION_S: f64 = 10.0;
+/// Files of more frames than this (10 s at 48 kHz) get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_FRAMES: u64 = 480_000;
 
 /// Arguments of `dfn4 enhance`.
 #[derive(Debug, Args)]
@@ -33,12 +33,9 @@ pub struct EnhanceArgs {
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// Inference backend ("native" is the exact f32 engine).
-    #[arg(long, value_name = "NAME", default_value = super::model::DEFAULT_BACKEND)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BACKEND)]
     pub backend: String,
-    /// Limit the noise attenuation to DB decibels (0 = no attenuation, 100 or more = unlimited).
-    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
-    pub atten_lim_db: Option<f32>,
-    /// Post-filter and LSNR gates.
+    /// Attenuation limit, post-filter and LSNR gates.
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Sample format of the output (default: the input's).
@@ -72,25 +69,31 @@ impl From<OutFormat> for SampleFormat {
 
 /// Runs `dfn4 enhance`.
 pub fn run(args: &EnhanceArgs) -> Result<()> {
-    let params = denoise_params(args)?;
-    check_backend(&args.backend)?;
+    let params = args.filter.params()?;
+    // Name, feature and device are checked before the input, so a typo fails fast.
+    registry::lookup(&args.backend)?.availability()?;
     let meta = fs::metadata(&args.input)
         .with_context(|| format!("cannot read input {}", args.input.display()))?;
-    if meta.is_dir() {
-        run_dir(args, params)
+    let is_dir = meta.is_dir();
+    let (input, output) = if is_dir {
+        check_dir_paths(&args.input, &args.output)?
     } else {
-        run_file(args, params)
+        check_file_paths(&args.input, &args.output)?
+    };
+    let backend = registry::create(
+        &args.backend,
+        ModelSource::from_option(args.model.as_deref()),
+    )?;
+    let enhancer =
+        Enhancer::new(Arc::new(backend), params).context("cannot create the denoiser")?;
+    let options = FileOptions {
+        out_format: args.out_format.map(SampleFormat::from),
+    };
+    if is_dir {
+        run_dir(&enhancer, &input, &output, &options)
+    } else {
+        run_file(&enhancer, &input, &output, &options)
     }
-}
-
-/// Run-time parameters from the flags; a negative or non-finite attenuation limit is refused.
-pub(crate) fn denoise_params(args: &EnhanceArgs) -> Result<DenoiseParams> {
-    if let Some(db) = args.atten_lim_db {
-        if !db.is_finite() || db < 0.0 {
-            bail!("--atten-lim-db must be a finite number of dB >= 0 (got {db})");
-        }
-    }
-    Ok(args.filter.params(args.atten_lim_db))
 }
 
 /// `path` made absolute with symlinks resolved; for a file that does not exist yet, its directory is
@@ -110,44 +113,24 @@ fn same_path(a: &Path, b: &Path) -> bool {
     matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
 }
 
-fn read_input(path: &Path) -> Result<WavAudio> {
-    read_wav(path).with_context(|| format!("cannot read input {}", path.display()))
+fn summary(output: &Path, report: &FileReport) -> String {
+    let secs = report.processing_s;
+    format!(
+        "{}: {:.2} s of audio processed in {secs:.2} s (RTF {:.3})",
+        output.display(),
+        report.audio_s,
+        secs / report.audio_s.max(f64::MIN_POSITIVE)
+    )
 }
 
-fn warn_non_finite(path: &Path, audio: &WavAudio) -> Option<String> {
-    (audio.non_finite_replaced > 0).then(|| {
+fn warn_non_finite(path: &Path, report: &FileReport) -> Option<String> {
+    (report.non_finite_replaced > 0).then(|| {
         format!(
             "warning: {}: replaced {} NaN/Inf samples with 0",
             path.display(),
-            audio.non_finite_replaced
+            report.non_finite_replaced
         )
     })
-}
-
-/// Enhances `audio` and writes it to `output`; returns the processing time (resampling + denoising).
-fn enhance_and_write(
-    audio: &WavAudio,
-    output: &Path,
-    out_format: Option<OutFormat>,
-    enhancer: &dyn ChannelEnhancer,
-    bar: &ProgressBar,
-) -> Result<Duration> {
-    let start = Instant::now();
-    let channels = enhance_audio(audio, enhancer, &|n| bar.inc(n))?;
-    let elapsed = start.elapsed();
-    let format = out_format.map_or(audio.format, SampleFormat::from);
-    write_wav_atomic(output, audio.sample_rate_hz, format, &channels)
-        .with_context(|| format!("cannot write output {}", output.display()))?;
-    Ok(elapsed)
-}
-
-fn summary(output: &Path, audio_s: f64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
-    format!(
-        "{}: {audio_s:.2} s of audio processed in {secs:.2} s (RTF {:.3})",
-        output.display(),
-        secs / audio_s.max(f64::MIN_POSITIVE)
-    )
 }
 
 fn stderr_target() -> ProgressDrawTarget {
@@ -158,17 +141,15 @@ fn stderr_target() -> ProgressDrawTarget {
     }
 }
 
-fn run_file(args: &EnhanceArgs, params: DenoiseParams) -> Result<()> {
-    let output = if args.output.is_dir() {
-        let name = args
-            .input
-            .file_name()
-            .context("the input has no file name")?;
-        args.output.join(name)
+/// The output file for a file input (an existing directory receives a file of the input's name), after
+/// checking that it is not the input and that its directory exists.
+fn check_file_paths(input: &Path, output: &Path) -> Result<(PathBuf, PathBuf)> {
+    let output = if output.is_dir() {
+        output.join(input.file_name().context("the input has no file name")?)
     } else {
-        args.output.clone()
+        output.to_path_buf()
     };
-    if same_path(&args.input, &output) {
+    if same_path(input, &output) {
         bail!(
             "the output {} is the input file; refusing to overwrite it",
             output.display()
@@ -185,27 +166,49 @@ fn run_file(args: &EnhanceArgs, params: DenoiseParams) -> Result<()> {
             out_dir.display()
         );
     }
-    let audio = read_input(&args.input)?;
-    if let Some(w) = warn_non_finite(&args.input, &audio) {
+    Ok((input.to_path_buf(), output))
+}
+
+fn run_file(enhancer: &Enhancer, input: &Path, output: &Path, options: &FileOptions) -> Result<()> {
+    let bar = ProgressBar::with_draw_target(None, stderr_target());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {percent:>3}% elapsed {elapsed} eta {eta}")
+            .context("progress bar template")?,
+    );
+    let report = enhancer
+        .enhance_file(input, output, options, &|done, total| {
+            // Short files finish before a bar would be worth drawing.
+            if total > PROGRESS_MIN_FRAMES {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })
+        .map_err(|e| file_error(input, output, e))?;
+    bar.finish_and_clear();
+    if let Some(w) = warn_non_finite(input, &report) {
         eprintln!("{w}");
     }
-    let enhancer = build_enhancer(&args.backend, args.model.as_deref(), params)?;
-    let bar = if audio.duration_s() > PROGRESS_MIN_DURATION_S {
-        let total =
-            frames_at_48k(audio.frames(), audio.sample_rate_hz) * audio.channels.len() as u64;
-        let bar = ProgressBar::with_draw_target(Some(total), stderr_target());
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {percent:>3}% elapsed {elapsed} eta {eta}")
-                .context("progress bar template")?,
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let elapsed = enhance_and_write(&audio, &output, args.out_format, enhancer.as_ref(), &bar)?;
-    bar.finish_and_clear();
-    println!("{}", summary(&output, audio.duration_s(), elapsed));
+    println!("{}", summary(output, &report));
     Ok(())
+}
+
+/// Whether a library error is about the input file (unreadable, not WAV, truncated, ...).
+fn is_input_error(e: &dfn4::Error) -> bool {
+    match e {
+        dfn4::Error::Wav(_) | dfn4::Error::InvalidInput(_) => true,
+        dfn4::Error::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Library errors on reading name the input, the rest the output.
+fn file_error(input: &Path, output: &Path, e: dfn4::Error) -> anyhow::Error {
+    let context = if is_input_error(&e) {
+        format!("cannot read input {}", input.display())
+    } else {
+        format!("cannot enhance into {}", output.display())
+    };
+    anyhow::Error::new(e).context(context)
 }
 
 /// The `*.wav` files (any case of the extension) directly inside `dir`, sorted by name.
@@ -226,8 +229,7 @@ fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn run_dir(args: &EnhanceArgs, params: DenoiseParams) -> Result<()> {
-    let (in_dir, out_dir) = (&args.input, &args.output);
+fn check_dir_paths(in_dir: &Path, out_dir: &Path) -> Result<(PathBuf, PathBuf)> {
     if out_dir.exists() && !out_dir.is_dir() {
         bail!(
             "the input {} is a directory, so the output {} must be one too",
@@ -241,48 +243,51 @@ fn run_dir(args: &EnhanceArgs, params: DenoiseParams) -> Result<()> {
             out_dir.display()
         );
     }
+    Ok((in_dir.to_path_buf(), out_dir.to_path_buf()))
+}
+
+fn run_dir(
+    enhancer: &Enhancer,
+    in_dir: &Path,
+    out_dir: &Path,
+    options: &FileOptions,
+) -> Result<()> {
     let files = wav_files(in_dir)?;
     if files.is_empty() {
         bail!("no .wav files in {}", in_dir.display());
     }
     fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
-    let enhancer = build_enhancer(&args.backend, args.model.as_deref(), params)?;
     let bar = ProgressBar::with_draw_target(Some(files.len() as u64), stderr_target());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} files, elapsed {elapsed}")
             .context("progress bar template")?,
     );
-    let hidden = ProgressBar::hidden();
     let start = Instant::now();
     let audio_s: Vec<Option<f64>> = files
         .par_iter()
         .map(|input| {
             let output = out_dir.join(input.file_name().unwrap_or_default());
-            // Errors are printed after the input's path, so the read error need not repeat it.
-            let result = read_wav(input)
-                .context("unreadable input")
-                .and_then(|audio| {
-                    if let Some(w) = warn_non_finite(input, &audio) {
-                        bar.suspend(|| eprintln!("{w}"));
-                    }
-                    let elapsed = enhance_and_write(
-                        &audio,
-                        &output,
-                        args.out_format,
-                        enhancer.as_ref(),
-                        &hidden,
-                    )?;
-                    Ok((audio.duration_s(), elapsed))
-                });
+            let result = enhancer.enhance_file(input, &output, options, &|_, _| {});
             bar.inc(1);
             match result {
-                Ok((secs, elapsed)) => {
-                    bar.suspend(|| println!("{}", summary(&output, secs, elapsed)));
-                    Some(secs)
+                Ok(report) => {
+                    bar.suspend(|| {
+                        if let Some(w) = warn_non_finite(input, &report) {
+                            eprintln!("{w}");
+                        }
+                        println!("{}", summary(&output, &report));
+                    });
+                    Some(report.audio_s)
                 }
                 Err(e) => {
-                    let msg = format!("{e:#}").replace('\n', " ");
+                    // Errors are printed after the input's path, so the message need not repeat it.
+                    let what = if is_input_error(&e) {
+                        "unreadable input"
+                    } else {
+                        "cannot enhance"
+                    };
+                    let msg = format!("{what}: {e}").replace('\n', " ");
                     bar.suspend(|| eprintln!("error: {}: {msg}", input.display()));
                     None
                 }

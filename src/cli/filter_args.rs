@@ -1,13 +1,18 @@
-//! The deep-filter options shared by every command that denoises (`enhance`, `live`): post-filter and
-//! libDF's LSNR stage gates, with the defaults that suit the shipped model. The attenuation limit is not
-//! here: its meaning of 0 differs between the commands (see each command's `--atten-lim-db`).
+//! The deep-filter options shared by every command that denoises (`enhance`, `live`): the attenuation
+//! limit, the post-filter and libDF's LSNR stage gates, with the defaults that suit the shipped model.
+//! The library checks them ([`DenoiseParams::validate`]), so each flag means the same everywhere.
+use anyhow::Result;
 use clap::Args;
 
 use dfn4::denoiser::DenoiseParams;
 
-/// Post-filter and LSNR gate options (`#[command(flatten)]` into a command's arguments).
+/// Attenuation limit, post-filter and LSNR gate options (`#[command(flatten)]` into a command's arguments).
 #[derive(Debug, Clone, Args)]
 pub struct FilterArgs {
+    /// Limit the noise attenuation to DB decibels: 0 = no attenuation (the input, delayed), 12 = noise
+    /// lowered by at most 12 dB, 100 or more = unlimited (the default).
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub atten_lim_db: Option<f32>,
     /// Enable libDF's post-filter (extra attenuation of bins the model already lowered). Off by
     /// default, as in DeepFilterNet: with the shipped model it lowered every dev-set score (README).
     #[arg(long)]
@@ -39,15 +44,17 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    /// Denoising parameters from these options and an already validated attenuation limit.
-    pub fn params(&self, atten_lim_db: Option<f32>) -> DenoiseParams {
-        DenoiseParams {
-            atten_lim_db,
+    /// Denoising parameters from these options, checked by the library.
+    pub fn params(&self) -> Result<DenoiseParams> {
+        let params = DenoiseParams {
+            atten_lim_db: self.atten_lim_db,
             post_filter: self.post_filter,
             min_db_thresh: self.min_db_thresh,
             max_db_erb_thresh: self.max_db_erb_thresh,
             max_db_df_thresh: self.max_db_df_thresh,
             ..DenoiseParams::default()
-        }
+        };
+        params.validate()?;
+        Ok(params)
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
+use dfn4::denoiser::DenoiseParams;
 use dfn4::gui::{self, demo};
 use dfn4::stream::meters::LiveMeters;
 
@@ -25,9 +26,9 @@ pub struct GuiArgs {
         default_value = "native,tch-cpu"
     )]
     pub backends: Vec<String>,
-    /// Attenuation limit the demo starts with, in dB (0 = no limit).
-    #[arg(long, value_name = "DB", default_value_t = 0.0)]
-    pub atten_lim_db: f32,
+    /// Attenuation limit the demo starts with, in dB (0 = no attenuation, 100 or more = unlimited).
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub atten_lim_db: Option<f32>,
 }
 
 /// Runs `dfn4 gui`: the window stays open until it is closed or Stop is clicked.
@@ -39,9 +40,12 @@ pub fn run(args: &GuiArgs) -> Result<()> {
     if names.is_empty() || names.len() > MAX_BACKENDS || names.iter().any(|n| n.is_empty()) {
         bail!("--backends takes 1 to {MAX_BACKENDS} non-empty names, got {names:?}");
     }
-    if !args.atten_lim_db.is_finite() {
-        bail!("--atten-lim-db must be a finite number of dB");
+    // The library's check, so the flag means what it means everywhere.
+    DenoiseParams {
+        atten_lim_db: args.atten_lim_db,
+        ..DenoiseParams::default()
     }
+    .validate()?;
     let meters = Arc::new(LiveMeters::new(&names, args.atten_lim_db));
     let producer =
         demo::spawn(Arc::clone(&meters)).context("could not start the demo producer thread")?;

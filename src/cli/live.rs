@@ -11,14 +11,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use dfn4::backend::native::{NativeBackend, WeightPrecision};
+use dfn4::backend::{registry, Backend, ModelSource, DEFAULT_BACKEND};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
-use dfn4::model::Weights;
 use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
 
 use super::filter_args::FilterArgs;
-use super::model::{check_backend, load_weights};
 
 /// How often the status line is refreshed on a terminal.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
@@ -36,7 +34,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
     /// Inference backend ("native" is the exact f32 engine).
-    #[arg(long, value_name = "NAME", default_value = super::model::DEFAULT_BACKEND)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BACKEND)]
     pub backend: String,
     /// Run several backends on the same input, each in its own worker thread (e.g. native,tch-cpu);
     /// the first one feeds the output, all are metered.
@@ -50,10 +48,6 @@ pub struct LiveArgs {
     /// Model weights (safetensors); default: the weights embedded in this build.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Limit the noise attenuation to DB decibels, > 0 (default: no limit; 100 or more: no limit).
-    /// Use --bypass for no processing at all.
-    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
-    pub atten_lim_db: Option<f32>,
     /// Start in bypass: play the input, delayed like the denoised signal, unprocessed.
     #[arg(long)]
     pub bypass: bool,
@@ -62,7 +56,8 @@ pub struct LiveArgs {
     #[cfg(feature = "gui")]
     #[arg(long)]
     pub gui: bool,
-    /// Post-filter and LSNR gates (same options and defaults as `dfn4 enhance`).
+    /// Attenuation limit, post-filter and LSNR gates (same options, meaning and defaults as
+    /// `dfn4 enhance`).
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Frames per device buffer, both devices (240 = 5 ms at 48 kHz; with the default prefill the
@@ -106,17 +101,8 @@ impl LiveArgs {
     }
 }
 
-/// Run-time parameters from the flags.
-pub(crate) fn denoise_params(args: &LiveArgs) -> Result<DenoiseParams> {
-    if let Some(db) = args.atten_lim_db {
-        if !db.is_finite() || db <= 0.0 {
-            bail!("--atten-lim-db must be a finite number of dB > 0 (got {db}); use --bypass for no processing");
-        }
-    }
-    Ok(args.filter.params(args.atten_lim_db))
-}
-
-/// One worker per backend name; native workers share one set of weights.
+/// One worker per backend name; workers that name the same backend share it (its weights are
+/// immutable), and the weights are parsed once for all.
 pub(crate) fn build_workers(
     names: &[String],
     model: Option<&Path>,
@@ -125,54 +111,22 @@ pub(crate) fn build_workers(
     if names.is_empty() {
         bail!("--compare needs at least one backend");
     }
-    for name in names {
-        check_backend(name)?;
-    }
-    let weights: Weights = load_weights(model)?;
-    // One native engine per precision, shared by the workers that name it (its weights are immutable).
-    let mut native: Vec<(WeightPrecision, Arc<NativeBackend>)> = Vec::new();
-    let mut workers = Vec::new();
-    for name in names {
-        let processor: Box<dyn dfn4::stream::processor::FrameProcessor> = match name.as_str() {
-            native_name @ ("native" | "native-f16") => {
-                let precision = WeightPrecision::of_backend(native_name).unwrap_or_default();
-                let backend = match native.iter().find(|(p, _)| *p == precision) {
-                    Some((_, b)) => Arc::clone(b),
-                    None => {
-                        let b = Arc::new(
-                            NativeBackend::with_precision(&weights, precision).with_context(
-                                || format!("cannot create the {native_name} backend"),
-                            )?,
-                        );
-                        native.push((precision, Arc::clone(&b)));
-                        b
-                    }
-                };
-                Box::new(Denoiser::new(backend, params).context("cannot create the denoiser")?)
-            }
-            #[cfg(feature = "tch")]
-            tch_name @ ("tch-cpu" | "tch-cuda" | "tch-mps") => {
-                let device = dfn4::backend::tch::backend_device(tch_name)?;
-                let backend = dfn4::backend::tch::TchBackend::new(&weights, device)
-                    .with_context(|| format!("cannot create the {tch_name} backend"))?;
-                Box::new(
-                    Denoiser::new(Arc::new(backend), params)
-                        .context("cannot create the denoiser")?,
-                )
-            }
-            other => bail!("backend \"{other}\" is listed but not wired up for live use"),
-        };
-        workers.push(WorkerSpec {
-            backend: name.clone(),
-            processor,
-        });
-    }
-    Ok(workers)
+    let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
+    let backends = registry::create_many(&names_ref, ModelSource::from_option(model))?;
+    backends
+        .into_iter()
+        .map(|backend| {
+            Ok(WorkerSpec {
+                backend: backend.name().to_string(),
+                denoiser: Denoiser::new(backend, params).context("cannot create the denoiser")?,
+            })
+        })
+        .collect()
 }
 
 /// Runs `dfn4 live`.
 pub fn run(args: &LiveArgs) -> Result<()> {
-    let params = denoise_params(args)?;
+    let params = args.filter.params()?;
     if let Some(s) = args.duration {
         if !s.is_finite() || s <= 0.0 {
             bail!("--duration must be a positive number of seconds (got {s})");
@@ -194,7 +148,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         duration: args.duration.map(Duration::from_secs_f64),
         record_input: args.record_input.clone(),
         record_output: args.record_output.clone(),
-        atten_lim_db: args.atten_lim_db.unwrap_or(0.0),
+        atten_lim_db: params.atten_lim_db,
         bypass: args.bypass,
     };
     let pipeline = LivePipeline::start(config).context("cannot start live denoising")?;

@@ -1,7 +1,6 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own module; the
 //! commands only move data between files, the library and the terminal, the math is in the library.
 pub mod bench;
-pub mod denoise;
 #[cfg(feature = "live")]
 pub mod devices;
 pub mod enhance;
@@ -10,8 +9,6 @@ pub mod filter_args;
 pub mod gui;
 #[cfg(feature = "live")]
 pub mod live;
-pub mod model;
-pub mod pipeline;
 
 use clap::{Parser, Subcommand};
 
@@ -99,7 +96,7 @@ mod tests {
             Command::Gui(args) => {
                 assert!(args.demo);
                 assert_eq!(args.backends, ["native", "tch-cpu"]);
-                assert_eq!(args.atten_lim_db, 0.0);
+                assert_eq!(args.atten_lim_db, None);
             }
             other => panic!("expected gui, parsed {other:?}"),
         }
@@ -143,9 +140,9 @@ mod tests {
         assert_eq!(a.backends(), ["native-f16"]);
         assert_eq!(a.buffer_frames, 240);
         assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
-        let p = live::denoise_params(&a).unwrap();
+        let p = a.filter.params().unwrap();
         // The same defaults as `dfn4 enhance`, so live output matches the offline one.
-        let e = enhance::denoise_params(&enhance_args(&[])).unwrap();
+        let e = enhance_args(&[]).filter.params().unwrap();
         assert_eq!(p, e);
 
         let a = live_args(&[
@@ -170,10 +167,13 @@ mod tests {
         );
         assert_eq!(a.duration, Some(1.5));
         assert!(a.bypass);
-        assert_eq!(live::denoise_params(&a).unwrap().atten_lim_db, Some(12.0));
-        for bad in ["0", "-3", "nan"] {
+        assert_eq!(a.filter.params().unwrap().atten_lim_db, Some(12.0));
+        // The one meaning of the limit: 0 is no attenuation, as in `enhance`; negative and NaN are refused.
+        let a = live_args(&["--atten-lim-db", "0"]);
+        assert_eq!(a.filter.params().unwrap().atten_lim_db, Some(0.0));
+        for bad in ["-3", "nan"] {
             let a = live_args(&["--atten-lim-db", bad]);
-            assert!(live::denoise_params(&a).is_err(), "{bad}");
+            assert!(a.filter.params().is_err(), "{bad}");
         }
         assert!(Cli::try_parse_from([
             "dfn4",
@@ -200,10 +200,10 @@ mod tests {
         let a = enhance_args(&[]);
         assert_eq!(a.backend, "native-f16");
         assert_eq!(a.model, None);
-        assert_eq!(a.atten_lim_db, None);
+        assert_eq!(a.filter.atten_lim_db, None);
         assert!(!a.filter.post_filter);
         assert_eq!(a.out_format, None);
-        let params = enhance::denoise_params(&a).unwrap();
+        let params = a.filter.params().unwrap();
         assert!(!params.post_filter);
         assert_eq!(params.atten_lim_db, None);
 
@@ -221,13 +221,13 @@ mod tests {
             Some(std::path::Path::new("m.safetensors"))
         );
         assert_eq!(a.out_format, Some(enhance::OutFormat::I16));
-        let params = enhance::denoise_params(&a).unwrap();
+        let params = a.filter.params().unwrap();
         assert!(params.post_filter);
         assert_eq!(params.atten_lim_db, Some(12.0));
 
-        for bad in ["-1", "nan", "inf"] {
+        for bad in ["-1", "nan"] {
             let a = enhance_args(&["--atten-lim-db", bad]);
-            assert!(enhance::denoise_params(&a).is_err(), "{bad}");
+            assert!(a.filter.params().is_err(), "{bad}");
         }
         assert!(Cli::try_parse_from(["dfn4", "enhance", "a", "b", "--out-format", "u8"]).is_err());
     }

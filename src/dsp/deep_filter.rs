@@ -11,10 +11,23 @@ use super::erb::apply_band_gains;
 use super::Complex32;
 use crate::config::{NB_DF, NB_ERB, NB_FREQS};
 
+/// An attenuation limit of this many dB or more is no limit (libDF's convention).
+pub const ATTEN_LIM_UNLIMITED_DB: f32 = 100.0;
+
+/// The limit a control value in dB stands for (a meter slider, a plugin port): the meaning of
+/// [`DenoiseParams::atten_lim_db`], with [`ATTEN_LIM_UNLIMITED_DB`] or more as `None`. A control cannot
+/// refuse a value, so a negative one counts as 0 (no attenuation) and NaN as unlimited.
+pub fn atten_lim_from_control(control_db: f32) -> Option<f32> {
+    (control_db < ATTEN_LIM_UNLIMITED_DB).then_some(control_db.max(0.0))
+}
+
 /// Run-time parameters of the enhancement (libDF's `RuntimeParams`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DenoiseParams {
-    /// Maximum attenuation in dB (`None`: unlimited). Values of 100 dB or more mean unlimited.
+    /// Maximum attenuation in dB (`None`: unlimited): 0 = no attenuation (the output is the delayed
+    /// input), 12 = noise lowered by at most 12 dB, [`ATTEN_LIM_UNLIMITED_DB`] or more = unlimited (as
+    /// libDF). The one meaning of the limit in the library, the CLI, live, the meter and the plugin;
+    /// negative or NaN values are refused.
     pub atten_lim_db: Option<f32>,
     /// Whether to apply the post-filter.
     pub post_filter: bool,
@@ -48,8 +61,12 @@ impl DenoiseParams {
         if !self.post_filter_beta.is_finite() || self.post_filter_beta < 0.0 {
             return bad("post_filter_beta must be finite and non-negative");
         }
-        if self.atten_lim_db.is_some_and(f32::is_nan) {
-            return bad("atten_lim_db must not be NaN");
+        if let Some(db) = self.atten_lim_db {
+            if db.is_nan() || db < 0.0 {
+                return Err(crate::Error::Config(format!(
+                    "the attenuation limit must be a number of dB >= 0 (got {db}); 0 = no attenuation, {ATTEN_LIM_UNLIMITED_DB} or more = unlimited"
+                )));
+            }
         }
         if [
             self.min_db_thresh,
@@ -64,11 +81,11 @@ impl DenoiseParams {
         Ok(())
     }
 
-    /// Linear gain floor of the attenuation limit, `10^(−|atten_lim_db|/20)`, or `None` when unlimited
+    /// Linear gain floor of the attenuation limit, `10^(−atten_lim_db/20)`, or `None` when unlimited
     /// (libDF treats 100 dB and more as no limit).
     pub fn atten_lim_gain(&self) -> Option<f32> {
-        let db = self.atten_lim_db?.abs();
-        if db >= 100.0 {
+        let db = self.atten_lim_db?.max(0.0);
+        if db >= ATTEN_LIM_UNLIMITED_DB {
             None
         } else {
             Some(10f32.powf(-db / 20.0))

@@ -1,11 +1,13 @@
 //! Signal processing on the libDF signal path: Vorbis-windowed streaming STFT (FFT 960, hop 480), the
 //! ERB filterbank, the normalised model features, and the application of the model outputs (ERB gains,
-//! deep filter, LSNR gating, post-filter, attenuation limit). Nothing here knows about backends or audio
+//! deep filter, LSNR gating, post-filter, attenuation limit), and the one sample-rate converter
+//! ([`resample`]). Nothing here knows about backends or audio
 //! devices; every per-frame routine works on preallocated buffers.
 
 pub mod deep_filter;
 pub mod erb;
 pub mod features;
+pub mod resample;
 pub mod stft;
 pub mod window;
 

@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn history_is_sampled_at_a_bounded_rate() {
-        let meters = Arc::new(LiveMeters::new(&["native", "tch-cpu"], 0.0));
+        let meters = Arc::new(LiveMeters::new(&["native", "tch-cpu"], None));
         let mut app = MeterApp::new(Arc::clone(&meters));
         meters.workers[1].frame_ms_last.store(2.5);
         app.sample_history(1.0);

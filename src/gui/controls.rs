@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use eframe::egui;
 
-use crate::stream::meters::LiveMeters;
+use crate::stream::meters::{LiveMeters, ATTEN_LIM_UNLIMITED_DB};
 
 /// Label of the bypass checkbox.
 pub const BYPASS_LABEL: &str = "Bypass";
@@ -16,7 +16,7 @@ pub const LIMIT_SLIDER_LABEL: &str = "Attenuation limit";
 /// Label of the Stop button.
 pub const STOP_LABEL: &str = "Stop";
 
-/// Range of the attenuation-limit slider, in dB (an attenuation of 100 dB is no limit in practice).
+/// Range of the attenuation-limit slider, in dB (100 dB, the top, is no limit: the library's meaning).
 pub const LIMIT_RANGE_DB: std::ops::RangeInclusive<f32> = 1.0..=100.0;
 
 /// Limit the slider starts from when the meters begin with no limit.
@@ -33,7 +33,7 @@ impl ControlState {
     /// Starts from the limit the pipeline was started with (if it has one).
     pub fn new(meters: &LiveMeters) -> Self {
         let start_db = meters.atten_lim_db.load();
-        let limit_db = if start_db > 0.0 {
+        let limit_db = if start_db < ATTEN_LIM_UNLIMITED_DB {
             start_db.clamp(*LIMIT_RANGE_DB.start(), *LIMIT_RANGE_DB.end())
         } else {
             DEFAULT_LIMIT_DB
@@ -52,17 +52,19 @@ pub fn controls(ui: &mut egui::Ui, meters: &LiveMeters, state: &mut ControlState
         }
         ui.separator();
 
-        // The pipeline's convention is "0 or less = no limit"; the checkbox makes that explicit so the
-        // slider never has to pass through a value that means something else.
+        // The library's meaning: 0 dB = no attenuation, 100 dB or more = no limit. The checkbox makes
+        // "no limit" explicit, so switching it off never has to drag the slider to the top.
         let atten_lim_db = meters.atten_lim_db.load();
-        let mut limited = atten_lim_db > 0.0;
+        let mut limited = atten_lim_db < ATTEN_LIM_UNLIMITED_DB;
         if limited {
             state.limit_db = atten_lim_db.clamp(*LIMIT_RANGE_DB.start(), *LIMIT_RANGE_DB.end());
         }
         if ui.checkbox(&mut limited, LIMIT_LABEL).changed() {
-            meters
-                .atten_lim_db
-                .store(if limited { state.limit_db } else { 0.0 });
+            meters.atten_lim_db.store(if limited {
+                state.limit_db
+            } else {
+                ATTEN_LIM_UNLIMITED_DB
+            });
         }
         let slider = egui::Slider::new(&mut state.limit_db, LIMIT_RANGE_DB)
             .logarithmic(true)

@@ -60,13 +60,9 @@ impl DemoProducer {
         let input_db = noise_db + 33.0 * speech;
         let lsnr_db = (-12.0 + 45.0 * speech + 2.0 * self.uniform()).clamp(-15.0, 35.0);
 
-        let limit_db = meters.atten_lim_db.load();
+        let limit_db = crate::dsp::deep_filter::atten_lim_from_control(meters.atten_lim_db.load());
         let removed_db: f32 = if speech > 0.3 { 1.0 } else { 30.0 };
-        let removed_db = if limit_db > 0.0 {
-            removed_db.min(limit_db)
-        } else {
-            removed_db
-        };
+        let removed_db = limit_db.map_or(removed_db, |l| removed_db.min(l));
         let output_db = if meters.bypass.load(Relaxed) {
             input_db
         } else {
@@ -148,7 +144,7 @@ mod tests {
 
     #[test]
     fn values_are_plausible_and_follow_the_controls() {
-        let meters = LiveMeters::new(&["native", "tch-cpu"], 0.0);
+        let meters = LiveMeters::new(&["native", "tch-cpu"], None);
         let mut producer = DemoProducer::new(2);
         for _ in 0..1000 {
             producer.step(&meters);
@@ -182,7 +178,7 @@ mod tests {
 
     #[test]
     fn thread_stops_when_running_is_cleared() {
-        let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+        let meters = Arc::new(LiveMeters::new(&["native"], None));
         let handle = spawn(Arc::clone(&meters)).expect("spawn");
         while meters.workers[0].frames.load(Relaxed) < 3 {
             std::thread::sleep(Duration::from_millis(5));

@@ -1,4 +1,7 @@
-//! Loading, validating and writing DfNet4 weights (safetensors, f32, PyTorch-style keys).
+//! Loading, validating and writing DfNet4 weights (safetensors, f32, PyTorch-style keys). Parsing
+//! borrows the tensors from the safetensors bytes where they are 4-byte aligned (the embedded weights
+//! are), so the weights held in the binary are not copied a second time before a backend packs them.
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -9,25 +12,41 @@ use super::spec::weight_specs;
 use crate::config::ModelConfig;
 use crate::{Error, Result};
 
-/// One parameter tensor: its shape and row-major `f32` data.
+/// One parameter tensor: its shape and row-major `f32` data (borrowed from the bytes it was parsed from,
+/// or owned).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
+pub struct Tensor<'a> {
     /// PyTorch-convention shape.
     pub shape: Vec<usize>,
     /// Row-major values.
-    pub data: Vec<f32>,
+    pub data: Cow<'a, [f32]>,
 }
 
 /// All DfNet4 parameters, validated against [`weight_specs`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Weights {
+pub struct Weights<'a> {
     cfg: ModelConfig,
-    tensors: BTreeMap<String, Tensor>,
+    tensors: BTreeMap<String, Tensor<'a>>,
 }
 
-impl Weights {
-    /// Parses a safetensors buffer and checks every name and shape against `cfg`.
-    pub fn from_safetensors_bytes(cfg: &ModelConfig, bytes: &[u8]) -> Result<Self> {
+/// The little-endian `f32` values of `bytes`: borrowed when aligned (on a little-endian machine), else
+/// decoded into a new vector.
+fn f32_values(bytes: &[u8]) -> Cow<'_, [f32]> {
+    match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+        Ok(values) if cfg!(target_endian = "little") => Cow::Borrowed(values),
+        _ => Cow::Owned(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+    }
+}
+
+impl<'a> Weights<'a> {
+    /// Parses a safetensors buffer and checks every name and shape against `cfg`. Tensors borrow from
+    /// `bytes` where they are aligned.
+    pub fn from_safetensors_bytes(cfg: &ModelConfig, bytes: &'a [u8]) -> Result<Self> {
         cfg.validate()?;
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::Config(format!("not a valid safetensors file: {e}")))?;
@@ -50,11 +69,7 @@ impl Weights {
                     view.dtype()
                 )));
             }
-            let data = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect::<Vec<_>>();
+            let data = f32_values(view.data());
             if data.iter().any(|x| !x.is_finite()) {
                 return Err(Error::Config(format!(
                     "weight {} holds NaN or Inf",
@@ -75,8 +90,9 @@ impl Weights {
         })
     }
 
-    /// Loads `<stem>.safetensors` with its config from `<stem>.json` if that exists (else the default config).
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Loads `<stem>.safetensors` with its config from `<stem>.json` if that exists (else the default
+    /// config). The file's bytes are not kept: the tensors are copied out of them.
+    pub fn load(path: &Path) -> Result<Weights<'static>> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::Config(format!("cannot read weights file {}: {e}", path.display()))
         })?;
@@ -86,11 +102,32 @@ impl Weights {
         } else {
             ModelConfig::default()
         };
-        Self::from_safetensors_bytes(&cfg, &bytes)
+        Ok(Weights::from_safetensors_bytes(&cfg, &bytes)?.into_owned())
+    }
+
+    /// The same weights, owning their data.
+    pub fn into_owned(self) -> Weights<'static> {
+        Weights {
+            cfg: self.cfg,
+            tensors: self
+                .tensors
+                .into_iter()
+                .map(|(k, t)| {
+                    let data = Cow::Owned(t.data.into_owned());
+                    (
+                        k,
+                        Tensor {
+                            shape: t.shape,
+                            data,
+                        },
+                    )
+                })
+                .collect(),
+        }
     }
 
     /// Seeded random weights with PyTorch-like initial scales (for tests and benchmarks only; untrained).
-    pub fn random(cfg: &ModelConfig, seed: u64) -> Self {
+    pub fn random(cfg: &ModelConfig, seed: u64) -> Weights<'static> {
         let mut rng = SplitMix64(seed ^ 0x9e37_79b9_7f4a_7c15);
         let mut tensors = BTreeMap::new();
         for spec in weight_specs(cfg) {
@@ -125,11 +162,11 @@ impl Weights {
                 spec.name,
                 Tensor {
                     shape: spec.shape,
-                    data,
+                    data: Cow::Owned(data),
                 },
             );
         }
-        Self {
+        Weights {
             cfg: cfg.clone(),
             tensors,
         }
@@ -141,14 +178,14 @@ impl Weights {
     }
 
     /// The tensor called `name`; every name in [`weight_specs`] is present.
-    pub fn get(&self, name: &str) -> Result<&Tensor> {
+    pub fn get(&self, name: &str) -> Result<&Tensor<'a>> {
         self.tensors
             .get(name)
             .ok_or_else(|| Error::WeightMissing(name.to_string()))
     }
 
     /// All tensors by name.
-    pub fn tensors(&self) -> &BTreeMap<String, Tensor> {
+    pub fn tensors(&self) -> &BTreeMap<String, Tensor<'a>> {
         &self.tensors
     }
 
@@ -229,7 +266,12 @@ mod tests {
 
         let mut w = Weights::random(&cfg, 1);
         w.tensors.get_mut("enc.fuse.bias").unwrap().shape = vec![255];
-        w.tensors.get_mut("enc.fuse.bias").unwrap().data.pop();
+        w.tensors
+            .get_mut("enc.fuse.bias")
+            .unwrap()
+            .data
+            .to_mut()
+            .pop();
         let err = Weights::from_safetensors_bytes(&cfg, &w.to_safetensors_bytes().unwrap())
             .unwrap_err()
             .to_string();

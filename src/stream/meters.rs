@@ -6,6 +6,8 @@
 //! that is harmless, and it is the price of never blocking the real-time side.
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+pub use crate::dsp::deep_filter::ATTEN_LIM_UNLIMITED_DB;
+
 /// An `f32` stored in an [`AtomicU32`] by its bit pattern.
 #[derive(Debug, Default)]
 pub struct AtomicF32(AtomicU32);
@@ -104,7 +106,8 @@ pub struct LiveMeters {
     pub measured_latency_ms: AtomicF32,
     /// Control: when set, the output is the (delayed) input, unprocessed.
     pub bypass: AtomicBool,
-    /// Control: attenuation limit in dB (0 or less = no limit).
+    /// Control: attenuation limit in dB, as [`crate::denoiser::DenoiseParams::atten_lim_db`] means it
+    /// (0 = no attenuation); [`ATTEN_LIM_UNLIMITED_DB`] or more = no limit.
     pub atten_lim_db: AtomicF32,
     /// Control: index into `workers` of the worker whose output is played.
     pub active_worker: AtomicUsize,
@@ -114,7 +117,7 @@ pub struct LiveMeters {
 
 impl LiveMeters {
     /// Zeroed meters for workers running `backends`, in that order; running, not bypassed.
-    pub fn new(backends: &[&str], atten_lim_db: f32) -> Self {
+    pub fn new(backends: &[&str], atten_lim_db: Option<f32>) -> Self {
         Self {
             workers: backends
                 .iter()
@@ -133,7 +136,7 @@ impl LiveMeters {
             buffer_latency_ms: AtomicF32::new(0.0),
             measured_latency_ms: AtomicF32::new(0.0),
             bypass: AtomicBool::new(false),
-            atten_lim_db: AtomicF32::new(atten_lim_db),
+            atten_lim_db: AtomicF32::new(atten_lim_db.unwrap_or(ATTEN_LIM_UNLIMITED_DB)),
             active_worker: AtomicUsize::new(0),
             running: AtomicBool::new(true),
         }
@@ -166,7 +169,7 @@ mod tests {
 
     #[test]
     fn xruns_add_up_across_sources() {
-        let meters = LiveMeters::new(&["native", "tch-cpu"], 100.0);
+        let meters = LiveMeters::new(&["native", "tch-cpu"], None);
         assert_eq!(meters.total_xruns(), 0);
         meters.input_overruns.fetch_add(2, Ordering::Relaxed);
         meters.output_underruns.fetch_add(3, Ordering::Relaxed);

@@ -33,11 +33,7 @@ pub mod meters;
 #[cfg(feature = "live")]
 pub mod pipeline;
 #[cfg(feature = "live")]
-pub mod processor;
-#[cfg(feature = "live")]
 pub mod recorder;
-#[cfg(feature = "live")]
-pub mod resample;
 #[cfg(feature = "live")]
 pub mod stats;
 pub mod trim;

@@ -17,11 +17,12 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use super::callbacks::{connect, CallbackCounts, DeviceFormat, InputSide, OutputSide, RingSizes};
 use super::devices::{choose_config, find_device, name_of, select_host, Direction, StreamRequest};
 use super::meters::LiveMeters;
-use super::processor::FrameProcessor;
 use super::recorder::{TapRecorder, TapSummary};
 use super::stats::DurationStats;
 use super::worker::{Worker, WorkerReport};
+use crate::backend::AnyBackend;
 use crate::config::{HOP_SIZE, SAMPLE_RATE_HZ};
+use crate::denoiser::Denoiser;
 use crate::{Error, Result};
 
 /// A device that delivers no callback for this long is considered lost.
@@ -35,12 +36,12 @@ const RING_SECONDS: f64 = 1.0;
 /// Capacity of the recording tap rings, in seconds of audio.
 const TAP_SECONDS: f64 = 4.0;
 
-/// One worker to run: the backend name shown in the meters and its processor.
+/// One worker to run: the backend name shown in the meters and its denoiser.
 pub struct WorkerSpec {
     /// Backend name ("native", "tch-cpu", ...).
     pub backend: String,
     /// The denoiser this worker owns.
-    pub processor: Box<dyn FrameProcessor>,
+    pub denoiser: Denoiser<AnyBackend>,
 }
 
 /// Everything [`LivePipeline::start`] needs.
@@ -69,8 +70,9 @@ pub struct LiveConfig {
     pub record_input: Option<PathBuf>,
     /// Write the played output (mono, output rate) to this WAV file.
     pub record_output: Option<PathBuf>,
-    /// Initial attenuation limit control value in dB (0: no limit).
-    pub atten_lim_db: f32,
+    /// Initial attenuation limit in dB (`None`: unlimited; the meaning of
+    /// [`crate::denoiser::DenoiseParams::atten_lim_db`]).
+    pub atten_lim_db: Option<f32>,
     /// Start in bypass.
     pub bypass: bool,
 }
@@ -265,10 +267,10 @@ impl LivePipeline {
         let mut built = Vec::new();
         let mut latency_samples = 0;
         for (i, (spec, ports)) in config.workers.into_iter().zip(ports).enumerate() {
-            latency_samples = latency_samples.max(spec.processor.latency_samples());
+            latency_samples = latency_samples.max(spec.denoiser.latency_samples());
             built.push(Worker::new(
                 i,
-                spec.processor,
+                spec.denoiser,
                 ports,
                 Arc::clone(&meters),
                 in_format.rate_hz,

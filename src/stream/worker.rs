@@ -1,4 +1,4 @@
-//! A worker thread: owns one [`FrameProcessor`] (a denoiser over one backend) and moves audio from its
+//! A worker thread: owns one [`Denoiser`] (over one backend) and moves audio from its
 //! input ring to its output ring, one 10 ms hop at a time, resampling between the device rates and
 //! 48 kHz on the way. It times every hop, publishes its meters, applies the live controls (bypass,
 //! attenuation limit) and, from the callbacks' timestamp marks, measures the end-to-end latency.
@@ -11,10 +11,12 @@ use ringbuf::traits::{Consumer, Observer, Producer};
 
 use super::callbacks::{samples_to_ns, WorkerPorts};
 use super::meters::LiveMeters;
-use super::processor::{atten_lim_from_control, FrameProcessor};
-use super::resample::BlockResampler;
 use super::stats::{DurationStats, FrameTimes};
+use crate::backend::AnyBackend;
 use crate::config::{HOP_SIZE, SAMPLE_RATE_HZ};
+use crate::denoiser::Denoiser;
+use crate::dsp::deep_filter::atten_lim_from_control;
+use crate::dsp::resample::BlockResampler;
 use crate::Result;
 
 /// Hops between two updates of the windowed meters and of the latency measurement (100 ms).
@@ -95,7 +97,7 @@ impl Fifo {
 /// One worker: see the module header.
 pub struct Worker {
     index: usize,
-    processor: Box<dyn FrameProcessor>,
+    denoiser: Denoiser<AnyBackend>,
     ports: WorkerPorts,
     meters: Arc<LiveMeters>,
     rs_in: BlockResampler,
@@ -123,7 +125,7 @@ impl Worker {
     /// A worker `index` (into `meters.workers`) between the given rings and device rates.
     pub fn new(
         index: usize,
-        processor: Box<dyn FrameProcessor>,
+        denoiser: Denoiser<AnyBackend>,
         ports: WorkerPorts,
         meters: Arc<LiveMeters>,
         rate_in_hz: u32,
@@ -132,18 +134,18 @@ impl Worker {
         let sr = SAMPLE_RATE_HZ as u32;
         let rs_in = BlockResampler::new(rate_in_hz, sr)?;
         let rs_out = BlockResampler::new(sr, rate_out_hz)?;
-        let latency = processor.latency_samples();
+        let latency = denoiser.latency_samples();
         let delays = PathDelays {
             rate_in_hz: f64::from(rate_in_hz),
             rate_out_hz: f64::from(rate_out_hz),
             delay_48k: (rs_in.delay_out_samples() + latency) as f64,
             delay_out: rs_out.delay_out_samples() as f64,
         };
-        // Force the first hop to apply the control value, whatever the processor was built with.
+        // Force the first hop to apply the control value, whatever the denoiser was built with.
         let atten_control_db = f32::NAN;
         Ok(Self {
             index,
-            processor,
+            denoiser,
             ports,
             meters,
             dev_in: vec![0.0; rs_in.block_in()],
@@ -205,13 +207,14 @@ impl Worker {
         let meters = &self.meters;
         let control_db = meters.atten_lim_db.load();
         if control_db.to_bits() != self.atten_control_db.to_bits() {
-            self.processor
-                .set_atten_lim_db(atten_lim_from_control(control_db))?;
+            let mut params = *self.denoiser.params();
+            params.atten_lim_db = atten_lim_from_control(control_db);
+            self.denoiser.set_params(params)?;
             self.atten_control_db = control_db;
         }
         let start = Instant::now();
         let lsnr_db = self
-            .processor
+            .denoiser
             .process_frame(&self.hop_in, &mut self.hop_out)?;
         let elapsed = start.elapsed();
 

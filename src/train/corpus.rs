@@ -4,8 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use rayon::prelude::*;
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
 use serde::Deserialize;
 
 use crate::config::SAMPLE_RATE_HZ;
@@ -208,23 +206,13 @@ fn read_vorbis(path: &Path) -> anyhow::Result<(Vec<f32>, usize, u32)> {
     Ok((samples, channels, rate))
 }
 
-/// Resamples a whole clip to 48 kHz (FFT resampler, delay trimmed).
+/// Resamples a whole clip to 48 kHz (the library's one resampler, delay trimmed).
 pub fn resample_to_48k(x: &[f32], rate_hz: u32) -> anyhow::Result<Vec<f32>> {
-    let rate = rate_hz as usize;
-    if rate == SAMPLE_RATE_HZ || x.is_empty() {
-        return Ok(x.to_vec());
-    }
-    let mut r = Fft::<f32>::new(rate, SAMPLE_RATE_HZ, 1024, 1, FixedSync::Input)
-        .map_err(|e| anyhow::anyhow!("resampler {rate} Hz -> 48 kHz: {e}"))?;
-    let input = InterleavedSlice::new(x, 1, x.len())
-        .map_err(|e| anyhow::anyhow!("resampler input: {e}"))?;
-    let out = r
-        .process_all(&input, x.len(), None)
-        .map_err(|e| anyhow::anyhow!("resampling failed: {e}"))?;
-    let want = (x.len() as u64 * SAMPLE_RATE_HZ as u64).div_ceil(rate as u64) as usize;
-    let mut y = out.take_data();
-    y.truncate(want);
-    Ok(y)
+    Ok(crate::dsp::resample::resample(
+        x,
+        rate_hz,
+        SAMPLE_RATE_HZ as u32,
+    )?)
 }
 
 #[cfg(test)]

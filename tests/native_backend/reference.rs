@@ -6,7 +6,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 /// Seeded random weights where the tensors `Weights::random` initialises to constants (`A_log`, `D`, the
 /// norm weights) are randomised too, so a transposed or misindexed one cannot go unnoticed.
-pub fn perturbed_weights(cfg: &ModelConfig, seed: u64) -> Weights {
+pub fn perturbed_weights(cfg: &ModelConfig, seed: u64) -> Weights<'static> {
     let base = Weights::random(cfg, seed);
     let mut state = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
     let mut uniform = move || {
@@ -46,7 +46,9 @@ pub fn perturbed_weights(cfg: &ModelConfig, seed: u64) -> Weights {
         })
         .collect();
     let bytes = safetensors::serialize(views, None).unwrap();
-    Weights::from_safetensors_bytes(cfg, &bytes).unwrap()
+    Weights::from_safetensors_bytes(cfg, &bytes)
+        .unwrap()
+        .into_owned()
 }
 
 fn get(w: &Weights, name: &str) -> Vec<f64> {

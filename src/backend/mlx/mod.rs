@@ -23,7 +23,9 @@ use mlx_rs::{with_stream, Array, Device, DeviceType, Stream};
 
 use self::net::Mx;
 use self::params::Params;
-use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use crate::backend::{
+    check_sequence, check_step, Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput,
+};
 use crate::config::ModelConfig;
 use crate::model::Weights;
 use crate::{Error, Result};
@@ -156,16 +158,6 @@ pub struct MlxState {
 
 fn mx_err(name: &str, e: Exception) -> Error {
     Error::Backend(format!("{name}: {}", e.what()))
-}
-
-fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "{what} has {got} values, expected {want}"
-        )))
-    }
 }
 
 fn dim(n: usize) -> i32 {
@@ -335,15 +327,8 @@ impl Backend for MlxBackend {
 
     fn step(&self, feats: &Features, state: &mut MlxState, out: &mut ModelOutput) -> Result<()> {
         let cfg = &self.cfg;
+        check_step(cfg, feats, state.batch, out)?;
         let b = feats.batch;
-        if state.batch != b || out.batch != b {
-            return Err(Error::InvalidInput(format!(
-                "batch mismatch: features {b}, state {}, output {}",
-                state.batch, out.batch
-            )));
-        }
-        check_len("erb features", feats.erb.len(), b * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * 2 * cfg.nb_df)?;
         let l = cfg.n_layers;
         self.with_mlx(|inner| {
             let mut args = Vec::with_capacity(2 + 2 * l + inner.params.len());
@@ -369,15 +354,8 @@ impl Backend for MlxBackend {
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
         let cfg = &self.cfg;
+        check_sequence(cfg, feats, out)?;
         let (b, t) = (feats.batch, feats.frames);
-        if out.batch != b || out.frames != t {
-            return Err(Error::InvalidInput(format!(
-                "output sized for {}x{} frames, features are {b}x{t}",
-                out.batch, out.frames
-            )));
-        }
-        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
         if b == 0 || t == 0 {
             return Ok(());
         }

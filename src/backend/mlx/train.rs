@@ -70,8 +70,7 @@ impl MlxBackend {
     pub fn seq_arrays(&self, feats: &SeqFeatures) -> Result<SeqArrays> {
         let cfg = &self.cfg;
         let (b, t) = (feats.batch, feats.frames);
-        super::check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
-        super::check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
+        crate::backend::check_sequence_features(cfg, feats)?;
         self.with_mlx(|_| {
             let erb = Array::from_slice(&feats.erb, &[dim(b), dim(t), dim(cfg.nb_erb)]);
             let spec = Array::from_slice(&feats.spec, &[dim(b), dim(t), 2, dim(cfg.nb_df)]);

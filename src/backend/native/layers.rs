@@ -20,7 +20,7 @@ pub(super) fn tensor(w: &Weights, name: &str, len: usize) -> Result<Vec<f32>> {
             expected: vec![len],
         });
     }
-    Ok(t.data.clone())
+    Ok(t.data.to_vec())
 }
 
 /// How a convolution resamples the frequency axis.

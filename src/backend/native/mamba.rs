@@ -293,7 +293,7 @@ mod tests {
 
     /// Random weights with `A_log`, `D` and the norm weights varied per element too (the random
     /// initialiser makes them constant along channels, which would hide a transposition).
-    fn varied_weights(cfg: &ModelConfig) -> Weights {
+    fn varied_weights(cfg: &ModelConfig) -> Weights<'static> {
         let base = Weights::random(cfg, 21);
         let owned: Vec<(String, Vec<u8>, Vec<usize>)> = base
             .tensors()
@@ -320,7 +320,9 @@ mod tests {
             )
         });
         let bytes = safetensors::serialize(views.collect::<Vec<_>>(), None).unwrap();
-        Weights::from_safetensors_bytes(cfg, &bytes).unwrap()
+        Weights::from_safetensors_bytes(cfg, &bytes)
+            .unwrap()
+            .into_owned()
     }
 
     /// Plain-loop f64 Mamba block (models/README.md) on one frame; `past` holds the last K−1 inputs of

@@ -20,7 +20,9 @@ use mamba::{Mamba, MambaScratch, MambaState, Streams};
 pub use packed::WeightPrecision;
 use simd::Isa;
 
-use super::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use super::{
+    check_sequence, check_step, Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput,
+};
 use crate::config::ModelConfig;
 use crate::model::Weights;
 use crate::{Error, Result};
@@ -93,23 +95,6 @@ impl Sizes {
             spec: 2 * cfg.nb_df,
             coefs: cfg.df_out_dim(),
         }
-    }
-}
-
-impl WeightPrecision {
-    /// The backend name of the native engine that stores its weights this way.
-    pub fn backend_name(self) -> &'static str {
-        match self {
-            Self::F32 => "native",
-            Self::F16 => "native-f16",
-        }
-    }
-
-    /// The storage of the native backend called `name`; `None` if `name` is not a native backend.
-    pub fn of_backend(name: &str) -> Option<Self> {
-        [Self::F32, Self::F16]
-            .into_iter()
-            .find(|p| p.backend_name() == name)
     }
 }
 
@@ -225,21 +210,11 @@ impl NativeBackend {
     }
 }
 
-fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "{what} has {found} values, expected {expected}"
-        )))
-    }
-}
-
 impl Backend for NativeBackend {
     type State = NativeState;
 
     fn name(&self) -> &'static str {
-        self.precision.backend_name()
+        super::registry::native_name(self.precision)
     }
 
     fn config(&self) -> &ModelConfig {
@@ -262,18 +237,7 @@ impl Backend for NativeBackend {
     }
 
     fn step(&self, feats: &Features, state: &mut NativeState, out: &mut ModelOutput) -> Result<()> {
-        let (b, sz) = (feats.batch, Sizes::new(&self.cfg));
-        if b != state.batch || out.batch != b {
-            return Err(Error::InvalidInput(format!(
-                "batch mismatch: features {b}, state {}, output {}",
-                state.batch, out.batch
-            )));
-        }
-        check_len("erb features", feats.erb.len(), b * sz.erb)?;
-        check_len("complex features", feats.spec.len(), b * sz.spec)?;
-        check_len("gains", out.gains.len(), b * sz.erb)?;
-        check_len("coefs", out.coefs.len(), b * sz.coefs)?;
-        check_len("lsnr", out.lsnr_db.len(), b)?;
+        check_step(&self.cfg, feats, state.batch, out)?;
         self.forward(
             &feats.erb,
             &feats.spec,
@@ -288,18 +252,8 @@ impl Backend for NativeBackend {
     }
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
+        check_sequence(&self.cfg, feats, out)?;
         let (b, t, sz) = (feats.batch, feats.frames, Sizes::new(&self.cfg));
-        if out.batch != b || out.frames != t {
-            return Err(Error::InvalidInput(format!(
-                "output is [{}, {}], features are [{b}, {t}]",
-                out.batch, out.frames
-            )));
-        }
-        check_len("erb features", feats.erb.len(), b * t * sz.erb)?;
-        check_len("complex features", feats.spec.len(), b * t * sz.spec)?;
-        check_len("gains", out.gains.len(), b * t * sz.erb)?;
-        check_len("coefs", out.coefs.len(), b * t * sz.coefs)?;
-        check_len("lsnr", out.lsnr_db.len(), b * t)?;
         if t == 0 {
             return Ok(());
         }

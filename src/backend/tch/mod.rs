@@ -16,7 +16,10 @@ use tch::{nn, Device, Kind, Tensor};
 
 use self::graph::{SeqGraphs, StepGraph};
 use self::net::{DfNet4, LayerState};
-use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use crate::backend::{
+    check_sequence, check_sequence_features, check_step, Backend, Features, ModelOutput,
+    SeqFeatures, SeqModelOutput,
+};
 use crate::config::ModelConfig;
 use crate::model::Weights;
 use crate::{Error, Result};
@@ -247,8 +250,7 @@ impl TchBackend {
     pub fn seq_tensors(&self, feats: &SeqFeatures) -> Result<(Tensor, Tensor)> {
         let cfg = self.net.config();
         let (b, t) = (feats.batch, feats.frames);
-        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
+        check_sequence_features(cfg, feats)?;
         let (bi, ti) = (b as i64, t as i64);
         Ok((
             self.input(&feats.erb, &[bi, ti, cfg.nb_erb as i64]),
@@ -283,16 +285,6 @@ impl TchBackend {
     }
 }
 
-fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "{what} has {got} values, expected {want}"
-        )))
-    }
-}
-
 impl Backend for TchBackend {
     type State = TchState;
 
@@ -322,16 +314,8 @@ impl Backend for TchBackend {
     }
 
     fn step(&self, feats: &Features, state: &mut TchState, out: &mut ModelOutput) -> Result<()> {
-        let cfg = self.net.config();
+        check_step(self.net.config(), feats, state.batch, out)?;
         let b = feats.batch;
-        if state.batch != b || out.batch != b {
-            return Err(Error::InvalidInput(format!(
-                "batch mismatch: features {b}, state {}, output {}",
-                state.batch, out.batch
-            )));
-        }
-        check_len("erb features", feats.erb.len(), b * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * 2 * cfg.nb_df)?;
         let parts: [&[f32]; 2] = [&feats.erb, &feats.spec];
         let mut outs: [&mut [f32]; 3] = [&mut out.gains, &mut out.coefs, &mut out.lsnr_db];
         if b > 0 && self.graphs != CudaGraphs::Off {
@@ -352,16 +336,8 @@ impl Backend for TchBackend {
     }
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
+        check_sequence(self.net.config(), feats, out)?;
         let (b, t) = (feats.batch, feats.frames);
-        if out.batch != b || out.frames != t {
-            return Err(Error::InvalidInput(format!(
-                "output sized for {}x{} frames, features are {b}x{t}",
-                out.batch, out.frames
-            )));
-        }
-        let cfg = self.net.config();
-        check_len("erb features", feats.erb.len(), b * t * cfg.nb_erb)?;
-        check_len("complex features", feats.spec.len(), b * t * 2 * cfg.nb_df)?;
         if b == 0 || t == 0 {
             return Ok(());
         }

@@ -1,0 +1,482 @@
+//! The one table of backends: every name a user can type, the cargo feature that compiles it in, how to
+//! tell whether this machine can run it, and how to build it. Front ends (CLI, live, bench, plugin,
+//! Python) ask [`create`] for a backend by name and get an [`AnyBackend`], which implements
+//! [`Backend`] by enum dispatch, so one `Denoiser<AnyBackend>` type serves them all. Nothing outside
+//! `backend/` constructs a backend.
+use std::path::Path;
+use std::sync::Arc;
+
+use super::native::{NativeBackend, NativeState, WeightPrecision};
+use super::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
+use crate::config::ModelConfig;
+use crate::model::{embedded, Weights};
+use crate::{Error, Result};
+
+/// The backend `enhance`, `live`, the plugin and the Python package use unless told otherwise: the
+/// native engine with half-float weight storage (same dev-set scores as `f32`, half the bytes a step reads).
+pub const DEFAULT_BACKEND: &str = "native-f16";
+
+/// What a table row builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Native(WeightPrecision),
+    /// libtorch; `graphs`: CUDA graphs as `DFN4_CUDA_GRAPHS` says (else none).
+    Tch {
+        device: TchDevice,
+        graphs: bool,
+    },
+    Mlx {
+        gpu: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TchDevice {
+    Cpu,
+    Cuda,
+    Mps,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct BackendInfo {
+    /// The name users type (`--backend NAME`).
+    pub name: &'static str,
+    /// The cargo feature that compiles it in (`None`: always there).
+    pub feature: Option<&'static str>,
+    /// One line for `--help` and listings.
+    pub summary: &'static str,
+    engine: Engine,
+}
+
+/// Every backend, in the order they are listed to users.
+pub const BACKENDS: &[BackendInfo] = &[
+    BackendInfo {
+        name: "native",
+        feature: None,
+        summary: "pure-Rust engine, f32 weights: the exact reference",
+        engine: Engine::Native(WeightPrecision::F32),
+    },
+    BackendInfo {
+        name: "native-f16",
+        feature: None,
+        summary: "pure-Rust engine, half-float weights widened to f32 (default)",
+        engine: Engine::Native(WeightPrecision::F16),
+    },
+    BackendInfo {
+        name: "tch-cpu",
+        feature: Some("tch"),
+        summary: "libtorch on the CPU",
+        engine: Engine::Tch {
+            device: TchDevice::Cpu,
+            graphs: false,
+        },
+    },
+    BackendInfo {
+        name: "tch-cuda",
+        feature: Some("tch"),
+        summary: "libtorch on CUDA, replaying CUDA graphs",
+        engine: Engine::Tch {
+            device: TchDevice::Cuda,
+            graphs: true,
+        },
+    },
+    BackendInfo {
+        name: "tch-cuda-eager",
+        feature: Some("tch"),
+        summary: "libtorch on CUDA without CUDA graphs",
+        engine: Engine::Tch {
+            device: TchDevice::Cuda,
+            graphs: false,
+        },
+    },
+    BackendInfo {
+        name: "tch-mps",
+        feature: Some("tch"),
+        summary: "libtorch on Apple's Metal (MPS)",
+        engine: Engine::Tch {
+            device: TchDevice::Mps,
+            graphs: false,
+        },
+    },
+    BackendInfo {
+        name: "mlx-cpu",
+        feature: Some("mlx"),
+        summary: "MLX on the CPU",
+        engine: Engine::Mlx { gpu: false },
+    },
+    BackendInfo {
+        name: "mlx-gpu",
+        feature: Some("mlx"),
+        summary: "MLX on the GPU (Metal, or CUDA with the mlx-cuda build)",
+        engine: Engine::Mlx { gpu: true },
+    },
+];
+
+impl BackendInfo {
+    /// Whether this build has the backend compiled in.
+    pub fn compiled(&self) -> bool {
+        match self.feature {
+            None => true,
+            Some("tch") => cfg!(feature = "tch"),
+            Some("mlx") => cfg!(feature = "mlx"),
+            Some(_) => false,
+        }
+    }
+
+    /// Ok when the backend is compiled in and this machine has its device, else the one-line reason.
+    pub fn availability(&self) -> Result<()> {
+        if !self.compiled() {
+            return Err(not_compiled(self));
+        }
+        match self.engine {
+            Engine::Native(_) => Ok(()),
+            #[cfg(feature = "tch")]
+            Engine::Tch { .. } => super::tch::backend_device(self.name).map(|_| ()),
+            #[cfg(feature = "mlx")]
+            Engine::Mlx { .. } => super::mlx::backend_device(self.name).map(|_| ()),
+            #[allow(unreachable_patterns)]
+            _ => Err(not_compiled(self)),
+        }
+    }
+}
+
+fn not_compiled(info: &BackendInfo) -> Error {
+    Error::Config(format!(
+        "backend \"{}\" is not compiled into this build (needs cargo feature \"{}\"; compiled in: {})",
+        info.name,
+        info.feature.unwrap_or("?"),
+        compiled_names().join(", ")
+    ))
+}
+
+/// The names of the backends compiled into this build, in table order.
+pub fn compiled_names() -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|b| b.compiled())
+        .map(|b| b.name)
+        .collect()
+}
+
+/// The backends compiled in and usable on this machine (a device backend without its device is left out).
+pub fn usable_names() -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|b| b.availability().is_ok())
+        .map(|b| b.name)
+        .collect()
+}
+
+/// The row called `name`: an unknown name lists the compiled-in ones, a known one that this build lacks
+/// names its cargo feature. Does not check the device (see [`BackendInfo::availability`]).
+pub fn lookup(name: &str) -> Result<&'static BackendInfo> {
+    let info = BACKENDS.iter().find(|b| b.name == name).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown backend \"{name}\" (available: {})",
+            compiled_names().join(", ")
+        ))
+    })?;
+    if info.compiled() {
+        Ok(info)
+    } else {
+        Err(not_compiled(info))
+    }
+}
+
+/// The name of the native engine that stores its dense weights in `precision`.
+pub fn native_name(precision: WeightPrecision) -> &'static str {
+    BACKENDS
+        .iter()
+        .find(|b| b.engine == Engine::Native(precision))
+        .map_or("native", |b| b.name)
+}
+
+/// Where the weights come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ModelSource<'a> {
+    /// The trained weights compiled into this build.
+    Embedded,
+    /// A safetensors file; its config from the `.json` beside it when present.
+    File(&'a Path),
+    /// Weights already in memory (tests, the trainer's export).
+    Weights(&'a Weights<'a>),
+}
+
+impl ModelSource<'_> {
+    /// `--model PATH` if given, else the embedded weights.
+    pub fn from_option(path: Option<&Path>) -> ModelSource<'_> {
+        path.map_or(ModelSource::Embedded, ModelSource::File)
+    }
+
+    fn with_weights<T>(self, f: impl FnOnce(&Weights) -> Result<T>) -> Result<T> {
+        match self {
+            ModelSource::Embedded => f(&embedded::load()?),
+            ModelSource::File(path) => f(&Weights::load(path).map_err(|e| {
+                Error::Config(format!("cannot load model {}: {e}", path.display()))
+            })?),
+            ModelSource::Weights(w) => f(w),
+        }
+    }
+}
+
+/// Builds the backend called `name` from `model`. The device is checked before the weights are read
+/// (a missing device is the more basic problem); parsed weights are dropped once the backend holds its
+/// own copy in its layout.
+pub fn create(name: &str, model: ModelSource<'_>) -> Result<AnyBackend> {
+    let info = lookup(name)?;
+    info.availability()?;
+    model.with_weights(|w| build(info, w))
+}
+
+/// One backend per name in `names`, sharing one parse of the weights; a name given twice gets the same
+/// backend (its weights are immutable and shareable between threads).
+pub fn create_many(names: &[&str], model: ModelSource<'_>) -> Result<Vec<Arc<AnyBackend>>> {
+    if names.is_empty() {
+        return Err(Error::Config("no backend named".into()));
+    }
+    let infos = names
+        .iter()
+        .map(|n| {
+            let info = lookup(n)?;
+            info.availability()?;
+            Ok(info)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    model.with_weights(|w| {
+        let mut built: Vec<Arc<AnyBackend>> = Vec::with_capacity(infos.len());
+        for info in infos {
+            let backend = match built.iter().find(|b| b.name() == info.name) {
+                Some(b) => Arc::clone(b),
+                None => Arc::new(build(info, w)?),
+            };
+            built.push(backend);
+        }
+        Ok(built)
+    })
+}
+
+fn build(info: &'static BackendInfo, weights: &Weights) -> Result<AnyBackend> {
+    let context =
+        |e: Error| Error::Backend(format!("cannot create the {} backend: {e}", info.name));
+    let inner = match info.engine {
+        Engine::Native(precision) => {
+            Inner::Native(NativeBackend::with_precision(weights, precision).map_err(context)?)
+        }
+        #[cfg(feature = "tch")]
+        Engine::Tch { graphs, .. } => {
+            use super::tch::{backend_device, CudaGraphs, TchBackend};
+            let device = backend_device(info.name)?;
+            let graphs = if graphs {
+                CudaGraphs::from_env()?
+            } else {
+                CudaGraphs::Off
+            };
+            Inner::Tch(TchBackend::with_cuda_graphs(weights, device, graphs).map_err(context)?)
+        }
+        #[cfg(feature = "mlx")]
+        Engine::Mlx { .. } => {
+            let device = super::mlx::backend_device(info.name)?;
+            Inner::Mlx(super::mlx::MlxBackend::new(weights, device).map_err(context)?)
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(not_compiled(info)),
+    };
+    Ok(AnyBackend {
+        name: info.name,
+        inner,
+    })
+}
+
+/// Any backend of the table, behind one type.
+pub struct AnyBackend {
+    name: &'static str,
+    inner: Inner,
+}
+
+/// The engines compiled into this build.
+pub enum Inner {
+    /// The pure-Rust engine (any weight precision).
+    Native(NativeBackend),
+    /// libtorch.
+    #[cfg(feature = "tch")]
+    Tch(super::tch::TchBackend),
+    /// MLX.
+    #[cfg(feature = "mlx")]
+    Mlx(super::mlx::MlxBackend),
+}
+
+/// The recurrent state of an [`AnyBackend`]: the state type of the engine inside.
+pub enum AnyState {
+    /// State of the native engine.
+    Native(NativeState),
+    /// State of the libtorch engine.
+    #[cfg(feature = "tch")]
+    Tch(<super::tch::TchBackend as Backend>::State),
+    /// State of the MLX engine.
+    #[cfg(feature = "mlx")]
+    Mlx(<super::mlx::MlxBackend as Backend>::State),
+}
+
+impl AnyBackend {
+    /// Wraps an engine built elsewhere in `backend/` (the parity tests build engines with options the
+    /// table does not offer).
+    pub fn from_native(name: &'static str, native: NativeBackend) -> Self {
+        Self {
+            name,
+            inner: Inner::Native(native),
+        }
+    }
+
+    /// The engine inside, for the hooks that are specific to one engine (device sync, training step).
+    pub fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+fn state_mismatch(name: &str) -> Error {
+    Error::InvalidInput(format!(
+        "the state passed to {name} belongs to another backend"
+    ))
+}
+
+/// Forwards a call to the engine inside, and the engine's own state with it.
+macro_rules! dispatch {
+    ($self:ident, $state:ident, |$b:ident, $s:ident| $call:expr) => {
+        match (&$self.inner, $state) {
+            (Inner::Native($b), AnyState::Native($s)) => $call,
+            #[cfg(feature = "tch")]
+            (Inner::Tch($b), AnyState::Tch($s)) => $call,
+            #[cfg(feature = "mlx")]
+            (Inner::Mlx($b), AnyState::Mlx($s)) => $call,
+            #[allow(unreachable_patterns)]
+            _ => Err(state_mismatch($self.name)),
+        }
+    };
+    ($self:ident, |$b:ident| $call:expr) => {
+        match &$self.inner {
+            Inner::Native($b) => $call,
+            #[cfg(feature = "tch")]
+            Inner::Tch($b) => $call,
+            #[cfg(feature = "mlx")]
+            Inner::Mlx($b) => $call,
+        }
+    };
+}
+
+impl Backend for AnyBackend {
+    type State = AnyState;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn config(&self) -> &ModelConfig {
+        dispatch!(self, |b| b.config())
+    }
+
+    fn new_state(&self, batch: usize) -> Result<AnyState> {
+        match &self.inner {
+            Inner::Native(b) => b.new_state(batch).map(AnyState::Native),
+            #[cfg(feature = "tch")]
+            Inner::Tch(b) => b.new_state(batch).map(AnyState::Tch),
+            #[cfg(feature = "mlx")]
+            Inner::Mlx(b) => b.new_state(batch).map(AnyState::Mlx),
+        }
+    }
+
+    fn reset_state(&self, state: &mut AnyState) {
+        let _ = dispatch!(self, state, |b, s| {
+            b.reset_state(s);
+            Ok(())
+        });
+    }
+
+    fn step(&self, feats: &Features, state: &mut AnyState, out: &mut ModelOutput) -> Result<()> {
+        dispatch!(self, state, |b, s| b.step(feats, s, out))
+    }
+
+    fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
+        dispatch!(self, |b| b.run_sequence(feats, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_row_per_name_and_the_default_is_native() {
+        for (i, b) in BACKENDS.iter().enumerate() {
+            assert!(
+                BACKENDS[i + 1..].iter().all(|o| o.name != b.name),
+                "{} twice",
+                b.name
+            );
+        }
+        assert_eq!(compiled_names()[0], "native");
+        assert!(compiled_names().contains(&DEFAULT_BACKEND));
+        assert_eq!(native_name(WeightPrecision::F16), "native-f16");
+    }
+
+    #[test]
+    fn names_are_checked_with_one_line_reasons() {
+        lookup("native").unwrap();
+        let unknown = lookup("cuda").unwrap_err().to_string();
+        assert!(
+            unknown.contains("unknown backend \"cuda\" (available: native, native-f16"),
+            "{unknown}"
+        );
+        if !cfg!(feature = "mlx") {
+            let mlx = lookup("mlx-gpu").unwrap_err().to_string();
+            assert!(mlx.contains("not compiled into this build"), "{mlx}");
+            assert!(mlx.contains("\"mlx\""), "{mlx}");
+            assert!(!mlx.contains('\n'));
+        }
+        assert_eq!(usable_names()[0], "native");
+    }
+
+    #[test]
+    fn any_backend_equals_the_engine_inside_and_refuses_foreign_state() {
+        let cfg = ModelConfig::default();
+        let weights = Weights::random(&cfg, 5);
+        let any = create("native", ModelSource::Weights(&weights)).unwrap();
+        let native = NativeBackend::new(&weights).unwrap();
+        assert_eq!(any.name(), "native");
+        let mut feats = Features::zeros(&cfg, 1);
+        for (i, x) in feats.erb.iter_mut().enumerate() {
+            *x = (i as f32 * 0.37).sin();
+        }
+        let (mut a, mut b) = (ModelOutput::zeros(&cfg, 1), ModelOutput::zeros(&cfg, 1));
+        let mut sa = any.new_state(1).unwrap();
+        let mut sb = native.new_state(1).unwrap();
+        for _ in 0..3 {
+            any.step(&feats, &mut sa, &mut a).unwrap();
+            native.step(&feats, &mut sb, &mut b).unwrap();
+        }
+        assert_eq!(a, b);
+
+        let shared = create_many(
+            &["native-f16", "native", "native-f16"],
+            ModelSource::Weights(&weights),
+        )
+        .unwrap();
+        assert!(Arc::ptr_eq(&shared[0], &shared[2]));
+        assert_eq!(shared[1].name(), "native");
+    }
+
+    #[test]
+    fn a_missing_model_file_is_named() {
+        let err = create(
+            "native",
+            ModelSource::File(Path::new("/nonexistent/m.safetensors")),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("cannot load model /nonexistent/m.safetensors"),
+            "{err}"
+        );
+    }
+}

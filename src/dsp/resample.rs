@@ -1,0 +1,440 @@
+//! The one sample-rate converter of dfn4, for offline files, live devices and the training corpus:
+//! rubato's synchronous FFT resampler with both block sizes fixed.
+//!
+//! - [`BlockResampler`]: exactly [`BlockResampler::block_in`] samples in, [`BlockResampler::block_out`]
+//!   out per call, nothing allocated after construction (the live worker's unit). [`BlockResampler::new`]
+//!   uses ~10 ms blocks (low delay); [`BlockResampler::aligned`] uses longer blocks whose delay is a
+//!   whole number of samples on both sides, so trimming it leaves no fractional shift.
+//! - [`StreamResampler`]: any number of samples per push, output delay-trimmed and sample-aligned with
+//!   the input, exact total length at [`StreamResampler::finish`]; memory does not grow with the signal.
+//! - [`resample`] / [`resample_to_len`]: a whole signal at once (a [`StreamResampler`] over all of it).
+use rubato::audioadapter_buffers::direct::SequentialSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+use crate::{Error, Result};
+
+/// Input block of the low-delay resampler: about 10 ms, the natural hop of devices.
+const LIVE_BLOCK_MS: usize = 10;
+/// Target input block of the aligned resampler. Longer blocks give a sharper anti-aliasing filter (the
+/// passband reaches closer to Nyquist); the block's delay is trimmed, so its length costs nothing else.
+const ALIGNED_BLOCK_IN_SAMPLES: usize = 2048;
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn check_rates(from_hz: u32, to_hz: u32) -> Result<()> {
+    if from_hz == 0 || to_hz == 0 {
+        return Err(Error::InvalidInput(format!(
+            "cannot resample from {from_hz} Hz to {to_hz} Hz"
+        )));
+    }
+    Ok(())
+}
+
+/// A mono block resampler from `from_hz` to `to_hz`; the identity when both are equal.
+pub struct BlockResampler {
+    fft: Option<Fft<f32>>,
+    block_in: usize,
+    block_out: usize,
+    delay_out: usize,
+}
+
+impl std::fmt::Debug for BlockResampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockResampler")
+            .field("block_in", &self.block_in)
+            .field("block_out", &self.block_out)
+            .field("delay_out", &self.delay_out)
+            .finish()
+    }
+}
+
+impl BlockResampler {
+    /// A low-delay resampler whose input block is about 10 ms at `from_hz` (exactly, for rates that are
+    /// multiples of 100 Hz). With an odd block the true delay may differ from
+    /// [`Self::delay_out_samples`] by a fraction of a sample.
+    pub fn new(from_hz: u32, to_hz: u32) -> Result<Self> {
+        check_rates(from_hz, to_hz)?;
+        let target_in = (from_hz as usize * LIVE_BLOCK_MS / 1000).max(1);
+        // One FFT unit per block: the delay is then half a block, the least this resampler allows.
+        Self::with_block(from_hz, to_hz, target_in)
+    }
+
+    /// A resampler whose delay is a whole number of samples at both rates (blocks of about 2048 input
+    /// samples), for offline signals that must stay sample-aligned.
+    pub fn aligned(from_hz: u32, to_hz: u32) -> Result<Self> {
+        check_rates(from_hz, to_hz)?;
+        let (from, to) = (from_hz as usize, to_hz as usize);
+        // The FFT resampler works on blocks of a multiple of `from / gcd` input samples, and its delay is
+        // half the output block. An even number of minimal blocks keeps that delay an integer number of
+        // samples on both sides.
+        let min_block_in = from / gcd(from, to);
+        let mut nb_blocks = ALIGNED_BLOCK_IN_SAMPLES.div_ceil(min_block_in).max(1);
+        nb_blocks += nb_blocks % 2;
+        Self::with_block(from_hz, to_hz, nb_blocks * min_block_in)
+    }
+
+    fn with_block(from_hz: u32, to_hz: u32, block_in: usize) -> Result<Self> {
+        if from_hz == to_hz {
+            return Ok(Self {
+                fft: None,
+                block_in,
+                block_out: block_in,
+                delay_out: 0,
+            });
+        }
+        let fft = Fft::<f32>::new_custom(
+            from_hz as usize,
+            to_hz as usize,
+            block_in,
+            1,
+            1,
+            rubato::WindowFunction::BlackmanHarris2,
+            FixedSync::Both,
+        )
+        .map_err(|e| {
+            Error::InvalidInput(format!("cannot resample {from_hz} Hz → {to_hz} Hz: {e}"))
+        })?;
+        Ok(Self {
+            block_in: fft.input_frames_next(),
+            block_out: fft.output_frames_next(),
+            delay_out: fft.output_delay(),
+            fft: Some(fft),
+        })
+    }
+
+    /// Samples consumed per call.
+    pub fn block_in(&self) -> usize {
+        self.block_in
+    }
+
+    /// Samples produced per call.
+    pub fn block_out(&self) -> usize {
+        self.block_out
+    }
+
+    /// Delay of the output behind the input, in output samples.
+    pub fn delay_out_samples(&self) -> usize {
+        self.delay_out
+    }
+
+    /// Converts one block: `input` has [`Self::block_in`] samples, `output` [`Self::block_out`].
+    /// Never allocates.
+    pub fn process(&mut self, input: &[f32], output: &mut [f32]) -> Result<()> {
+        if input.len() != self.block_in || output.len() != self.block_out {
+            return Err(Error::InvalidInput(format!(
+                "resampler block is {} → {} samples, got {} → {}",
+                self.block_in,
+                self.block_out,
+                input.len(),
+                output.len()
+            )));
+        }
+        let Some(fft) = self.fft.as_mut() else {
+            output.copy_from_slice(input);
+            return Ok(());
+        };
+        let frames_out = output.len();
+        let src = SequentialSlice::new(input, 1, input.len())
+            .map_err(|e| Error::InvalidInput(format!("resampler input: {e}")))?;
+        let mut dst = SequentialSlice::new_mut(output, 1, frames_out)
+            .map_err(|e| Error::InvalidInput(format!("resampler output: {e}")))?;
+        fft.process_into_buffer(&src, &mut dst, None)
+            .map_err(|e| Error::InvalidInput(format!("resampling failed: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Streaming, sample-aligned conversion of one channel: push any number of samples, get the output
+/// with the resampler's delay removed; [`Self::finish`] completes it to exactly
+/// `ceil(pushed · to_hz / from_hz)` samples. Holds one block of each side, whatever the signal's length.
+#[derive(Debug)]
+pub struct StreamResampler {
+    block: BlockResampler,
+    from_hz: u32,
+    to_hz: u32,
+    pending: Vec<f32>,
+    out_block: Vec<f32>,
+    skip_out: usize,
+    pushed: u64,
+    emitted: u64,
+}
+
+impl StreamResampler {
+    /// A resampler from `from_hz` to `to_hz` (see [`BlockResampler::aligned`]).
+    pub fn new(from_hz: u32, to_hz: u32) -> Result<Self> {
+        let block = BlockResampler::aligned(from_hz, to_hz)?;
+        Ok(Self {
+            pending: Vec::with_capacity(block.block_in()),
+            out_block: vec![0.0; block.block_out()],
+            skip_out: block.delay_out_samples(),
+            block,
+            from_hz,
+            to_hz,
+            pushed: 0,
+            emitted: 0,
+        })
+    }
+
+    /// Back to the state of a new signal, keeping the buffers.
+    pub fn reset(&mut self) {
+        if let Ok(fresh) = BlockResampler::aligned(self.from_hz, self.to_hz) {
+            self.block = fresh;
+        }
+        self.pending.clear();
+        self.skip_out = self.block.delay_out_samples();
+        self.pushed = 0;
+        self.emitted = 0;
+    }
+
+    /// The output length of `len` input samples: `ceil(len · to_hz / from_hz)`.
+    pub fn output_len(&self, len: u64) -> u64 {
+        (len * u64::from(self.to_hz)).div_ceil(u64::from(self.from_hz))
+    }
+
+    /// Converts `input`, appending every output sample that is final to `out`.
+    pub fn push(&mut self, mut input: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        self.pushed += input.len() as u64;
+        if self.block.fft.is_none() {
+            out.extend_from_slice(input);
+            self.emitted += input.len() as u64;
+            return Ok(());
+        }
+        let block_in = self.block.block_in();
+        while !input.is_empty() {
+            let take = (block_in - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() == block_in {
+                self.run_block(out, u64::MAX)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the tail (zero-padded) so that `out` has received exactly
+    /// [`Self::output_len`]`(pushed)` samples since the start.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        let total = self.output_len(self.pushed);
+        let block_in = self.block.block_in();
+        while self.emitted < total {
+            self.pending.resize(block_in, 0.0);
+            self.run_block(out, total)?;
+        }
+        Ok(())
+    }
+
+    /// Resamples the full pending block and emits its output after the delay, up to `limit` in total.
+    fn run_block(&mut self, out: &mut Vec<f32>, limit: u64) -> Result<()> {
+        self.block.process(&self.pending, &mut self.out_block)?;
+        self.pending.clear();
+        let skip = self.skip_out.min(self.out_block.len());
+        self.skip_out -= skip;
+        let available = &self.out_block[skip..];
+        let n = (available.len() as u64).min(limit.saturating_sub(self.emitted)) as usize;
+        out.extend_from_slice(&available[..n]);
+        self.emitted += n as u64;
+        Ok(())
+    }
+}
+
+/// Resamples one whole channel from `from_hz` to `to_hz`. The output has `ceil(len · to_hz / from_hz)`
+/// samples and is aligned with the input: the resampler's delay is removed exactly.
+pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
+    check_rates(from_hz, to_hz)?;
+    if from_hz == to_hz {
+        return Ok(samples.to_vec());
+    }
+    let mut r = StreamResampler::new(from_hz, to_hz)?;
+    let mut out = Vec::with_capacity(r.output_len(samples.len() as u64) as usize);
+    r.push(samples, &mut out)?;
+    r.finish(&mut out)?;
+    Ok(out)
+}
+
+/// Resamples and then pads or cuts to `len` samples: what a caller needs to come back to an input's
+/// exact length after a round trip through another rate.
+pub fn resample_to_len(samples: &[f32], from_hz: u32, to_hz: u32, len: usize) -> Result<Vec<f32>> {
+    let mut out = resample(samples, from_hz, to_hz)?;
+    out.resize(len, 0.0);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sum of sines well inside every rate's passband (< 3.5 kHz) with non-harmonic frequencies.
+    fn signal(rate_hz: u32, len: usize) -> Vec<f32> {
+        let fs = rate_hz as f32;
+        (0..len)
+            .map(|i| {
+                let t = i as f32 / fs;
+                let two_pi = std::f32::consts::TAU;
+                0.4 * (two_pi * 440.0 * t).sin()
+                    + 0.3 * (two_pi * 1234.5 * t + 0.3).sin()
+                    + 0.2 * (two_pi * 3210.0 * t + 1.1).sin()
+            })
+            .collect()
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn output_length_is_ceil_of_ratio() {
+        for (from, to, len) in [
+            (44_100, 48_000, 1000),
+            (48_000, 44_100, 999),
+            (16_000, 48_000, 7),
+            (8_000, 48_000, 0),
+        ] {
+            let out = resample(&vec![0.1; len], from, to).unwrap();
+            let expected = (len as u64 * to as u64).div_ceil(from as u64) as usize;
+            assert_eq!(out.len(), expected, "{from} → {to}");
+        }
+    }
+
+    #[test]
+    fn resampled_signal_matches_the_signal_sampled_at_the_new_rate() {
+        // Away from the edges (where the block filter sees the zero padding), the output must be the
+        // same continuous signal sampled at the new rate, with no time shift.
+        for (from, to) in [
+            (44_100, 48_000),
+            (48_000, 44_100),
+            (16_000, 48_000),
+            (48_000, 16_000),
+            (22_050, 48_000),
+            (8_000, 48_000),
+            (11_025, 48_000),
+            (48_000, 96_000),
+            (32_000, 48_000),
+        ] {
+            let len = from as usize / 2;
+            let out = resample(&signal(from, len), from, to).unwrap();
+            let want = signal(to, out.len());
+            let edge = to as usize / 20;
+            let err = max_abs_diff(&out[edge..out.len() - edge], &want[edge..out.len() - edge]);
+            assert!(err < 2e-3, "{from} → {to}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn round_trip_through_48k_is_sample_aligned() {
+        for rate in [44_100, 16_000, 22_050, 8_000, 96_000, 11_025] {
+            let len = rate as usize / 3 + 17;
+            let x = signal(rate, len);
+            let up = resample(&x, rate, 48_000).unwrap();
+            let back = resample_to_len(&up, 48_000, rate, len).unwrap();
+            assert_eq!(back.len(), len);
+            let edge = rate as usize / 50;
+            let err = max_abs_diff(&back[edge..len - edge], &x[edge..len - edge]);
+            assert!(err < 2e-3, "{rate}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn pushes_of_any_size_equal_one_push() {
+        for (from, to) in [(44_100, 48_000), (48_000, 16_000), (48_000, 48_000)] {
+            let x = signal(from, 10_007);
+            let whole = resample(&x, from, to).unwrap();
+            let mut r = StreamResampler::new(from, to).unwrap();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for (i, n) in [1usize, 479, 3000, 17, 2048, 9999]
+                .iter()
+                .cycle()
+                .enumerate()
+            {
+                if at >= x.len() || i > 100 {
+                    break;
+                }
+                let end = (at + n).min(x.len());
+                r.push(&x[at..end], &mut out).unwrap();
+                at = end;
+            }
+            r.finish(&mut out).unwrap();
+            assert_eq!(out, whole, "{from} → {to}");
+            r.reset();
+            let mut again = Vec::new();
+            r.push(&x, &mut again).unwrap();
+            r.finish(&mut again).unwrap();
+            assert_eq!(again, whole, "{from} → {to} after reset");
+        }
+    }
+
+    #[test]
+    fn same_rate_is_identity_and_zero_rate_is_refused() {
+        let x = signal(48_000, 100);
+        assert_eq!(resample(&x, 48_000, 48_000).unwrap(), x);
+        assert!(resample(&x, 0, 48_000).is_err());
+        assert!(BlockResampler::new(0, 48_000).is_err());
+    }
+
+    #[test]
+    fn live_blocks_are_ten_milliseconds_for_common_rates() {
+        for (from, to, bin, bout) in [
+            (44_100, 48_000, 441, 480),
+            (48_000, 44_100, 480, 441),
+            (16_000, 48_000, 160, 480),
+            (48_000, 48_000, 480, 480),
+            (96_000, 48_000, 960, 480),
+        ] {
+            let r = BlockResampler::new(from, to).unwrap();
+            assert_eq!((r.block_in(), r.block_out()), (bin, bout), "{from} → {to}");
+        }
+    }
+
+    #[test]
+    fn streamed_live_blocks_reproduce_the_tone_after_the_stated_delay() {
+        let tone = |rate_hz: u32, len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| 0.5 * (std::f32::consts::TAU * 440.0 * i as f32 / rate_hz as f32).sin())
+                .collect()
+        };
+        for (from, to) in [(44_100, 48_000), (48_000, 44_100), (16_000, 48_000)] {
+            let mut r = BlockResampler::new(from, to).unwrap();
+            let blocks = 40;
+            let input = tone(from, blocks * r.block_in());
+            let mut output = vec![0.0; blocks * r.block_out()];
+            for (i, o) in input
+                .chunks(r.block_in())
+                .zip(output.chunks_mut(r.block_out()))
+            {
+                r.process(i, o).unwrap();
+            }
+            // With an odd input block the FFT's centre falls between two input samples, so the true
+            // delay may differ from the stated one by a fraction of a sample: find it within ±1.
+            let d = r.delay_out_samples() as f32;
+            let skip = to as usize / 20 + d as usize + 1;
+            let err_at = |delta: f32| -> f32 {
+                output
+                    .iter()
+                    .enumerate()
+                    .skip(skip)
+                    .map(|(n, &y)| {
+                        let t = (n as f32 - delta) / to as f32;
+                        (y - 0.5 * (std::f32::consts::TAU * 440.0 * t).sin()).abs()
+                    })
+                    .fold(0.0, f32::max)
+            };
+            let (err, delta) = (0..=40)
+                .map(|k| d - 1.0 + k as f32 * 0.05)
+                .map(|delta| (err_at(delta), delta))
+                .fold((f32::MAX, 0.0), |a, b| if b.0 < a.0 { b } else { a });
+            assert!(
+                (delta - d).abs() <= 1.0,
+                "{from} → {to}: delay {delta} vs {d}"
+            );
+            assert!(err < 2e-3, "{from} → {to}: max error {err}");
+        }
+    }
+}
