@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dfn4::backend::native::NativeBackend;
+use dfn4::backend::registry::{self, ModelSource};
+use dfn4::backend::AnyBackend;
 use dfn4::config::ModelConfig;
 use dfn4::denoiser::{DenoiseParams, Denoiser};
 use dfn4::model::Weights;
@@ -69,9 +70,9 @@ fn heap_events(f: impl FnOnce()) -> usize {
 
 // ---- helpers ----
 
-fn backend() -> Arc<NativeBackend> {
+fn backend() -> Arc<AnyBackend> {
     let weights = Weights::random(&ModelConfig::default(), 7);
-    Arc::new(NativeBackend::new(&weights).unwrap())
+    Arc::new(registry::create("native", ModelSource::Weights(&weights)).unwrap())
 }
 
 fn params() -> DenoiseParams {
@@ -113,7 +114,7 @@ fn callbacks_never_touch_the_heap_on_any_path() {
     // The counter works: an allocation on this thread is seen.
     assert!(heap_events(|| drop(std::hint::black_box(vec![1u8; 64]))) > 0);
 
-    let meters = Arc::new(LiveMeters::new(&["native", "native"], 0.0));
+    let meters = Arc::new(LiveMeters::new(&["native", "native"], None));
     let input = DeviceFormat {
         rate_hz: 48_000,
         channels: 2,
@@ -139,7 +140,7 @@ fn callbacks_never_touch_the_heap_on_any_path() {
         .enumerate()
         .map(|(i, p)| {
             let d = Denoiser::new(Arc::clone(&backend), params()).unwrap();
-            Worker::new(i, Box::new(d), p, Arc::clone(&meters), 48_000, 44_100).unwrap()
+            Worker::new(i, d, p, Arc::clone(&meters), 48_000, 44_100).unwrap()
         })
         .collect();
 
@@ -246,7 +247,7 @@ fn callbacks_never_touch_the_heap_on_any_path() {
 /// Runs `signal` through input callback → worker → output callback at 48 kHz mono, in blocks of
 /// `block` frames, and returns what the output callback played.
 fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
-    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    let meters = Arc::new(LiveMeters::new(&["native"], None));
     meters.bypass.store(bypass, Ordering::Relaxed);
     let format = DeviceFormat {
         rate_hz: 48_000,
@@ -264,7 +265,7 @@ fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
     let d = Denoiser::new(backend(), params()).unwrap();
     let port = ports.into_iter().next().unwrap();
     let mut worker =
-        Worker::new(0, Box::new(d), port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+        Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
     let mut played = Vec::new();
     let mut out = vec![0.0f32; block];
     for chunk in signal.chunks_exact(block) {
@@ -335,7 +336,7 @@ fn lag_of(played: &[f32], x: &[f32], range: std::ops::Range<usize>) -> Option<us
 fn a_stalled_worker_costs_latency_only_until_the_trim() {
     // Bypass, so the output is the input delayed and the delay can be read off exactly.
     let block = 240;
-    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    let meters = Arc::new(LiveMeters::new(&["native"], None));
     meters.bypass.store(true, Ordering::Relaxed);
     let format = DeviceFormat {
         rate_hz: 48_000,
@@ -352,7 +353,7 @@ fn a_stalled_worker_costs_latency_only_until_the_trim() {
     let d = Denoiser::new(backend(), params()).unwrap();
     let port = ports.into_iter().next().unwrap();
     let mut worker =
-        Worker::new(0, Box::new(d), port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+        Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
     let x = signal(3 * 48_000, 48_000);
     let mut played = Vec::new();
     let mut out = vec![0.0f32; block];
@@ -381,7 +382,7 @@ fn a_stalled_worker_costs_latency_only_until_the_trim() {
 
 #[test]
 fn capture_the_host_dropped_is_counted_as_an_input_gap() {
-    let meters = Arc::new(LiveMeters::new(&["native"], 0.0));
+    let meters = Arc::new(LiveMeters::new(&["native"], None));
     let format = DeviceFormat {
         rate_hz: 48_000,
         channels: 1,
