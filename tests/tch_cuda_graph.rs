@@ -30,7 +30,7 @@ fn cuda(test: &str) -> Option<Device> {
     }
 }
 
-fn backends(device: Device, seed: u64) -> (Weights, TchBackend, TchBackend) {
+fn backends(device: Device, seed: u64) -> (Weights<'static>, TchBackend, TchBackend) {
     let w = Weights::random(&ModelConfig::default(), seed);
     let graph = TchBackend::with_cuda_graphs(&w, device, CudaGraphs::StepAndSequence).unwrap();
     let eager = TchBackend::with_cuda_graphs(&w, device, CudaGraphs::Off).unwrap();

@@ -295,6 +295,9 @@ pub struct AnyBackend {
 }
 
 /// The engines compiled into this build.
+// One value per backend, built once: boxing the native engine to even the variants out would only add
+// an indirection to every step of the default engine.
+#[allow(clippy::large_enum_variant)]
 pub enum Inner {
     /// The pure-Rust engine (any weight precision).
     Native(NativeBackend),
@@ -307,6 +310,8 @@ pub enum Inner {
 }
 
 /// The recurrent state of an [`AnyBackend`]: the state type of the engine inside.
+// One value per stream, made once (see [`Inner`]).
+#[allow(clippy::large_enum_variant)]
 pub enum AnyState {
     /// State of the native engine.
     Native(NativeState),

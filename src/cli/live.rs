@@ -213,7 +213,7 @@ fn buffer_text(frames: (Option<u32>, Option<u32>)) -> String {
 
 /// The start-up report: devices and the latency the configuration implies.
 fn start_report(info: &LiveInfo, backends: &[String]) -> String {
-    let stream = |label: &str, s: &dfn4::stream::pipeline::StreamInfo| {
+    let stream = |label: &str, s: &dfn4::stream::StreamInfo| {
         format!(
             "{label} {}: {} Hz, {} ch, {}, buffer {}",
             s.device,

@@ -31,14 +31,20 @@ pub mod convert;
 pub mod devices;
 pub mod meters;
 #[cfg(feature = "live")]
+mod open;
+#[cfg(feature = "live")]
 pub mod pipeline;
 #[cfg(feature = "live")]
 pub mod recorder;
 #[cfg(feature = "live")]
 pub mod stats;
+#[cfg(feature = "live")]
+pub mod summary;
 pub mod trim;
 #[cfg(feature = "live")]
 pub mod worker;
 
 #[cfg(feature = "live")]
-pub use pipeline::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
+pub use pipeline::{LiveConfig, LivePipeline, WorkerSpec};
+#[cfg(feature = "live")]
+pub use summary::{LiveInfo, LiveSummary, StreamInfo};

@@ -11,14 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, StreamTrait};
-use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+use cpal::traits::StreamTrait;
+use cpal::StreamConfig;
 
-use super::callbacks::{connect, CallbackCounts, DeviceFormat, InputSide, OutputSide, RingSizes};
-use super::devices::{choose_config, find_device, name_of, select_host, Direction, StreamRequest};
+use super::callbacks::{connect, CallbackCounts, DeviceFormat, RingSizes};
+use super::devices::{choose_config, find_device, select_host, Direction, StreamRequest};
 use super::meters::LiveMeters;
-use super::recorder::{TapRecorder, TapSummary};
-use super::stats::DurationStats;
+use super::open::{block_frames, default_prefill, open_streams, stream_info};
+use super::recorder::TapRecorder;
+use super::summary::{LiveInfo, LiveSummary};
 use super::worker::{Worker, WorkerReport};
 use crate::backend::AnyBackend;
 use crate::config::{HOP_SIZE, SAMPLE_RATE_HZ};
@@ -77,103 +78,16 @@ pub struct LiveConfig {
     pub bypass: bool,
 }
 
-/// One opened device stream, as reported at start.
-#[derive(Debug, Clone)]
-pub struct StreamInfo {
-    /// Device identifier.
-    pub device: String,
-    /// Rate, Hz.
-    pub rate_hz: u32,
-    /// Channels.
-    pub channels: u16,
-    /// Sample format.
-    pub format: SampleFormat,
-    /// Frames per buffer as requested (`None`: host default) and as reported by the stream.
-    pub buffer_frames: (Option<u32>, Option<u32>),
-}
-
-/// What was opened, and the latency it implies, known at start.
-#[derive(Debug, Clone)]
-pub struct LiveInfo {
-    /// Audio host name.
-    pub host: String,
-    /// The input stream.
-    pub input: StreamInfo,
-    /// The output stream.
-    pub output: StreamInfo,
-    /// STFT overlap + lookahead, ms.
-    pub algorithmic_ms: f64,
-    /// Waiting for a full input block or hop (whichever is longer), ms.
-    pub input_block_ms: f64,
-    /// Output device buffer, ms.
-    pub output_block_ms: f64,
-    /// Output ring prefill, ms.
-    pub prefill_ms: f64,
-    /// Resampler delays (input + output), ms.
-    pub resampling_ms: f64,
-}
-
-impl LiveInfo {
-    /// Latency added by buffering: input block, output buffer, prefill and resampling, ms.
-    pub fn buffer_ms(&self) -> f64 {
-        self.input_block_ms + self.output_block_ms + self.prefill_ms + self.resampling_ms
-    }
-
-    /// Expected end-to-end latency (algorithmic + buffering), ms; device-internal latencies that the
-    /// host does not report in its buffer size come on top (the measured figure includes them).
-    pub fn expected_ms(&self) -> f64 {
-        self.algorithmic_ms + self.buffer_ms()
-    }
-}
-
-/// How a run went.
-#[derive(Debug)]
-pub struct LiveSummary {
-    /// Wall-clock duration of the run.
-    pub elapsed: Duration,
-    /// One report per worker, in order.
-    pub workers: Vec<WorkerReport>,
-    /// Input callbacks that found a worker ring full.
-    pub input_overruns: u64,
-    /// Input blocks after which the host seems to have dropped captured audio (by its timestamps;
-    /// an estimate, not counted in [`LiveSummary::xruns`]).
-    pub input_gaps: u64,
-    /// Output callbacks that played silence for lack of samples.
-    pub output_underruns: u64,
-    /// Xruns reported by the host.
-    pub host_xruns: u64,
-    /// Queued output samples skipped to bring the latency back to its target after stalls.
-    pub output_trimmed_samples: u64,
-    /// Times such a surplus was skipped.
-    pub output_trims: u64,
-    /// Samples the recording taps dropped.
-    pub tap_dropped_samples: u64,
-    /// Measured end-to-end latency of the worker that fed the output at the end.
-    pub measured_latency: Option<DurationStats>,
-    /// The recordings written.
-    pub recordings: Vec<TapSummary>,
-    /// Why the run failed, if it did (the recordings are flushed all the same).
-    pub failure: Option<Error>,
-}
-
-impl LiveSummary {
-    /// Xruns of the audio path: input overruns + output underruns + host xruns (worker overruns are
-    /// the per-worker breakdown of the input overruns, so they are not added again).
-    pub fn xruns(&self) -> u64 {
-        self.input_overruns + self.output_underruns + self.host_xruns
-    }
-}
-
 /// Failure and liveness state shared with the cpal error callbacks and the supervisor.
 #[derive(Default)]
-struct Health {
+pub(super) struct Health {
     counts: Arc<CallbackCounts>,
     /// The first failure; later ones are consequences.
     failure: Mutex<Option<Error>>,
 }
 
 impl Health {
-    fn fail(&self, err: Error) {
+    pub(super) fn fail(&self, err: Error) {
         if let Ok(mut slot) = self.failure.lock() {
             slot.get_or_insert(err);
         }
@@ -473,46 +387,6 @@ impl LivePipeline {
     }
 }
 
-/// Frames per callback of a stream opened with `size` (one 10 ms hop when the host chooses).
-fn block_frames(size: cpal::BufferSize, rate_hz: u32) -> usize {
-    match size {
-        cpal::BufferSize::Fixed(n) => n as usize,
-        cpal::BufferSize::Default => hop_at(rate_hz),
-    }
-}
-
-/// The default output prefill, in output samples: one output buffer, plus what one input block (or one
-/// hop, if longer) adds to the queue. Hosts often run both callbacks off one timer, so the output
-/// callback can come just after an input block, before the worker has denoised it; the queue must then
-/// still hold a whole output buffer without that block. Less than this underruns whenever the worker
-/// loses that race (seen on PulseAudio null sinks at 960-frame buffers with one buffer + one hop).
-fn default_prefill(in_block: usize, rate_in_hz: u32, out_block: usize, rate_out_hz: u32) -> usize {
-    let in_block_at_out =
-        (in_block as u64 * u64::from(rate_out_hz)).div_ceil(u64::from(rate_in_hz));
-    out_block + (in_block_at_out as usize).max(hop_at(rate_out_hz))
-}
-
-/// Samples of one 10 ms hop at `rate_hz`.
-fn hop_at(rate_hz: u32) -> usize {
-    (HOP_SIZE as u64 * u64::from(rate_hz)).div_ceil(SAMPLE_RATE_HZ as u64) as usize
-}
-
-fn stream_info(device: &cpal::Device, cfg: &StreamConfig, format: SampleFormat) -> StreamInfo {
-    StreamInfo {
-        device: name_of(device),
-        rate_hz: cfg.sample_rate,
-        channels: cfg.channels,
-        format,
-        buffer_frames: (
-            match cfg.buffer_size {
-                cpal::BufferSize::Fixed(n) => Some(n),
-                cpal::BufferSize::Default => None,
-            },
-            None,
-        ),
-    }
-}
-
 /// Ends the run on duration, stop request, device failure or a device that stopped calling back.
 fn supervise(meters: &LiveMeters, health: &Health, started: Instant, duration: Option<Duration>) {
     let counts = &health.counts;
@@ -557,142 +431,4 @@ fn supervise(meters: &LiveMeters, health: &Health, started: Instant, duration: O
         last = current;
     }
     meters.running.store(false, Ordering::Relaxed);
-}
-
-fn error_callback(
-    side: &'static str,
-    meters: Arc<LiveMeters>,
-    health: Arc<Health>,
-) -> impl FnMut(cpal::Error) + Send + 'static {
-    move |err: cpal::Error| {
-        if err.kind() == cpal::ErrorKind::Xrun {
-            meters.host_xruns.fetch_add(1, Ordering::Relaxed);
-        } else {
-            health.fail(Error::Audio(format!("{side} device failed: {err}")));
-            meters.running.store(false, Ordering::Relaxed);
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn open_streams(
-    in_dev: &cpal::Device,
-    in_cfg: StreamConfig,
-    in_fmt: SampleFormat,
-    input_side: InputSide,
-    out_dev: &cpal::Device,
-    out_cfg: StreamConfig,
-    out_fmt: SampleFormat,
-    output_side: OutputSide,
-    meters: &Arc<LiveMeters>,
-    health: &Arc<Health>,
-) -> Result<Vec<cpal::Stream>> {
-    let in_err = error_callback("input", Arc::clone(meters), Arc::clone(health));
-    let out_err = error_callback("output", Arc::clone(meters), Arc::clone(health));
-    let input = match in_fmt {
-        SampleFormat::F32 => input_stream::<f32>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::F64 => input_stream::<f64>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::I32 => input_stream::<i32>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::I24 => input_stream::<cpal::I24>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::I16 => input_stream::<i16>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::I8 => input_stream::<i8>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::U32 => input_stream::<u32>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::U16 => input_stream::<u16>(in_dev, in_cfg, input_side, in_err),
-        SampleFormat::U8 => input_stream::<u8>(in_dev, in_cfg, input_side, in_err),
-        other => Err(Error::Audio(format!(
-            "unsupported input sample format {other}"
-        ))),
-    }?;
-    let output = match out_fmt {
-        SampleFormat::F32 => output_stream::<f32>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::F64 => output_stream::<f64>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::I32 => output_stream::<i32>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::I24 => output_stream::<cpal::I24>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::I16 => output_stream::<i16>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::I8 => output_stream::<i8>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::U32 => output_stream::<u32>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::U16 => output_stream::<u16>(out_dev, out_cfg, output_side, out_err),
-        SampleFormat::U8 => output_stream::<u8>(out_dev, out_cfg, output_side, out_err),
-        other => Err(Error::Audio(format!(
-            "unsupported output sample format {other}"
-        ))),
-    }?;
-    Ok(vec![input, output])
-}
-
-fn input_stream<T>(
-    device: &cpal::Device,
-    cfg: StreamConfig,
-    mut side: InputSide,
-    on_error: impl FnMut(cpal::Error) + Send + 'static,
-) -> Result<cpal::Stream>
-where
-    T: SizedSample,
-    f32: FromSample<T>,
-{
-    device
-        .build_input_stream::<T, _, _>(
-            cfg,
-            move |data: &[T], info: &cpal::InputCallbackInfo| {
-                let ts = info.timestamp();
-                side.process(data, ts.callback.duration_since(ts.capture));
-            },
-            on_error,
-            None,
-        )
-        .map_err(|e| {
-            Error::Audio(format!(
-                "cannot open input device {} ({} ch, {} Hz): {e}",
-                name_of(device),
-                cfg.channels,
-                cfg.sample_rate
-            ))
-        })
-}
-
-fn output_stream<T>(
-    device: &cpal::Device,
-    cfg: StreamConfig,
-    mut side: OutputSide,
-    on_error: impl FnMut(cpal::Error) + Send + 'static,
-) -> Result<cpal::Stream>
-where
-    T: SizedSample + FromSample<f32>,
-{
-    device
-        .build_output_stream::<T, _, _>(
-            cfg,
-            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
-                let ts = info.timestamp();
-                side.process(data, ts.playback.duration_since(ts.callback));
-            },
-            on_error,
-            None,
-        )
-        .map_err(|e| {
-            Error::Audio(format!(
-                "cannot open output device {} ({} ch, {} Hz): {e}",
-                name_of(device),
-                cfg.channels,
-                cfg.sample_rate
-            ))
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_prefill_holds_an_output_buffer_beyond_one_input_block() {
-        // 10 ms buffers: the input block is one hop.
-        assert_eq!(default_prefill(480, 48_000, 480, 48_000), 960);
-        // Short buffers: a hop is what the worker adds at once.
-        assert_eq!(default_prefill(240, 48_000, 240, 48_000), 720);
-        // Long input blocks: a whole block arrives (and may still be in the worker) at once.
-        assert_eq!(default_prefill(960, 48_000, 960, 48_000), 1920);
-        // Other rates: the input block in output samples, rounded up.
-        assert_eq!(default_prefill(441, 44_100, 441, 44_100), 882);
-        assert_eq!(default_prefill(441, 44_100, 480, 48_000), 960);
-    }
 }
