@@ -21,6 +21,9 @@ FIELDS = [
 ]
 BW_DROP_DB = 55.0  # bandwidth: highest frequency whose long-term level is within this of the peak
 BW_SMOOTH_HZ = 500.0  # long-term spectrum averaged over bands this wide before the threshold
+EXCERPT_OVER_S = 120.0  # files longer than this (music, long ambience) are measured on excerpts:
+EXCERPT_PIECES = 3  # this many pieces
+EXCERPT_S = 30.0  # of this length, evenly spaced (active_s is then scaled to the whole file)
 MAX_BW_FRAMES = 3000  # long files: long-term spectrum from at most this many evenly spaced frames
 
 
@@ -107,10 +110,30 @@ def flatness(x, sr, starts, n):
     return float(np.mean(np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)))
 
 
+def load_excerpts(path):
+    """Long files (over EXCERPT_OVER_S): EXCERPT_PIECES pieces of EXCERPT_S, evenly spaced, joined."""
+    try:
+        info = sf.info(path)
+    except Exception:
+        return load(path) + (None,)
+    if info.duration <= EXCERPT_OVER_S:
+        x, sr = load(path)
+        return x, sr, None
+    n = int(EXCERPT_S * info.samplerate)
+    starts = np.linspace(0, info.frames - n, EXCERPT_PIECES).round().astype(int)
+    with sf.SoundFile(path) as fh:
+        parts = []
+        for s in starts:
+            fh.seek(int(s))
+            parts.append(fh.read(n, dtype="float64", always_2d=True))
+    return np.concatenate(parts), info.samplerate, info.frames / info.samplerate
+
+
 def measure(path):
-    x2, sr = load(path)
+    x2, sr, full_s = load_excerpts(path)
     x = x2.mean(axis=1) if x2.shape[1] > 1 else x2[:, 0]
-    out = dict(md5=md5_of(path), rate_hz=int(sr), channels=int(x2.shape[1]), seconds=round(len(x) / sr, 3))
+    seconds = full_s if full_s is not None else len(x) / sr
+    out = dict(md5=md5_of(path), rate_hz=int(sr), channels=int(x2.shape[1]), seconds=round(seconds, 3))
     if len(x) == 0:
         return dict(out, active_s=0.0, peak_db=-120.0, clip_frac=0.0, level_p95_db=-120.0, floor_p10_db=-120.0,
                     range_db=0.0, floor_flatness=float("nan"), spread_db=0.0, bandwidth_hz=0.0, rolloff995_hz=0.0)
@@ -122,7 +145,7 @@ def measure(path):
     lv = frame_db(x, n20, h10)
     p95, p10 = float(np.percentile(lv, 95)), float(np.percentile(lv, 10))
     active_db = max(p95 - 40.0, -70.0)
-    out["active_s"] = round(float(np.sum(lv >= active_db)) * h10 / sr, 3)
+    out["active_s"] = round(float(np.mean(lv >= active_db)) * seconds, 3)
     out["level_p95_db"], out["floor_p10_db"] = round(p95, 2), round(p10, 2)
     out["range_db"] = round(p95 - p10, 2)
     # background character: flatness of the quietest 20 % of the (non-silent) 20 ms frames

@@ -47,7 +47,8 @@ def main():
     a = ap.parse_args()
     cands = enumerate_sources(a.x3)
     done = load_cache(a.cache)
-    todo = [c.path for c in cands if c.path not in done]
+    order = {"speech": 0, "rir": 1, "noise": 2, "music": 3}  # speech first: it decides the most
+    todo = [c.path for c in sorted(cands, key=lambda c: (order[c.kind], c.path)) if c.path not in done]
     print(f"{len(cands)} candidates, {len(todo)} to measure", flush=True)
     os.makedirs(os.path.dirname(a.cache), exist_ok=True)
     with open(a.cache, "a") as fh, mp.Pool(a.jobs) as pool:

@@ -187,7 +187,10 @@ def classify(rel):
     if pkg == "megaglest-data":
         if "/tilesets/" in rel and "/sounds/" in rel:
             return C("noise", hint="ambience")
-        return None  # techs/: many unit sounds are spoken acknowledgements
+        if "/techs/" in rel and re.search(r"(^|_)(hit|walk|build|mine|fall|knife|harvest|anvil|wood|firearrowhit|"
+                                          r"bee|fly|sheep|chop|hammer|prod)(_|\d|$)", stem):
+            return C("noise", hint="effect")  # unit sounds without voices (not ack/select/attack/die)
+        return None  # the rest of techs/: many unit sounds are spoken acknowledgements or cries
     if pkg == "widelands-data":
         if "/data/sound/" not in rel or "/music/" in rel:
             return None
@@ -203,9 +206,17 @@ def classify(rel):
     if pkg in ("warzone2100-music", "wesnoth-1.16-music"):
         return C("music")
     if pkg == "colobot-common-sounds":
-        return C("music") if "/music/" in rel else None
+        if "/music/" in rel:
+            return C("music")
+        return C("noise", hint="effect") if "/sounds/" in rel else None
     if pkg == "freedroidrpg-data":
-        return C("music") if "/sound/music/" in rel else None
+        if "/sound/music/" in rel:
+            return C("music")
+        if "/sound/effects/" in rel:
+            if re.search(r"voice_samples|tux_ingame_comments|Scream|ThouArtDefeated", rel):
+                return C("noise", drop="speaks or screams")
+            return C("noise", hint="effect")
+        return None
     if pkg == "guitarix-common":
         return C("rir") if name == "greathall.wav" else None
     if pkg == "jconvolver-config-files":
