@@ -27,6 +27,7 @@ COLUMNS = ["path", "source", "kind", "origin", "speaker", "language", "seconds",
 # Speech held out by whole speaker (dev v3). klettres' three are corpus v1's dev speakers.
 DEV_SPEAKERS = {"tuxpaint:da", "tuxpaint:lt", "tuxpaint:nl", "hedgewars:Default_pl", "kajongg:de-female2"} | {
     f"klettres:{s}" for s in KLETTRES_DEV}
+ROOM_DEV_EVERY = 20  # simulated rooms whose index is a multiple of this are dev rooms
 NOISE_DEV_PERCENT = 8  # noise and music files held out by whole file: md5-hash bucket < this
 
 # Speech quality filters (data/README.md, "Quality filters")
@@ -38,6 +39,8 @@ RANGE_MIN_CLIP_S = 1.0  # clips shorter than this are judged by their speaker's 
 RANGE_MIN_LONG_CLIPS = 10  # ... when the speaker has at least this many longer clips
 TONAL_FLATNESS = 0.01  # music / hum / effects under the voice: quiet frames tonal (flatness below this)
 TONAL_FLOOR_DB = -50.0  # ... and loud (10th-percentile frame above this, dBFS)
+TONAL_MIN_RANGE_DB = 30.0  # ... and far enough under the speech to be pauses, not soft voiced speech (whose
+#                            harmonics made a first version of this rule drop ~1,300 clean clips)
 # Noise / music filters
 MIN_NOISE_ACTIVE_S = 0.1
 SILENT_PEAK_DB = -60.0
@@ -47,12 +50,6 @@ STATIONARY_MIN_S = 2.0
 
 def bucket(md5):
     return int(hashlib.sha256(md5.encode()).hexdigest()[:8], 16) % 100
-
-
-def origin_of(source, kind):
-    if kind == "rir":
-        return "recorded"
-    return "recorded"
 
 
 def fmt(v):
@@ -106,7 +103,8 @@ def speech_rows(cands, meas):
         elif rng is not None and rng < MIN_RANGE_DB:
             who = "clip" if m["seconds"] >= RANGE_MIN_CLIP_S else "speaker median"
             reason = f"background: floor {rng:.1f} dB under the speech ({who})"
-        elif ff == ff and ff is not None and ff < TONAL_FLATNESS and m["floor_p10_db"] > TONAL_FLOOR_DB:
+        elif (ff == ff and ff is not None and ff < TONAL_FLATNESS and m["floor_p10_db"] > TONAL_FLOOR_DB
+              and m["range_db"] >= TONAL_MIN_RANGE_DB):
             reason = f"tonal background (music/hum/effects): flatness {ff:.4f} at {m['floor_p10_db']:.1f} dBFS"
         if reason:
             dropped.append((c, m, reason))
@@ -166,7 +164,15 @@ def noise_rows(cands, meas, seen_md5):
     return rows, dropped
 
 
+def md5_file(path):
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        h.update(fh.read())
+    return h.hexdigest()
+
+
 def rir_rows(cache):
+    """Simulated rooms (rooms.py): every ROOM_DEV_EVERY-th room index is held out for dev v3."""
     p = os.path.join(cache, "v3", "rir", "rooms.tsv")
     rows = []
     if not os.path.exists(p):
@@ -178,10 +184,11 @@ def rir_rows(cache):
             rows.append(dict(path="v3/rir/" + r["file"], source="pyroomacoustics-0.10.1", kind="rir",
                              origin="simulated", speaker="", language="",
                              seconds=round(int(r["samples"]) / 48000, 3), active_s="", rate_hz=48000,
-                             bandwidth_hz=24000, rolloff995_hz="", split="train",
+                             bandwidth_hz=24000, rolloff995_hz="",
+                             split="dev" if int(r["index"]) % ROOM_DEV_EVERY == 0 else "train",
                              category=f"rt60={r['rt60_measured_s']}",
                              flags=f"dims={r['dims_m']},distance={r['distance_m']},direct={r['direct_sample']}",
-                             md5=r.get("md5", "")))
+                             md5=md5_file(os.path.join(cache, "v3", "rir", r["file"]))))
     return rows
 
 
@@ -211,7 +218,7 @@ def main():
             meas[d["path"]] = d
     cands = enumerate_sources(x3)
     sp, sd = speech_rows([c for c in cands if c.kind == "speech"], meas)
-    seen = {m["md5"]: r["path"] for r in sp for m in [r]}
+    seen = {r["md5"]: r["path"][3:] for r in sp}
     nr, nd = noise_rows([c for c in cands if c.kind != "speech"], meas, dict(seen))
     rows = sp + nr + rir_rows(a.cache)
     rows += table_rows(os.path.join(a.cache, "v3", "babble", "babble.tsv"))

@@ -79,6 +79,7 @@ def main():
     dg = defaultdict(lambda: [0, 0.0])
     for d in dropped:
         reason = d["reason"].split(":")[0]
+        reason = "duplicate (same file bytes)" if reason.startswith("duplicate of") else reason
         g = dg[(d["kind"], d["source"], reason)]
         g[0] += 1
         g[1] += f(d["seconds"])
