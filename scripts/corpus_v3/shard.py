@@ -12,14 +12,24 @@ Format (all little-endian), one file per shard, `*.dsh`:
     payload the entries' data, back to back; entry["offset"] counts from the first payload byte
 
     entry = {"id": manifest path, "kind", "source", "speaker", "language", "split", "category",
-             "rate_hz", "bandwidth_hz", "n_samples", "bits", "block", "offset", "nbytes", "md5_pcm"}
+             "rate_hz", "bandwidth_hz", "n_samples", "snr_db", "shape", "block", "offset", "nbytes", "md5_pcm"}
 
-An entry's data is zlib(level 9) of  exps[n_blocks] (uint8)  ||  mants[n_samples] (int8), mono audio cut into
-blocks of `block` samples (the last one shorter). Block k's samples are  mants * 2^(-exps[k] / 4)  (exps 255: a
-silent block, all zeros). The encoder picks, per block, the smallest step 2^(-e/4) (e integer, 1.5 dB apart)
-with |x| / step <= 2^(bits-1) - 1 and rounds to the nearest step: block floating point with `bits`-bit
-mantissas (8 for speech targets, 6 for noise, music and room responses; see data/README.md for what that does
-to PESQ). md5_pcm is the md5 of the decoded float32 samples, so a reader can check a decode bit for bit.
+An entry's data is zlib (level 9) of three arrays back to back, for mono audio cut into blocks of `block`
+(256) samples, the last one shorter:
+
+    e[n_blocks]   uint8   block k's step is 2^(-e[k]/4)
+    r[n_samples]  int8    second differences of the integer samples q (q[-1] = q[-2] = 0); -128 = escape
+    big[...]      int32   the escaped values, in order (as many as r holds -128)
+
+Decoding: q = cumsum(cumsum(r with escapes filled)); z = q * step (per block); if shape != 0,
+x[n] = z[n] + shape * z[n-1] (x[0] = z[0]); else x = z. float32 result; md5_pcm is the md5 of its bytes, so
+a reader can check a decode bit for bit (decode() below is the reference, numpy + zlib only).
+
+Two modes. speech and rir entries: snr_db null, e = 60 everywhere: the samples rounded to 16-bit PCM,
+stored without loss (order-2 prediction + zlib). noise and music: lossy; the encoder filters the samples with
+1 / (1 + shape z^-1) (shape = 0.7: the decoder's FIR puts the quantisation noise under the low frequencies,
+where audio has its energy) and picks per block the step that puts the quantisation noise snr_db (30 dB) under
+the block's power. data/README.md gives what each mode does to PESQ and size.
 
     python scripts/corpus_v3/shard.py build --manifest data/manifest.tsv --cache data/.cache \
         --out data/.cache/v3/shards [--max-mib 60] [--split train]
@@ -36,42 +46,74 @@ import zlib
 import numpy as np
 
 MAGIC = b"DFN4SHD1"
+VERSION = 1
 BLOCK = 256
-BITS = {"speech": 8, "noise": 6, "music": 6, "rir": 8}
+# quantisation noise this far under each block's power; None = 16-bit PCM without loss
+SNR_DB = {"speech": None, "noise": 30.0, "music": 30.0, "rir": None}
+E_MAX = 80  # smallest step 2^-20 (about -120 dBFS)
+SHAPE = 0.7  # noise shaping: lossy entries are stored as x / (1 + SHAPE z^-1)
+E_PCM16 = 60  # step 2^-15: the 16-bit PCM grid (samples rounded to int16 first)
+ESC = -128
 MAX_RATE_HZ = 48000
 
 
-def encode(x, bits, block=BLOCK):
-    """float samples in [-1, 1] -> (payload bytes, decoded float32 samples)."""
+def escape(r):
+    """int64 residuals -> (int8 stream with ESC where a value does not fit, int32 stream of those values)."""
+    small = (r > -128) & (r < 128)
+    r8 = np.where(small, r, ESC).astype(np.int8)
+    return r8, r[~small].astype(np.int32)
+
+
+def encode(x, snr_db, block=BLOCK, shape=None):
+    """float samples -> (payload bytes, decoded float32 samples).
+
+    Per block, the step is the largest 2^(-e/4) (e integer in 0..E_MAX) not above the step that puts the
+    quantisation noise (step^2 / 12) snr_db under the block's mean power; the quantised integers q are stored
+    as their second differences (order-2 fixed prediction, exact in integers), int8 with an escape to int32."""
     x = np.asarray(x, dtype=np.float64)
+    shape = SHAPE if shape is None else shape
+    if snr_db is not None and shape:
+        from scipy.signal import lfilter
+
+        x = lfilter([1.0], [1.0, shape], x)  # the decoder's FIR (1 + shape z^-1) undoes this
     n = len(x)
     nb = (n + block - 1) // block
     pad = np.zeros(nb * block)
     pad[:n] = x
     blocks = pad.reshape(nb, block)
-    peak = np.abs(blocks).max(axis=1)
-    qmax = 2 ** (bits - 1) - 1
-    with np.errstate(divide="ignore"):
-        e = np.floor(4 * np.log2(qmax / np.maximum(peak, 1e-30)))
-    e = np.clip(e, 0, 254)
-    e[peak < 2 ** (-254 / 4) * 0.5] = 255
-    step = np.where(e == 255, 0.0, 2.0 ** (-e / 4))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.where(step[:, None] > 0, np.rint(blocks / np.where(step > 0, step, 1.0)[:, None]), 0)
-    m = np.clip(m, -qmax, qmax).astype(np.int8).reshape(-1)[:n]
-    exps = e.astype(np.uint8)
-    payload = zlib.compress(exps.tobytes() + m.tobytes(), 9)
-    return payload, decode(payload, n, block)
+    if snr_db is None:  # 16-bit PCM, coded without loss
+        e = np.full(nb, E_PCM16, dtype=np.uint8)
+    else:
+        ms = np.mean(blocks * blocks, axis=1)
+        target = np.sqrt(12 * ms) * 10 ** (-snr_db / 20)
+        with np.errstate(divide="ignore"):
+            e = np.ceil(-4 * np.log2(np.maximum(target, 1e-30)))
+        e = np.clip(e, 0, E_MAX).astype(np.uint8)
+    step = 2.0 ** (-e.astype(np.float64) / 4)
+    if snr_db is None:
+        blocks = np.clip(blocks, -1.0, 32767 / 32768)
+    q = np.rint(blocks / step[:, None]).astype(np.int64).reshape(-1)[:n]
+    r = np.diff(np.diff(q, prepend=0), prepend=0)
+    r8, r32 = escape(r)
+    payload = zlib.compress(e.tobytes() + r8.tobytes() + r32.astype("<i4").tobytes(), 9)
+    return payload, decode(payload, n, block, shape if snr_db is not None else 0.0)
 
 
-def decode(payload, n_samples, block=BLOCK):
+def decode(payload, n_samples, block=BLOCK, shape=0.0):
     """payload bytes -> float32 samples (the reference decoder; numpy + zlib only)."""
     raw = zlib.decompress(payload)
     nb = (n_samples + block - 1) // block
-    exps = np.frombuffer(raw, dtype=np.uint8, count=nb)
-    mants = np.frombuffer(raw, dtype=np.int8, offset=nb, count=n_samples).astype(np.float32)
-    step = np.where(exps == 255, 0.0, 2.0 ** (-exps.astype(np.float64) / 4)).astype(np.float32)
-    return mants * np.repeat(step, block)[:n_samples]
+    e = np.frombuffer(raw, dtype=np.uint8, count=nb)
+    r = np.frombuffer(raw, dtype=np.int8, offset=nb, count=n_samples).astype(np.int64)
+    esc = np.nonzero(r == ESC)[0]
+    if len(esc):
+        r[esc] = np.frombuffer(raw, dtype="<i4", offset=nb + n_samples, count=len(esc))
+    q = np.cumsum(np.cumsum(r))
+    step = np.repeat(2.0 ** (-e.astype(np.float64) / 4), block)[:n_samples]
+    z = q * step
+    if shape:
+        z[1:] += shape * z[:-1].copy()
+    return z.astype(np.float32)
 
 
 def read_index(path):
@@ -88,7 +130,7 @@ def read_entry(path, entry, base):
     with open(path, "rb") as fh:
         fh.seek(base + entry["offset"])
         payload = fh.read(entry["nbytes"])
-    return decode(payload, entry["n_samples"], entry["block"])
+    return decode(payload, entry["n_samples"], entry["block"], entry.get("shape", 0.0))
 
 
 def iter_shard(path):
@@ -97,7 +139,7 @@ def iter_shard(path):
     with open(path, "rb") as fh:
         for e in index["entries"]:
             fh.seek(base + e["offset"])
-            yield e, decode(fh.read(e["nbytes"]), e["n_samples"], e["block"])
+            yield e, decode(fh.read(e["nbytes"]), e["n_samples"], e["block"], e.get("shape", 0.0))
 
 
 def write_shard(path, entries, payloads):
@@ -105,7 +147,7 @@ def write_shard(path, entries, payloads):
     for e, p in zip(entries, payloads):
         e["offset"], e["nbytes"] = off, len(p)
         off += len(p)
-    index = json.dumps({"version": 1, "entries": entries}, separators=(",", ":"), sort_keys=True).encode()
+    index = json.dumps({"version": VERSION, "entries": entries}, separators=(",", ":"), sort_keys=True).encode()
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:
         fh.write(MAGIC + struct.pack("<I", len(index)) + index)
@@ -158,13 +200,13 @@ def build(a):
             flush()
         kind_of_shard = r["kind"]
         x, sr = load_mono(resolve(r["path"], a.cache, a.v2))
-        bits = BITS[r["kind"]]
-        p, y = encode(x, bits)
+        snr = SNR_DB[r["kind"]]
+        p, y = encode(x, snr)
         if size + len(p) > limit:
             flush()
         e = {k: r[k] for k in ("kind", "source", "speaker", "language", "split", "category")}
         e.update(id=r["path"], rate_hz=int(sr), bandwidth_hz=int(float(r["bandwidth_hz"] or 0)),
-                 n_samples=len(x), bits=bits, block=BLOCK, md5_pcm=hashlib.md5(y.tobytes()).hexdigest())
+                 n_samples=len(x), snr_db=snr, shape=0.0 if snr is None else SHAPE, block=BLOCK, md5_pcm=hashlib.md5(y.tobytes()).hexdigest())
         entries.append(e)
         payloads.append(p)
         size += len(p)
