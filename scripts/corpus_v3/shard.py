@@ -2,7 +2,7 @@
 """DFN4 training shards: a compact audio container that numpy (and a few lines of Rust) can read.
 
 Why not Vorbis/Opus/FLAC: the GPU machine has numpy and torch but no soundfile, scipy or ffmpeg, and its
-torchaudio no longer decodes files itself; a format that needs only numpy + zlib decodes everywhere.
+torchaudio no longer decodes files itself; a format that needs only numpy + the standard library (lzma) decodes everywhere.
 
 Format (all little-endian), one file per shard, `*.dsh`:
 
@@ -14,7 +14,7 @@ Format (all little-endian), one file per shard, `*.dsh`:
     entry = {"id": manifest path, "kind", "source", "speaker", "language", "split", "category",
              "rate_hz", "bandwidth_hz", "n_samples", "snr_db", "shape", "block", "offset", "nbytes", "md5_pcm"}
 
-An entry's data is zlib (level 9) of three arrays back to back, for mono audio cut into blocks of `block`
+An entry's data is an xz stream (Python's lzma, preset 6; Rust: lzma-rs or xz2) of three arrays back to back, for mono audio cut into blocks of `block`
 (256) samples, the last one shorter:
 
     e[n_blocks]   uint8   block k's step is 2^(-e[k]/4)
@@ -23,10 +23,10 @@ An entry's data is zlib (level 9) of three arrays back to back, for mono audio c
 
 Decoding: q = cumsum(cumsum(r with escapes filled)); z = q * step (per block); if shape != 0,
 x[n] = z[n] + shape * z[n-1] (x[0] = z[0]); else x = z. float32 result; md5_pcm is the md5 of its bytes, so
-a reader can check a decode bit for bit (decode() below is the reference, numpy + zlib only).
+a reader can check a decode bit for bit (decode() below is the reference, numpy + the standard library only).
 
 Two modes. speech and rir entries: snr_db null, e = 60 everywhere: the samples rounded to 16-bit PCM,
-stored without loss (order-2 prediction + zlib). noise and music: lossy; the encoder filters the samples with
+stored without loss (order-2 prediction + xz). noise and music: lossy; the encoder filters the samples with
 1 / (1 + shape z^-1) (shape = 0.7: the decoder's FIR puts the quantisation noise under the low frequencies,
 where audio has its energy) and picks per block the step that puts the quantisation noise snr_db (30 dB) under
 the block's power. data/README.md gives what each mode does to PESQ and size.
@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 import struct
-import zlib
+import lzma
 
 import numpy as np
 
@@ -95,13 +95,13 @@ def encode(x, snr_db, block=BLOCK, shape=None):
     q = np.rint(blocks / step[:, None]).astype(np.int64).reshape(-1)[:n]
     r = np.diff(np.diff(q, prepend=0), prepend=0)
     r8, r32 = escape(r)
-    payload = zlib.compress(e.tobytes() + r8.tobytes() + r32.astype("<i4").tobytes(), 9)
+    payload = lzma.compress(e.tobytes() + r8.tobytes() + r32.astype("<i4").tobytes(), preset=6)
     return payload, decode(payload, n, block, shape if snr_db is not None else 0.0)
 
 
 def decode(payload, n_samples, block=BLOCK, shape=0.0):
-    """payload bytes -> float32 samples (the reference decoder; numpy + zlib only)."""
-    raw = zlib.decompress(payload)
+    """payload bytes -> float32 samples (the reference decoder; numpy + lzma only)."""
+    raw = lzma.decompress(payload)
     nb = (n_samples + block - 1) // block
     e = np.frombuffer(raw, dtype=np.uint8, count=nb)
     r = np.frombuffer(raw, dtype=np.int8, offset=nb, count=n_samples).astype(np.int64)

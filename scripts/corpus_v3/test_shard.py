@@ -89,7 +89,7 @@ class ContainerTest(unittest.TestCase):
                 self.assertEqual(hashlib.md5(y.tobytes()).hexdigest(), e["md5_pcm"])
             e2 = index["entries"][2]
             np.testing.assert_array_equal(shard.read_entry(path, e2, base), got[2][1])
-            with open(path, "r+b") as fh:  # corrupt one payload byte: zlib or the md5 must notice
+            with open(path, "r+b") as fh:  # corrupt one payload byte: xz or the md5 must notice
                 fh.seek(base + e2["offset"] + e2["nbytes"] // 2)
                 b = fh.read(1)
                 fh.seek(-1, 1)
