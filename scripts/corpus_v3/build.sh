@@ -55,7 +55,7 @@ if [ "${SHARDS:-1}" != 0 ]; then
     step "shards"
     rm -rf "$cache/v3/shards"
     nice -n 10 "$py" "$here/shard.py" build --manifest data/manifest.tsv --cache "$cache" --out "$cache/v3/shards" \
-        --split train
+        --split train --music-hours 6
 fi
 step "summary"
 "$py" "$here/summary.py"
