@@ -181,7 +181,8 @@ def build(a):
     import csv
 
     with open(a.manifest, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh, delimiter="\t") if (a.split == "all" or r["split"] == a.split)]
+        rows = [r for r in csv.DictReader(fh, delimiter="\t") if (a.split == "all" or r["split"] == a.split)
+                and r["kind"] in a.kinds.split(",")]
     if a.music_hours is not None:  # a fixed share of the music: files in md5-hash order up to the hours
         music = sorted((r for r in rows if r["kind"] == "music"),
                        key=lambda r: hashlib.sha256(r["md5"].encode()).hexdigest())
@@ -223,7 +224,7 @@ def build(a):
         payloads.append(p)
         size += len(p)
     flush()
-    with open(os.path.join(a.out, f"{a.split}-shards.tsv"), "w") as fh:
+    with open(os.path.join(a.out, f"{a.split}-{a.kinds.replace(',', '-')}-shards.tsv"), "w") as fh:
         fh.write("name\tkind\tentries\tbytes\tmd5\n")
         for name, kind, n, _ in shards:
             path = os.path.join(a.out, name)
@@ -256,6 +257,7 @@ def main():
     b.add_argument("--max-mib", type=float, default=60.0)
     b.add_argument("--music-hours", type=float, default=6.0,
                    help="music in the shards (the manifest has more; the upload cost grows with it)")
+    b.add_argument("--kinds", default="music,noise,rir,speech")
     c = sub.add_parser("check")
     c.add_argument("shards", nargs="+")
     a = ap.parse_args()
