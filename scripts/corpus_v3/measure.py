@@ -66,8 +66,8 @@ def bandwidth(x, sr, active_db):
     """(bandwidth_hz, rolloff995_hz) from the long-term spectrum of the active frames.
 
     bandwidth_hz: the upper edge of the highest 500 Hz band whose mean power is within BW_DROP_DB of
-    the loudest band above 500 Hz (the 0-500 Hz band, where hum and rumble live, is not the reference). rolloff995_hz: the frequency below which 99.5 % of the
-    power above 50 Hz lies."""
+    the loudest band above 500 Hz (the 0-500 Hz band, where hum and rumble live, is not the reference).
+    rolloff995_hz: the frequency below which 99.5 % of the power above 50 Hz lies."""
     n = 2048 if sr > 24000 else 1024
     hop = n
     if len(x) < n:

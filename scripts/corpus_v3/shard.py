@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """DFN4 training shards: a compact audio container that numpy (and a few lines of Rust) can read.
 
-Why not Vorbis/Opus/FLAC: the GPU machine has numpy and torch but no soundfile, scipy or ffmpeg, and its
-torchaudio no longer decodes files itself; a format that needs only numpy + the standard library (lzma) decodes everywhere.
+Why not Vorbis/Opus/FLAC: the GPU machine's package list (device KINDS.md) has numpy and torch but no
+soundfile, scipy, ffmpeg or torchcodec (which torchaudio 2.11 loads files through); a format that needs only
+numpy + the standard library (lzma) decodes everywhere.
 
 Format (all little-endian), one file per shard, `*.dsh`:
 
@@ -14,8 +15,8 @@ Format (all little-endian), one file per shard, `*.dsh`:
     entry = {"id": manifest path, "kind", "source", "speaker", "language", "split", "category",
              "rate_hz", "bandwidth_hz", "n_samples", "snr_db", "shape", "block", "offset", "nbytes", "md5_pcm"}
 
-An entry's data is an xz stream (Python's lzma; Rust: lzma-rs or xz2) of three arrays back to back, for mono audio cut into blocks of `block`
-(256) samples, the last one shorter:
+An entry's data is an xz stream (Python's lzma; Rust: lzma-rs or xz2) of three arrays back to back, for
+mono audio cut into blocks of `block` (256) samples, the last one shorter:
 
     e[n_blocks]   uint8   block k's step is 2^(-e[k]/4)
     r[n_samples]  int8    second differences of the integer samples q (q[-1] = q[-2] = 0); -128 = escape
@@ -219,7 +220,8 @@ def build(a):
             flush()
         e = {k: r[k] for k in ("kind", "source", "speaker", "language", "split", "category")}
         e.update(id=r["path"], rate_hz=int(sr), bandwidth_hz=int(float(r["bandwidth_hz"] or 0)),
-                 n_samples=len(x), snr_db=snr, shape=0.0 if snr is None else SHAPE, block=BLOCK, md5_pcm=hashlib.md5(y.tobytes()).hexdigest())
+                 n_samples=len(x), snr_db=snr, shape=0.0 if snr is None else SHAPE, block=BLOCK,
+                 md5_pcm=hashlib.md5(y.tobytes()).hexdigest())
         entries.append(e)
         payloads.append(p)
         size += len(p)

@@ -82,7 +82,8 @@ def main():
     print(f"{len(keys)} utterances; 16-bit PCM {size['pcm16'] / 1e6:.2f} MB, FLAC {size['flac'] / 1e6:.2f} MB")
     for b in bits:
         v = np.array(res[b])
-        print(f"{b if b is None else str(b) + ' dB'}: PESQ-WB mean {v.mean():.3f}, min {v.min():.3f}, p10 {np.percentile(v, 10):.3f}; "
+        name = "16-bit lossless" if b is None else f"{b:g} dB"
+        print(f"{name}: PESQ-WB mean {v.mean():.3f}, min {v.min():.3f}, p10 {np.percentile(v, 10):.3f}; "
               f"{size[f's{b}'] / 1e6:.2f} MB = {size['pcm16'] / size[f's{b}']:.2f}x smaller than PCM16, "
               f"{size['flac'] / size[f's{b}']:.2f}x smaller than FLAC")
 
