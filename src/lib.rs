@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: [`dsp`] turns 48 kHz audio into ERB and complex features, a [`backend::Backend`]
 //! runs the DfNet4 network ([`model`]) on them, and [`dsp`] applies the predicted ERB gains and deep-filter
-//! coefficients before the inverse STFT. [`denoiser::Denoiser`] ties the two together frame by frame.
+//! coefficients before the inverse STFT. [`denoiser::Denoiser`] ties the two together frame by frame;
+//! [`enhance`] runs whole signals and files at any rate; [`backend::registry`] is where every front end
+//! gets its backend by name.
 #![deny(missing_docs)]
 
 pub mod audio_io;
@@ -21,3 +23,8 @@ pub mod stream;
 pub mod train;
 
 pub use error::{Error, Result};
+
+// The README's Rust example is compiled and run as a doc test, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
