@@ -267,12 +267,13 @@ fn build(info: &'static BackendInfo, weights: &Weights) -> Result<AnyBackend> {
         Engine::Tch { graphs, .. } => {
             use super::tch::{backend_device, CudaGraphs, TchBackend};
             let device = backend_device(info.name)?;
-            let graphs = if graphs {
-                CudaGraphs::from_env()?
+            // With graphs: as DFN4_CUDA_GRAPHS says, falling back to eager where the shim cannot load.
+            let built = if graphs {
+                TchBackend::new(weights, device)
             } else {
-                CudaGraphs::Off
+                TchBackend::with_cuda_graphs(weights, device, CudaGraphs::Off)
             };
-            Inner::Tch(TchBackend::with_cuda_graphs(weights, device, graphs).map_err(context)?)
+            Inner::Tch(built.map_err(context)?)
         }
         #[cfg(feature = "mlx")]
         Engine::Mlx { .. } => {

@@ -86,17 +86,6 @@ pub fn backend_device(name: &str) -> Result<Device> {
     }
 }
 
-/// The backend called `name` (see [`backend_device`]) built from `weights`: "tch-cuda-eager" is CUDA
-/// with graphs off, "tch-cuda" CUDA with graphs as `DFN4_CUDA_GRAPHS` says.
-pub fn create(name: &str, weights: &Weights) -> Result<TchBackend> {
-    let device = backend_device(name)?;
-    if name == "tch-cuda-eager" {
-        TchBackend::with_cuda_graphs(weights, device, CudaGraphs::Off)
-    } else {
-        TchBackend::new(weights, device)
-    }
-}
-
 /// Which calls of a CUDA backend replay CUDA graphs instead of launching every kernel from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CudaGraphs {
