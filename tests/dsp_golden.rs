@@ -1,4 +1,4 @@
-//! The DSP port against libDF itself: vectors written by `scripts/make_golden.py` with PyPI
+//! The DSP port against libDF itself: vectors written by `scripts/assets/make_golden.py` with PyPI
 //! `DeepFilterLib` 0.5.6 (libDF's Python bindings) on noisy espeak-ng speech, 128 frames.
 //!
 //! Tolerance: per frame `‖got − want‖ / ‖want‖ ≤ 1e-5`, and per element

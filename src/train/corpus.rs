@@ -223,7 +223,7 @@ mod tests {
     fn vorbis_files_decode_to_the_encoded_tone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tone.ogg");
-        // sox writes the same kind of file as scripts/corpus_build.py (mono Vorbis I at 22.05 kHz).
+        // sox writes the same kind of file as scripts/corpus/corpus_build.py (mono Vorbis I at 22.05 kHz).
         let made = std::process::Command::new("sox")
             .args(["-R", "-D", "-n", "-r", "22050", "-c", "1"])
             .arg(&path)
