@@ -19,7 +19,7 @@ cargo_mlx clippy --all-targets --features mlx -- -D warnings
 echo "== cargo test --features mlx (MLX backend)"
 cargo_mlx test --features mlx --test mlx_parity
 cargo_mlx test --features mlx --lib -- backend::mlx bench::engine
-cargo_mlx test --features mlx --bin dfn4 -- cli::model
+cargo_mlx test --features mlx --bin dfn4 -- cli::bench
 
 echo "== dfn4 bench smoke (mlx-cpu vs native, with the training step)"
 out=$(mktemp -d)

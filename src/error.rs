@@ -36,6 +36,9 @@ pub enum Error {
     /// The meter window could not be opened or failed while open (no display, no OpenGL, ...).
     #[error("gui error: {0}")]
     Gui(String),
+    /// Training failed (corpus, checkpoint, export, a diverging loss, ...).
+    #[error("training error: {0}")]
+    Train(String),
     /// Input data is unusable (empty, wrong length, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -43,3 +46,22 @@ pub enum Error {
 
 /// Result with the library's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Config(format!("json: {e}"))
+    }
+}
+
+impl From<safetensors::SafeTensorError> for Error {
+    fn from(e: safetensors::SafeTensorError) -> Self {
+        Error::Config(format!("safetensors: {e}"))
+    }
+}
+
+#[cfg(feature = "tch")]
+impl From<tch::TchError> for Error {
+    fn from(e: tch::TchError) -> Self {
+        Error::Backend(format!("libtorch: {e}"))
+    }
+}

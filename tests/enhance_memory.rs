@@ -27,6 +27,8 @@ fn write_tone(path: &Path, seconds: usize) {
 
 /// Peak resident set of one `dfn4 enhance` run, in KiB.
 fn enhance_peak_kib(input: &Path, output: &Path) -> i64 {
+    // Reaped by wait4 below, which (unlike Child::wait) reports the child's own peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_dfn4"))
         .arg("enhance")
         .arg(input)

@@ -9,8 +9,9 @@ mod common;
 
 use common::backend::{frame, max_abs_diff, random_features, run_steps_with, store};
 use dfn4::backend::native::NativeBackend;
+use dfn4::backend::registry::{self, ModelSource};
 use dfn4::backend::tch::cuda_graph::{availability, CudaGraph};
-use dfn4::backend::tch::{create, register_cuda, CudaGraphs, TchBackend, TchState};
+use dfn4::backend::tch::{register_cuda, CudaGraphs, TchBackend, TchState};
 use dfn4::backend::{Backend, Features, ModelOutput, SeqModelOutput};
 use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
@@ -63,7 +64,7 @@ fn graphs_are_off_and_refused_off_cuda() {
     )
     .unwrap();
     assert_eq!(state.graph_nodes(), None);
-    match create("tch-cuda-eager", &w) {
+    match registry::create("tch-cuda-eager", ModelSource::Weights(&w)) {
         Ok(b) => assert_eq!(b.name(), "tch-cuda-eager"),
         Err(e) => assert!(
             e.to_string()

@@ -2,12 +2,11 @@
 #![cfg(feature = "train")]
 use std::path::Path;
 
-use clap::Parser;
 use dfn4::model::Weights;
 use dfn4::train::corpus::Corpus;
 use dfn4::train::mix::{make_batch, MixConfig, Split};
 use dfn4::train::trainer::Trainer;
-use dfn4::train::TrainArgs;
+use dfn4::train::TrainConfig;
 
 /// Voiced, syllable-modulated harmonic "speech" at `rate` Hz.
 fn fake_speech(rate: u32, seconds: f32, f0: f32) -> Vec<f32> {
@@ -90,43 +89,22 @@ fn run_checkpoints_resumes_and_exports() {
     make_corpus(&corpus);
     let ckpt = dir.path().join("ckpt");
     let export = dir.path().join("models");
-    let args = |steps: &str, ckpt: &Path, export: &Path| {
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            a: TrainArgs,
-        }
-        Cli::parse_from([
-            "train",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--ckpt-dir",
-            ckpt.to_str().unwrap(),
-            "--export-dir",
-            export.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--batch",
-            "2",
-            "--seconds",
-            "1",
-            "--steps",
-            steps,
-            "--warmup",
-            "2",
-            "--log-every",
-            "1",
-            "--val-every",
-            "2",
-            "--ckpt-every",
-            "2",
-            "--dev-examples",
-            "2",
-            "--auto-resume",
-            "--git-rev",
-            "test",
-        ])
-        .a
+    let args = |steps: &str, ckpt: &Path, export: &Path| TrainConfig {
+        corpus: corpus.clone(),
+        ckpt_dir: ckpt.to_path_buf(),
+        export_dir: export.to_path_buf(),
+        device: "cpu".into(),
+        batch: 2,
+        seconds: 1.0,
+        steps: steps.parse().unwrap(),
+        warmup: 2,
+        log_every: 1,
+        val_every: 2,
+        ckpt_every: 2,
+        dev_examples: 2,
+        auto_resume: true,
+        git_rev: Some("test".into()),
+        ..TrainConfig::default()
     };
     // Part of a 5-step schedule, then resumed to its end.
     let mut a3 = args("5", &ckpt, &export);

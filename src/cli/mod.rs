@@ -9,6 +9,8 @@ pub mod filter_args;
 pub mod gui;
 #[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "train")]
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +35,7 @@ pub enum Command {
     Gui(gui::GuiArgs),
     /// Train DfNet4 on a corpus of clean speech and noise mixed on the fly (cargo feature `train`).
     #[cfg(feature = "train")]
-    Train(dfn4::train::TrainArgs),
+    Train(train::TrainArgs),
     /// Denoise an audio input device into an output device in real time (cargo feature `live`).
     #[cfg(feature = "live")]
     Live(live::LiveArgs),
@@ -50,7 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "gui")]
         Command::Gui(args) => gui::run(&args),
         #[cfg(feature = "train")]
-        Command::Train(args) => dfn4::train::run(args),
+        Command::Train(args) => train::run(args),
         #[cfg(feature = "live")]
         Command::Live(args) => live::run(&args),
         #[cfg(feature = "live")]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use super::{train_bail, TrainContext};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -51,9 +51,8 @@ pub fn save(
     opt: &AdamW,
     state: &TrainState,
     compact: bool,
-) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(ckpt_dir)
-        .with_context(|| format!("cannot create {}", ckpt_dir.display()))?;
+) -> crate::Result<PathBuf> {
+    std::fs::create_dir_all(ckpt_dir).ctx(|| format!("cannot create {}", ckpt_dir.display()))?;
     let tmp = ckpt_dir.join("latest.tmp");
     let dst = ckpt_dir.join("latest");
     let _ = std::fs::remove_dir_all(&tmp);
@@ -89,21 +88,21 @@ pub fn load(
     dir: &Path,
     vars: &BTreeMap<String, Tensor>,
     opt: &mut AdamW,
-) -> anyhow::Result<TrainState> {
+) -> crate::Result<TrainState> {
     let state: TrainState = serde_json::from_str(
         &std::fs::read_to_string(dir.join(STATE_FILE))
-            .with_context(|| format!("no checkpoint state in {}", dir.display()))?,
+            .ctx(|| format!("no checkpoint state in {}", dir.display()))?,
     )?;
     let saved: HashMap<String, Tensor> = Tensor::read_safetensors(dir.join(MODEL_FILE))?
         .into_iter()
         .collect();
-    tch::no_grad(|| -> anyhow::Result<()> {
+    tch::no_grad(|| -> crate::Result<()> {
         for (name, var) in vars {
             let src = saved
                 .get(name)
-                .with_context(|| format!("checkpoint lacks parameter {name}"))?;
+                .ctx(|| format!("checkpoint lacks parameter {name}"))?;
             if src.size() != var.size() {
-                bail!(
+                train_bail!(
                     "parameter {name} has shape {:?}, expected {:?}",
                     src.size(),
                     var.size()
@@ -130,12 +129,12 @@ pub fn export(
     cfg: &ModelConfig,
     vars: &BTreeMap<String, Tensor>,
     provenance: serde_json::Value,
-) -> anyhow::Result<PathBuf> {
+) -> crate::Result<PathBuf> {
     let mut blobs = Vec::new();
     for spec in weight_specs(cfg) {
         let t = vars
             .get(&spec.name)
-            .with_context(|| format!("model lacks parameter {}", spec.name))?
+            .ctx(|| format!("model lacks parameter {}", spec.name))?
             .detach()
             .to_kind(Kind::Float)
             .to_device(Device::Cpu)
@@ -149,9 +148,10 @@ pub fn export(
     let views = blobs
         .iter()
         .map(|(k, s, b)| Ok((k.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::Result<Vec<_>>>()?;
     let bytes = safetensors::serialize(views, None)?;
-    Weights::from_safetensors_bytes(cfg, &bytes).context("exported weights do not validate")?;
+    Weights::from_safetensors_bytes(cfg, &bytes)
+        .ctx(|| "exported weights do not validate".into())?;
     std::fs::create_dir_all(dir)?;
     let path = dir.join("dfn4.safetensors");
     std::fs::write(&path, &bytes)?;

@@ -2,7 +2,7 @@
 //! loaded once into memory and resampled to 48 kHz.
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use super::{train_bail, TrainContext};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -85,19 +85,19 @@ impl Corpus {
     }
 
     /// Loads `dir/manifest.json` and every file it lists (in parallel).
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    pub fn load(dir: &Path) -> crate::Result<Self> {
         let mpath = dir.join("manifest.json");
         let text = std::fs::read_to_string(&mpath)
-            .with_context(|| format!("cannot read corpus manifest {}", mpath.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("invalid manifest {}", mpath.display()))?;
+            .ctx(|| format!("cannot read corpus manifest {}", mpath.display()))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).ctx(|| format!("invalid manifest {}", mpath.display()))?;
         let loaded: Vec<(ManifestEntry, Clip)> = manifest
             .files
             .into_par_iter()
             .map(|e| {
                 let p: PathBuf = dir.join(&e.path);
                 let (samples, rate) =
-                    read_mono(&p).with_context(|| format!("cannot load {}", p.display()))?;
+                    read_mono(&p).ctx(|| format!("cannot load {}", p.display()))?;
                 let samples = resample_to_48k(&samples, rate)?;
                 let clip = Clip {
                     samples,
@@ -106,7 +106,7 @@ impl Corpus {
                 };
                 Ok((e, clip))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<crate::Result<_>>()?;
         let mut c = Corpus::default();
         for (e, clip) in loaded {
             if clip.samples.len() < SAMPLE_RATE_HZ / 10 {
@@ -117,11 +117,11 @@ impl Corpus {
                 ("speech", _) => c.speech_train.push(clip),
                 ("noise", "dev") => c.noise_dev.push(clip),
                 ("noise", _) => c.noise_train.push(clip),
-                (k, _) => bail!("{}: unknown kind {k:?} (speech or noise)", e.path),
+                (k, _) => train_bail!("{}: unknown kind {k:?} (speech or noise)", e.path),
             }
         }
         if c.speech_train.is_empty() {
-            bail!("corpus {} has no training speech", dir.display());
+            train_bail!("corpus {} has no training speech", dir.display());
         }
         // Without a dev split, hold out every 20th speech file (whole files, never seen in training).
         if c.speech_dev.is_empty() {
@@ -139,7 +139,7 @@ impl Corpus {
 }
 
 /// Reads a FLAC, Ogg Vorbis or WAV file as mono `f32` (channels averaged) with its sample rate.
-pub fn read_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
+pub fn read_mono(path: &Path) -> crate::Result<(Vec<f32>, u32)> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -147,34 +147,39 @@ pub fn read_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
         .to_ascii_lowercase();
     let (inter, channels, rate) = match ext.as_str() {
         "flac" => {
-            let mut r = claxon::FlacReader::open(path)?;
+            let mut r = claxon::FlacReader::open(path).ctx(|| "not a FLAC file".into())?;
             let info = r.streaminfo();
             let scale = 1.0 / (1u64 << (info.bits_per_sample - 1)) as f32;
             let s = r
                 .samples()
                 .map(|x| x.map(|v| v as f32 * scale))
-                .collect::<Result<Vec<f32>, _>>()?;
+                .collect::<Result<Vec<f32>, _>>()
+                .ctx(|| "broken FLAC data".into())?;
             (s, info.channels as usize, info.sample_rate)
         }
         "ogg" => read_vorbis(path)?,
         "wav" => {
-            let mut r = hound::WavReader::open(path)?;
+            let mut r = hound::WavReader::open(path).ctx(|| "not a WAV file".into())?;
             let spec = r.spec();
             let s = match spec.sample_format {
-                hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<Vec<_>, _>>()?,
+                hound::SampleFormat::Float => r
+                    .samples::<f32>()
+                    .collect::<Result<Vec<_>, _>>()
+                    .ctx(|| "broken WAV data".into())?,
                 hound::SampleFormat::Int => {
                     let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
                     r.samples::<i32>()
                         .map(|x| x.map(|v| v as f32 * scale))
-                        .collect::<Result<Vec<_>, _>>()?
+                        .collect::<Result<Vec<_>, _>>()
+                        .ctx(|| "broken WAV data".into())?
                 }
             };
             (s, spec.channels as usize, spec.sample_rate)
         }
-        _ => bail!("unsupported audio format {ext:?} (flac, ogg or wav)"),
+        _ => train_bail!("unsupported audio format {ext:?} (flac, ogg or wav)"),
     };
     if channels == 0 || rate == 0 {
-        bail!("no channels or zero sample rate");
+        train_bail!("no channels or zero sample rate");
     }
     let mono = inter
         .chunks_exact(channels)
@@ -186,16 +191,16 @@ pub fn read_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
 /// Decodes an Ogg Vorbis file to interleaved `f32` samples, with its channel count and rate. The corpus
 /// stores its training split as Vorbis: about a quarter of the bytes of FLAC, which is what lets four
 /// times more speech travel to the GPU machine.
-fn read_vorbis(path: &Path) -> anyhow::Result<(Vec<f32>, usize, u32)> {
+fn read_vorbis(path: &Path) -> crate::Result<(Vec<f32>, usize, u32)> {
     let file = std::io::BufReader::new(std::fs::File::open(path)?);
     let mut reader = lewton::inside_ogg::OggStreamReader::new(file)
-        .map_err(|e| anyhow::anyhow!("not an Ogg Vorbis stream: {e}"))?;
+        .map_err(|e| crate::Error::Train(format!("not an Ogg Vorbis stream: {e}")))?;
     let channels = reader.ident_hdr.audio_channels as usize;
     let rate = reader.ident_hdr.audio_sample_rate;
     let mut samples = Vec::new();
     while let Some(packet) = reader
         .read_dec_packet_itl()
-        .map_err(|e| anyhow::anyhow!("broken Vorbis packet: {e}"))?
+        .map_err(|e| crate::Error::Train(format!("broken Vorbis packet: {e}")))?
     {
         samples.extend(packet.iter().map(|&v| f32::from(v) / 32768.0));
     }
@@ -207,12 +212,8 @@ fn read_vorbis(path: &Path) -> anyhow::Result<(Vec<f32>, usize, u32)> {
 }
 
 /// Resamples a whole clip to 48 kHz (the library's one resampler, delay trimmed).
-pub fn resample_to_48k(x: &[f32], rate_hz: u32) -> anyhow::Result<Vec<f32>> {
-    Ok(crate::dsp::resample::resample(
-        x,
-        rate_hz,
-        SAMPLE_RATE_HZ as u32,
-    )?)
+pub fn resample_to_48k(x: &[f32], rate_hz: u32) -> crate::Result<Vec<f32>> {
+    crate::dsp::resample::resample(x, rate_hz, SAMPLE_RATE_HZ as u32)
 }
 
 #[cfg(test)]

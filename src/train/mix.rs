@@ -213,7 +213,7 @@ fn speed_perturbed_segment(
     len: usize,
     rate_hz: usize,
     rng: &mut SmallRng,
-) -> anyhow::Result<(Vec<f32>, f32)> {
+) -> crate::Result<(Vec<f32>, f32)> {
     let src_len = (len * rate_hz).div_ceil(SAMPLE_RATE_HZ);
     let (src, band_hz) = speech_segment(clips, src_len, rng);
     let mut out = resample_to_48k(&src, rate_hz as u32)?;

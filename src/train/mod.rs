@@ -14,86 +14,122 @@ pub mod trainer;
 
 use std::path::PathBuf;
 
-/// Options of `dfn4 train`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TrainArgs {
+use crate::Error;
+
+/// How a training run is set up (the options of `dfn4 train`; the command line maps onto this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
     /// Corpus directory holding `manifest.json`.
-    #[arg(long, default_value = "data/corpus")]
     pub corpus: PathBuf,
     /// Directory for checkpoints (`<dir>/latest`) and the training log.
-    #[arg(long, default_value = "data/work/ckpt")]
     pub ckpt_dir: PathBuf,
     /// Resume from this checkpoint directory (e.g. `data/work/ckpt/latest`).
-    #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Resume from `<ckpt-dir>/latest` when it exists (for chained runs with one command line).
-    #[arg(long)]
     pub auto_resume: bool,
     /// Where `dfn4.safetensors` and `dfn4.json` are exported at the end of each run.
-    #[arg(long, default_value = "models")]
     pub export_dir: PathBuf,
     /// Device: auto, cpu, cuda, cuda:N, mps.
-    #[arg(long, default_value = "auto")]
     pub device: String,
     /// Examples per step.
-    #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Segment length in seconds.
-    #[arg(long, default_value_t = 3.0)]
     pub seconds: f32,
     /// Total optimiser steps of the schedule (training stops there).
-    #[arg(long, default_value_t = 30_000)]
     pub steps: u64,
     /// Stop this run after N steps (checkpoint + export) while keeping the `--steps` schedule; 0 = no limit.
-    #[arg(long, default_value_t = 0)]
     pub run_steps: u64,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
     /// Linear warm-up steps.
-    #[arg(long, default_value_t = 500)]
     pub warmup: u64,
     /// Final learning rate as a fraction of the peak (cosine decay).
-    #[arg(long, default_value_t = 0.05)]
     pub min_lr_ratio: f64,
     /// AdamW decoupled weight decay.
-    #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
     /// Global gradient-norm clipping threshold; 0 = adaptive (2× the running mean of recent norms,
     /// which only cuts spikes whatever the loss scale).
-    #[arg(long, default_value_t = 0.0)]
     pub clip_norm: f64,
     /// Seed of the initial weights and of the data stream.
-    #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Log every N steps.
-    #[arg(long, default_value_t = 25)]
     pub log_every: u64,
     /// Validate every N steps.
-    #[arg(long, default_value_t = 500)]
     pub val_every: u64,
     /// Checkpoint every N steps.
-    #[arg(long, default_value_t = 500)]
     pub ckpt_every: u64,
     /// Store the AdamW moments as bf16 in checkpoints (19 MB instead of 29 MB; resume then only
     /// approximately equals an uninterrupted run).
-    #[arg(long)]
     pub compact_ckpt: bool,
     /// Number of fixed dev examples used for validation.
-    #[arg(long, default_value_t = 64)]
     pub dev_examples: usize,
     /// Stop (checkpoint + export) after this many minutes of wall-clock time; 0 = no limit.
-    #[arg(long, default_value_t = 0.0)]
     pub max_minutes: f64,
     /// CPU threads for data mixing (default: all cores).
-    #[arg(long)]
     pub threads: Option<usize>,
     /// Git revision recorded in the export's provenance (default: `git rev-parse HEAD` if available).
-    #[arg(long)]
     pub git_rev: Option<String>,
 }
 
-/// Trains (or resumes training) as configured by `args`.
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    trainer::run(args)
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            corpus: "data/corpus".into(),
+            ckpt_dir: "data/work/ckpt".into(),
+            resume: None,
+            auto_resume: false,
+            export_dir: "models".into(),
+            device: "auto".into(),
+            batch: 32,
+            seconds: 3.0,
+            steps: 30_000,
+            run_steps: 0,
+            lr: 5e-4,
+            warmup: 500,
+            min_lr_ratio: 0.05,
+            weight_decay: 0.01,
+            clip_norm: 0.0,
+            seed: 42,
+            log_every: 25,
+            val_every: 500,
+            ckpt_every: 500,
+            compact_ckpt: false,
+            dev_examples: 64,
+            max_minutes: 0.0,
+            threads: None,
+            git_rev: None,
+        }
+    }
 }
+
+/// Trains (or resumes training) as configured by `cfg`.
+pub fn run(cfg: TrainConfig) -> crate::Result<()> {
+    trainer::run(cfg)
+}
+
+/// Context for the trainer's errors: any error (or a missing value) becomes [`Error::Train`] with a
+/// message that says what was being done.
+pub(crate) trait TrainContext<T> {
+    /// Maps the error to [`Error::Train`]`("{what}: {error}")`.
+    fn ctx(self, what: impl FnOnce() -> String) -> crate::Result<T>;
+}
+
+impl<T, E: std::fmt::Display> TrainContext<T> for std::result::Result<T, E> {
+    fn ctx(self, what: impl FnOnce() -> String) -> crate::Result<T> {
+        self.map_err(|e| Error::Train(format!("{}: {e}", what())))
+    }
+}
+
+impl<T> TrainContext<T> for Option<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> crate::Result<T> {
+        self.ok_or_else(|| Error::Train(what()))
+    }
+}
+
+/// Returns early with [`Error::Train`] and a formatted message.
+macro_rules! train_bail {
+    ($($arg:tt)*) => {
+        return Err(crate::Error::Train(format!($($arg)*)))
+    };
+}
+pub(crate) use train_bail;

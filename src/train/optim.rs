@@ -2,7 +2,7 @@
 //! checkpointed and restored exactly; global gradient-norm clipping; warm-up + cosine learning rate.
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{bail, Context};
+use super::{train_bail, TrainContext};
 use tch::{Kind, Tensor};
 
 /// AdamW state over a fixed, name-sorted parameter list.
@@ -117,16 +117,16 @@ impl AdamW {
     }
 
     /// Restores moments saved by [`AdamW::state_tensors`] (every parameter must be present).
-    pub fn load_state(&mut self, saved: &HashMap<String, Tensor>, step: u64) -> anyhow::Result<()> {
-        tch::no_grad(|| -> anyhow::Result<()> {
+    pub fn load_state(&mut self, saved: &HashMap<String, Tensor>, step: u64) -> crate::Result<()> {
+        tch::no_grad(|| -> crate::Result<()> {
             for (i, n) in self.names.iter().enumerate() {
                 for (prefix, dst) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                     let key = format!("{prefix}.{n}");
                     let src = saved
                         .get(&key)
-                        .with_context(|| format!("checkpoint lacks optimiser tensor {key}"))?;
+                        .ctx(|| format!("checkpoint lacks optimiser tensor {key}"))?;
                     if src.size() != dst.size() {
-                        bail!(
+                        train_bail!(
                             "optimiser tensor {key} has shape {:?}, expected {:?}",
                             src.size(),
                             dst.size()

@@ -12,7 +12,7 @@ use super::corpus::Corpus;
 use super::loss::{si_sdr_db, LossFn};
 use super::mix::{make_batch, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
-use super::TrainArgs;
+use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::net::DfNet4;
 use crate::backend::tch::{parse_device, register_cuda};
 use crate::config::{ModelConfig, NB_DF, NB_ERB, NB_FREQS};
@@ -69,7 +69,7 @@ impl Trainer {
         seed: u64,
         device: Device,
         weight_decay: f64,
-    ) -> anyhow::Result<Self> {
+    ) -> crate::Result<Self> {
         let vs = nn::VarStore::new(device);
         let net = DfNet4::new(&vs.root(), &Weights::random(cfg, seed))?;
         let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
@@ -161,7 +161,7 @@ impl Trainer {
     }
 }
 
-fn git_rev(args: &TrainArgs) -> String {
+fn git_rev(args: &TrainConfig) -> String {
     args.git_rev.clone().unwrap_or_else(|| {
         std::process::Command::new("git")
             .args(["rev-parse", "HEAD"])
@@ -174,7 +174,7 @@ fn git_rev(args: &TrainArgs) -> String {
 }
 
 fn provenance(
-    args: &TrainArgs,
+    args: &TrainConfig,
     mix: &MixConfig,
     corpus: &Corpus,
     state: &TrainState,
@@ -210,7 +210,7 @@ fn provenance(
 }
 
 /// The whole `dfn4 train` run.
-pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let t_start = Instant::now();
     let cuda = register_cuda();
     let device = parse_device(&args.device)?;
@@ -306,7 +306,7 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
             break;
         }
         let t0 = Instant::now();
-        let (step, hb) = rx.recv()?;
+        let (step, hb) = rx.recv().ctx(|| "the data threads stopped".into())?;
         debug_assert_eq!(step, state.step);
         let wait = t0.elapsed().as_secs_f64();
         let lr = lr_at(
@@ -327,7 +327,7 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
             state.grad_norm_ema = Some(state.grad_norm_ema.map_or(g, |m| 0.98 * m + 0.02 * g));
         }
         if !st.total.is_finite() {
-            anyhow::bail!("loss is {} at step {}", st.total, state.step);
+            train_bail!("loss is {} at step {}", st.total, state.step);
         }
         let dt = t0.elapsed().as_secs_f64();
         step_s_avg = if step_s_avg == 0.0 {
@@ -418,7 +418,7 @@ fn validate(
     dev: &[HostBatch],
     state: &mut TrainState,
     log: &mut std::fs::File,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let t0 = Instant::now();
     let v = trainer.validate(dev);
     let impr = v.get("si_sdr_impr_db").copied().unwrap_or(f64::NAN);

@@ -105,7 +105,7 @@ fn cl_index(i: usize, ch: usize, bins: usize) -> usize {
     f * ch + c
 }
 
-struct Loader<'a>(&'a Weights);
+struct Loader<'a>(&'a Weights<'a>);
 
 impl Loader<'_> {
     fn raw(&self, name: &str) -> Result<(&[f32], &[usize])> {
