@@ -230,7 +230,7 @@ fn unusable_backends_fail_with_one_line() {
         ),
         (
             &["--backends", "warp"],
-            "unknown backend \"warp\" (known: native, native-f16, tch-cpu",
+            "unknown backend \"warp\" (known: native, native-f16, native-i8, tch-cpu",
         ),
     ];
     // tch-cuda is either not compiled in, or compiled in but unavailable without a GPU; where it can run

@@ -22,6 +22,7 @@ use crate::{Error, Result};
 pub const KNOWN_BACKENDS: &[&str] = &[
     "native",
     "native-f16",
+    "native-i8",
     "tch-cpu",
     "tch-cuda",
     "tch-cuda-eager",
@@ -98,7 +99,7 @@ pub trait BenchBackend: Send + Sync {
 
 /// Backends compiled into this build.
 pub fn compiled_backends() -> Vec<&'static str> {
-    let mut v = vec!["native", "native-f16"];
+    let mut v = vec!["native", "native-f16", "native-i8"];
     if cfg!(feature = "tch") {
         // "tch-cuda-eager": CUDA without CUDA graphs, to show what the graphs of "tch-cuda" gain.
         v.extend(["tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps"]);
@@ -125,7 +126,7 @@ fn is_available(name: &str) -> bool {
 /// Ok when the compiled-in backend `name` can run on this machine, else the one-line reason.
 fn availability(name: &str) -> Result<()> {
     match name {
-        "native" | "native-f16" => Ok(()),
+        "native" | "native-f16" | "native-i8" => Ok(()),
         #[cfg(feature = "tch")]
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => {
             crate::backend::tch::backend_device(name).map(|_| ())
@@ -172,7 +173,7 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     check_name(name)?;
     match name {
-        "native" | "native-f16" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
+        "native" | "native-f16" | "native-i8" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
             weights,
             WeightPrecision::of_backend(name).unwrap_or_default(),
         )?))),
@@ -382,7 +383,7 @@ mod tests {
         check_name("native").unwrap();
         check_name("native-f16").unwrap();
         let unknown = check_name("cuda").unwrap_err().to_string();
-        assert!(unknown.contains("unknown backend \"cuda\" (known: native, native-f16, tch-cpu"));
+        assert!(unknown.contains("unknown backend \"cuda\" (known: native, native-f16, native-i8, tch-cpu"));
         assert!(!unknown.contains('\n'));
         if cfg!(feature = "mlx") {
             check_name("mlx-cpu").unwrap();

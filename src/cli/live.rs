@@ -134,7 +134,7 @@ pub(crate) fn build_workers(
     let mut workers = Vec::new();
     for name in names {
         let processor: Box<dyn dfn4::stream::processor::FrameProcessor> = match name.as_str() {
-            native_name @ ("native" | "native-f16") => {
+            native_name @ ("native" | "native-f16" | "native-i8") => {
                 let precision = WeightPrecision::of_backend(native_name).unwrap_or_default();
                 let backend = match native.iter().find(|(p, _)| *p == precision) {
                     Some((_, b)) => Arc::clone(b),

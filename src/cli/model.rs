@@ -15,21 +15,22 @@ use super::pipeline::ChannelEnhancer;
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(not(any(feature = "tch", feature = "mlx")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", not(feature = "mlx")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "tch-cpu", "tch-cuda", "tch-mps"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8", "tch-cpu", "tch-cuda", "tch-mps"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "mlx", not(feature = "tch")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "mlx-cpu", "mlx-gpu"];
+pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8", "mlx-cpu", "mlx-gpu"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", feature = "mlx"))]
 pub const AVAILABLE_BACKENDS: &[&str] = &[
     "native",
     "native-f16",
+    "native-i8",
     "tch-cpu",
     "tch-cuda",
     "tch-mps",
@@ -73,7 +74,7 @@ pub fn build_enhancer(
 ) -> Result<Box<dyn ChannelEnhancer>> {
     check_backend(backend)?;
     match backend {
-        name @ ("native" | "native-f16") => {
+        name @ ("native" | "native-f16" | "native-i8") => {
             let weights = load_weights(model)?;
             let precision = WeightPrecision::of_backend(name).unwrap_or_default();
             let native = NativeBackend::with_precision(&weights, precision)

@@ -102,12 +102,13 @@ impl WeightPrecision {
         match self {
             Self::F32 => "native",
             Self::F16 => "native-f16",
+            Self::I8 => "native-i8",
         }
     }
 
     /// The storage of the native backend called `name`; `None` if `name` is not a native backend.
     pub fn of_backend(name: &str) -> Option<Self> {
-        [Self::F32, Self::F16]
+        [Self::F32, Self::F16, Self::I8]
             .into_iter()
             .find(|p| p.backend_name() == name)
     }

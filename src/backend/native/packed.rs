@@ -5,8 +5,9 @@
 //! A step reads ~10 MB of dense weights, more than the L2 cache, so the dense kernel is bound by memory
 //! bandwidth: [`PackedMat`] stores each group of four rows as one contiguous stream (which the hardware
 //! prefetcher follows best), and with several vectors each four-row panel is used by all of them while
-//! it is in L1. Stored as half floats ([`WeightPrecision::F16`]) the stream is half as long; the
-//! products are still computed in `f32`.
+//! it is in L1. Stored as half floats ([`WeightPrecision::F16`]) the stream is half as long, as
+//! 8-bit integers with one scale per row ([`WeightPrecision::I8`]) a quarter; the products are still
+//! computed in `f32` (the weights are widened in registers, the row scale applied once per block).
 use super::simd::{fmadd, Isa, Level, BASELINE_FMA};
 use crate::{Error, Result};
 
@@ -27,6 +28,10 @@ pub enum WeightPrecision {
     /// every weight differs from its `f32` value by at most 2^-11 relative (weights under 2^-14 in
     /// magnitude keep an absolute error under 2^-25).
     F16,
+    /// Signed 8-bit integers with one `f32` scale per row (symmetric: the row's largest |w| maps to
+    /// 127): a quarter of the bytes to stream per step; every weight differs from its `f32` value by at
+    /// most half a step, max|row| / 254. The activations stay `f32`.
+    I8,
 }
 
 /// The packed weights in their storage type.
@@ -34,6 +39,8 @@ enum Store {
     F32(Vec<f32>),
     /// IEEE binary16 bit patterns.
     F16(Vec<u16>),
+    /// Quantised weights and the scale of each row (`[rows/64 · 64]`, zero-padded like the rows).
+    I8 { q: Vec<i8>, scales: Vec<f32> },
 }
 
 /// A row-major `[rows][cols]` matrix packed in blocks of 64 rows stored column by column,
@@ -51,8 +58,8 @@ impl PackedMat {
     pub fn pack(w: &[f32], rows: usize, cols: usize, precision: WeightPrecision) -> Result<Self> {
         debug_assert_eq!(w.len(), rows * cols);
         let data = match precision {
-            WeightPrecision::F32 => Store::F32(pack_blocks(w, rows, cols, Ok)?),
-            WeightPrecision::F16 => Store::F16(pack_blocks(w, rows, cols, |v| {
+            WeightPrecision::F32 => Store::F32(pack_blocks(w, rows, cols, |_, v| Ok(v))?),
+            WeightPrecision::F16 => Store::F16(pack_blocks(w, rows, cols, |_, v| {
                 let h = half::f16::from_f32(v);
                 if h.is_finite() {
                     Ok(h.to_bits())
@@ -62,6 +69,11 @@ impl PackedMat {
                     )))
                 }
             })?),
+            WeightPrecision::I8 => {
+                let scales = row_scales(w, rows, cols)?;
+                let q = pack_blocks(w, rows, cols, |r, v| Ok(quantize_i8(v, scales[r])))?;
+                Store::I8 { q, scales }
+            }
         };
         Ok(Self { rows, cols, data })
     }
@@ -72,8 +84,32 @@ impl PackedMat {
         match &self.data {
             Store::F32(d) => d.len() * 4,
             Store::F16(d) => d.len() * 2,
+            Store::I8 { q, scales } => q.len() + scales.len() * 4,
         }
     }
+}
+
+/// Scale of each row for [`WeightPrecision::I8`]: max |w| / 127 (1 for an all-zero row), padded with
+/// ones to whole blocks. Fails on a non-finite weight.
+fn row_scales(w: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
+    let mut scales = vec![1.0; rows.div_ceil(BLOCK_ROWS) * BLOCK_ROWS];
+    for (s, row) in scales.iter_mut().zip(w.chunks_exact(cols)) {
+        if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Config(format!(
+                "weight {v} cannot be quantised to 8 bits"
+            )));
+        }
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if max > 0.0 {
+            *s = max / 127.0;
+        }
+    }
+    Ok(scales)
+}
+
+/// `v / scale` rounded to the nearest integer (|v| ≤ 127 · scale by construction).
+fn quantize_i8(v: f32, scale: f32) -> i8 {
+    (v / scale).round().clamp(-127.0, 127.0) as i8
 }
 
 /// The `[rows/64][cols][64]` layout of [`PackedMat`] (zero-padded rows), each weight stored as
@@ -82,13 +118,13 @@ fn pack_blocks<T: Copy + Default>(
     w: &[f32],
     rows: usize,
     cols: usize,
-    mut convert: impl FnMut(f32) -> Result<T>,
+    mut convert: impl FnMut(usize, f32) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut data = vec![T::default(); rows.div_ceil(BLOCK_ROWS) * cols * BLOCK_ROWS];
     for r in 0..rows {
         for c in 0..cols {
             data[((r / BLOCK_ROWS) * cols + c) * BLOCK_ROWS + r % BLOCK_ROWS] =
-                convert(w[r * cols + c])?;
+                convert(r, w[r * cols + c])?;
         }
     }
     Ok(data)
@@ -102,6 +138,7 @@ pub fn gemv_acc(isa: Isa, m: &PackedMat, xs: &[f32], ys: &mut [f32]) {
     match &m.data {
         Store::F32(data) => gemv_f32_acc(isa, m.rows, m.cols, data, xs, ys),
         Store::F16(data) => gemv_f16_acc(isa, m.rows, m.cols, data, xs, ys),
+        Store::I8 { q, scales } => gemv_i8_acc(isa, m.rows, m.cols, q, scales, xs, ys),
     }
 }
 
@@ -151,7 +188,7 @@ kernel! {
         xs: &[f32],
         ys: &mut [f32],
     ) {
-        gemv_blocks(rows, cols, data, xs, ys, block_gemv::<FMA, WIDE>);
+        gemv_blocks(rows, cols, data, xs, ys, |_, b, x, y| block_gemv::<FMA, WIDE>(b, x, y));
     }
 }
 
@@ -161,7 +198,7 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn avx2(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
-        gemv_blocks(rows, cols, data, xs, ys, |b, x, y| {
+        gemv_blocks(rows, cols, data, xs, ys, |_, b, x, y| {
             // SAFETY: this closure only runs inside a function compiled with AVX2, FMA and F16C.
             unsafe { block_gemv_f16c::<false>(b, x, y) }
         });
@@ -169,7 +206,7 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     fn avx512(rows: usize, cols: usize, data: &[u16], xs: &[f32], ys: &mut [f32]) {
-        gemv_blocks(rows, cols, data, xs, ys, |b, x, y| {
+        gemv_blocks(rows, cols, data, xs, ys, |_, b, x, y| {
             // SAFETY: as above, with AVX-512F.
             unsafe { block_gemv_f16c::<true>(b, x, y) }
         });
@@ -183,12 +220,15 @@ fn gemv_f16_acc(isa: Isa, rows: usize, cols: usize, data: &[u16], xs: &[f32], ys
         // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F, AVX2,
         // FMA and F16C.
         Level::Avx512 => unsafe { avx512(rows, cols, data, xs, ys) },
-        Level::Baseline => gemv_blocks(rows, cols, data, xs, ys, block_gemv_f16_soft),
+        Level::Baseline => gemv_blocks(rows, cols, data, xs, ys, |_, b, x, y| {
+            block_gemv_f16_soft(b, x, y)
+        }),
     }
 }
 
 /// The block loop of [`gemv_acc`], generic over the storage and the per-block kernel (inlined into
-/// each ISA level, so the kernel is compiled with that level's features).
+/// each ISA level, so the kernel is compiled with that level's features). The kernel gets the block's
+/// first row, the block and one vector.
 #[inline(always)]
 fn gemv_blocks<T>(
     rows: usize,
@@ -196,13 +236,13 @@ fn gemv_blocks<T>(
     data: &[T],
     xs: &[f32],
     ys: &mut [f32],
-    block_gemv: impl Fn(&[T], &[f32], &mut [f32]),
+    block_gemv: impl Fn(usize, &[T], &[f32], &mut [f32]),
 ) {
     for (bi, block) in data.chunks_exact(BLOCK_ROWS * cols).enumerate() {
         let r0 = bi * BLOCK_ROWS;
         let r1 = rows.min(r0 + BLOCK_ROWS);
         for (x, y) in xs.chunks_exact(cols).zip(ys.chunks_exact_mut(rows)) {
-            block_gemv(block, x, &mut y[r0..r1]);
+            block_gemv(r0, block, x, &mut y[r0..r1]);
         }
     }
 }
@@ -276,6 +316,65 @@ unsafe fn block_gemv_f16c<const WIDE: bool>(block: &[u16], x: &[f32], y: &mut [f
     }
     for (yv, a) in y.iter_mut().zip(out) {
         *yv += a;
+    }
+}
+
+kernel! {
+    /// [`gemv_acc`] over 8-bit weights with per-row `scales`: the weights are widened to `f32` in
+    /// registers (sign extension and conversion, which LLVM vectorises at every level), accumulated
+    /// over the block's columns, and the row scale is applied once per block.
+    pub fn gemv_i8_acc<FMA, WIDE>(
+        rows: usize,
+        cols: usize,
+        data: &[i8],
+        scales: &[f32],
+        xs: &[f32],
+        ys: &mut [f32],
+    ) {
+        gemv_blocks(rows, cols, data, xs, ys, |r0, b, x, y| {
+            block_gemv_i8::<FMA, WIDE>(b, &scales[r0..r0 + BLOCK_ROWS], x, y)
+        });
+    }
+}
+
+/// `y += scales ⊙ (block · x)` for one 64-row block of 8-bit weights (`y` holds the block's real rows).
+/// Like [`block_gemv`], a second set of accumulators takes the odd columns when `WIDE`.
+#[inline(always)]
+fn block_gemv_i8<const FMA: bool, const WIDE: bool>(
+    block: &[i8],
+    scales: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (cols, _) = block.as_chunks::<BLOCK_ROWS>();
+    let mut acc = [0f32; BLOCK_ROWS];
+    if WIDE {
+        let mut acc_odd = [0f32; BLOCK_ROWS];
+        let (wpairs, wlast) = cols.as_chunks::<2>();
+        let (xpairs, xlast) = x.as_chunks::<2>();
+        for (w, xv) in wpairs.iter().zip(xpairs) {
+            for l in 0..BLOCK_ROWS {
+                acc[l] = fmadd::<FMA>(w[0][l] as f32, xv[0], acc[l]);
+                acc_odd[l] = fmadd::<FMA>(w[1][l] as f32, xv[1], acc_odd[l]);
+            }
+        }
+        for (w, &xv) in wlast.iter().zip(xlast) {
+            for l in 0..BLOCK_ROWS {
+                acc[l] = fmadd::<FMA>(w[l] as f32, xv, acc[l]);
+            }
+        }
+        for (a, b) in acc.iter_mut().zip(acc_odd) {
+            *a += b;
+        }
+    } else {
+        for (w, &xv) in cols.iter().zip(x) {
+            for l in 0..BLOCK_ROWS {
+                acc[l] = fmadd::<FMA>(w[l] as f32, xv, acc[l]);
+            }
+        }
+    }
+    for ((yv, a), &s) in y.iter_mut().zip(acc).zip(scales) {
+        *yv = fmadd::<FMA>(a, s, *yv);
     }
 }
 
@@ -423,9 +522,25 @@ mod tests {
         w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
     }
 
+    /// `w` (`[rows][cols]`) as the 8-bit integers times row scales [`WeightPrecision::I8`] stores.
+    fn rounded_to_i8(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let scales = row_scales(w, rows, cols).unwrap();
+        w.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let s = scales[i / cols];
+                quantize_i8(v, s) as f32 * s
+            })
+            .collect()
+    }
+
     #[test]
     fn packed_gemv_matches_naive_for_odd_shapes_and_both_precisions() {
-        let precisions = [WeightPrecision::F32, WeightPrecision::F16];
+        let precisions = [
+            WeightPrecision::F32,
+            WeightPrecision::F16,
+            WeightPrecision::I8,
+        ];
         for (isa, precision) in [Isa::detect(), Isa::avx2_or_baseline(), Isa::baseline()]
             .into_iter()
             .flat_map(|isa| precisions.map(|p| (isa, p)))
@@ -444,6 +559,7 @@ mod tests {
                 let w = match precision {
                     WeightPrecision::F32 => w,
                     WeightPrecision::F16 => rounded_to_f16(&w),
+                    WeightPrecision::I8 => rounded_to_i8(&w, rows, cols),
                 };
                 let xs = pseudo(n * cols, 2);
                 let mut ys = vec![0.5f32; n * rows];
@@ -469,7 +585,11 @@ mod tests {
     #[test]
     fn batched_gemv_equals_single_vector_gemv_exactly() {
         let (rows, cols, n) = (1024, 256, 5);
-        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+        for precision in [
+            WeightPrecision::F32,
+            WeightPrecision::F16,
+            WeightPrecision::I8,
+        ] {
             let m = PackedMat::pack(&pseudo(rows * cols, 3), rows, cols, precision).unwrap();
             let xs = pseudo(n * cols, 4);
             let mut batched = vec![0.0; n * rows];
@@ -504,6 +624,33 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("half float"), "{err}");
+    }
+
+    #[test]
+    fn int8_storage_quarters_the_bytes_and_rounds_within_half_a_step_of_each_row() {
+        let (rows, cols) = (70, 33);
+        let mut w = pseudo(rows * cols, 9);
+        // Rows of very different magnitude, one all zero: each row gets its own scale.
+        for (r, row) in w.chunks_exact_mut(cols).enumerate() {
+            let g = if r == 5 { 0.0 } else { 10f32.powi(r as i32 % 7 - 4) };
+            row.iter_mut().for_each(|v| *v *= g);
+        }
+        let m = PackedMat::pack(&w, rows, cols, WeightPrecision::I8).unwrap();
+        // 2 blocks of 64 rows: one byte per weight plus one f32 scale per row.
+        assert_eq!(m.bytes(), 2 * 64 * cols + 2 * 64 * 4);
+        let stored = rounded_to_i8(&w, rows, cols);
+        for (r, (row, srow)) in w.chunks_exact(cols).zip(stored.chunks_exact(cols)).enumerate() {
+            let max = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+            for (&v, &q) in row.iter().zip(srow) {
+                assert!((v - q).abs() <= max / 254.0 * 1.0001, "row {r}: {v} -> {q}");
+            }
+            // The row's largest weight is stored exactly (to float rounding): it maps to ±127.
+            let top = row.iter().zip(srow).find(|(v, _)| v.abs() == max).unwrap();
+            assert!((top.0 - top.1).abs() <= max * 1e-6, "row {r}");
+        }
+        let mut bad = w.clone();
+        bad[3] = f32::NAN;
+        assert!(PackedMat::pack(&bad, rows, cols, WeightPrecision::I8).is_err());
     }
 
     #[test]
