@@ -13,6 +13,13 @@ use crate::{Error, Result};
 
 /// Rows per block of [`PackedMat`]: the block's outputs live in eight AVX2 (four AVX-512) registers.
 const BLOCK_ROWS: usize = 64;
+/// Columns per activation group of [`WeightPrecision::I8`]: each group of a vector is quantised with
+/// its own scale, so a large activation only coarsens the 63 values beside it.
+const I8_GROUP_COLS: usize = 64;
+/// Vectors the int8 kernel quantises at once (their 8-bit copies live on the stack).
+const I8_VECTORS: usize = 8;
+/// Widest matrix [`WeightPrecision::I8`] takes (the stack space of a quantised vector).
+const I8_MAX_COLS: usize = 2048;
 /// Output channels per register tile of [`PackedConv`].
 pub const CONV_OB: usize = 4;
 /// Frequency bins per register tile of [`PackedConv`] (and per block of the im2col panels).
@@ -30,7 +37,10 @@ pub enum WeightPrecision {
     F16,
     /// Signed 8-bit integers with one `f32` scale per row (symmetric: the row's largest |w| maps to
     /// 127): a quarter of the bytes to stream per step; every weight differs from its `f32` value by at
-    /// most half a step, max|row| / 254. The activations stay `f32`.
+    /// most half a step, max|row| / 254. Each input vector is quantised to 8 bits too, per group of 64
+    /// values with its own scale (at most max|group| / 254 off per value), so that the products are
+    /// integer dot products (VNNI where the CPU has it); sums are exact in `i32`, the scales are
+    /// applied in `f32`.
     I8,
 }
 
@@ -39,8 +49,9 @@ enum Store {
     F32(Vec<f32>),
     /// IEEE binary16 bit patterns.
     F16(Vec<u16>),
-    /// Quantised weights and the scale of each row (`[rows/64 · 64]`, zero-padded like the rows).
-    I8 { q: Vec<i8>, scales: Vec<f32> },
+    /// Quantised weights in the layout of [`pack_quads`] and the scale of each row (`[rows/64 · 64]`,
+    /// padded with ones).
+    I8 { q: Vec<u8>, scales: Vec<f32> },
 }
 
 /// A row-major `[rows][cols]` matrix packed in blocks of 64 rows stored column by column,
@@ -70,8 +81,14 @@ impl PackedMat {
                 }
             })?),
             WeightPrecision::I8 => {
+                if cols > I8_MAX_COLS {
+                    return Err(Error::Config(format!(
+                        "a layer with {cols} inputs is too wide for 8-bit weights (at most \
+                         {I8_MAX_COLS}); use f16 or f32 weights"
+                    )));
+                }
                 let scales = row_scales(w, rows, cols)?;
-                let q = pack_blocks(w, rows, cols, |r, v| Ok(quantize_i8(v, scales[r])))?;
+                let q = pack_quads(w, rows, cols, &scales);
                 Store::I8 { q, scales }
             }
         };
@@ -110,6 +127,28 @@ fn row_scales(w: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
 /// `v / scale` rounded to the nearest integer (|v| ≤ 127 · scale by construction).
 fn quantize_i8(v: f32, scale: f32) -> i8 {
     (v / scale).round().clamp(-127.0, 127.0) as i8
+}
+
+/// Columns of [`WeightPrecision::I8`] storage: `cols` rounded up to whole activation groups.
+fn i8_padded_cols(cols: usize) -> usize {
+    cols.div_ceil(I8_GROUP_COLS) * I8_GROUP_COLS
+}
+
+/// The `[rows/64][cols/4][64][4]` layout of [`WeightPrecision::I8`] (rows padded to 64 and columns to
+/// whole groups, with zero weights): each 32-bit lane holds four consecutive weights of one row, what
+/// a VNNI dot-product instruction multiplies by four activations. Stored as `q + 128` (unsigned):
+/// those instructions take one unsigned operand; the kernel subtracts `128 · Σ x` again.
+fn pack_quads(w: &[f32], rows: usize, cols: usize, scales: &[f32]) -> Vec<u8> {
+    let quads = i8_padded_cols(cols) / 4;
+    let mut data = vec![128u8; rows.div_ceil(BLOCK_ROWS) * quads * BLOCK_ROWS * 4];
+    for r in 0..rows {
+        for c in 0..cols {
+            let q = quantize_i8(w[r * cols + c], scales[r]);
+            data[(((r / BLOCK_ROWS) * quads + c / 4) * BLOCK_ROWS + r % BLOCK_ROWS) * 4 + c % 4] =
+                (q as i16 + 128) as u8;
+        }
+    }
+    data
 }
 
 /// The `[rows/64][cols][64]` layout of [`PackedMat`] (zero-padded rows), each weight stored as
@@ -319,62 +358,268 @@ unsafe fn block_gemv_f16c<const WIDE: bool>(block: &[u16], x: &[f32], y: &mut [f
     }
 }
 
-kernel! {
-    /// [`gemv_acc`] over 8-bit weights with per-row `scales`: the weights are widened to `f32` in
-    /// registers (sign extension and conversion, which LLVM vectorises at every level), accumulated
-    /// over the block's columns, and the row scale is applied once per block.
-    pub fn gemv_i8_acc<FMA, WIDE>(
-        rows: usize,
-        cols: usize,
-        data: &[i8],
-        scales: &[f32],
-        xs: &[f32],
-        ys: &mut [f32],
-    ) {
-        gemv_blocks(rows, cols, data, xs, ys, |r0, b, x, y| {
-            block_gemv_i8::<FMA, WIDE>(b, &scales[r0..r0 + BLOCK_ROWS], x, y)
-        });
+/// One input vector quantised for the int8 kernel: 8-bit values (zero past the real columns), and per
+/// group of [`I8_GROUP_COLS`] the scale and the `128 · Σ q` the unsigned weights add.
+struct QuantVec {
+    q: [i8; I8_MAX_COLS],
+    scale: [f32; I8_MAX_COLS / I8_GROUP_COLS],
+    offset: [i32; I8_MAX_COLS / I8_GROUP_COLS],
+}
+
+impl QuantVec {
+    const ZERO: Self = Self {
+        q: [0; I8_MAX_COLS],
+        scale: [0.0; I8_MAX_COLS / I8_GROUP_COLS],
+        offset: [0; I8_MAX_COLS / I8_GROUP_COLS],
+    };
+
+    /// Quantises `x`, each group symmetric with its largest |x| mapped to 127 (a group of zeros, or
+    /// one holding a non-finite value, gets scale 0 and contributes nothing).
+    #[inline(always)]
+    fn set(&mut self, x: &[f32]) {
+        let cols_p = i8_padded_cols(x.len());
+        self.q[x.len()..cols_p].fill(0);
+        for (g, xg) in x.chunks(I8_GROUP_COLS).enumerate() {
+            let max = xg.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let (scale, inv) = if max > 0.0 && max.is_finite() {
+                (max / 127.0, 127.0 / max)
+            } else {
+                (0.0, 0.0)
+            };
+            let mut sum = 0i32;
+            for (q, &v) in self.q[g * I8_GROUP_COLS..].iter_mut().zip(xg) {
+                // `as` saturates (and maps NaN to 0): |v · inv| ≤ 127 up to rounding.
+                *q = (v * inv).round_ties_even() as i8;
+                sum += *q as i32;
+            }
+            self.scale[g] = scale;
+            self.offset[g] = 128 * sum;
+        }
     }
 }
 
-/// `y += scales ⊙ (block · x)` for one 64-row block of 8-bit weights (`y` holds the block's real rows).
-/// Like [`block_gemv`], a second set of accumulators takes the odd columns when `WIDE`.
-#[inline(always)]
-fn block_gemv_i8<const FMA: bool, const WIDE: bool>(
-    block: &[i8],
+/// [`gemv_acc`] over 8-bit weights: the vectors are quantised (in groups of [`I8_VECTORS`], on the
+/// stack), then each 64-row block is applied to all of them. Integer dot products with AVX512-VNNI or
+/// AVX-VNNI where [`Isa`] says the CPU has them, else widened integer arithmetic that LLVM vectorises;
+/// every level computes the same `i32` sums.
+fn gemv_i8_acc(
+    isa: Isa,
+    rows: usize,
+    cols: usize,
+    data: &[u8],
     scales: &[f32],
-    x: &[f32],
-    y: &mut [f32],
+    xs: &[f32],
+    ys: &mut [f32],
 ) {
-    let (cols, _) = block.as_chunks::<BLOCK_ROWS>();
-    let mut acc = [0f32; BLOCK_ROWS];
-    if WIDE {
-        let mut acc_odd = [0f32; BLOCK_ROWS];
-        let (wpairs, wlast) = cols.as_chunks::<2>();
-        let (xpairs, xlast) = x.as_chunks::<2>();
-        for (w, xv) in wpairs.iter().zip(xpairs) {
-            for l in 0..BLOCK_ROWS {
-                acc[l] = fmadd::<FMA>(w[0][l] as f32, xv[0], acc[l]);
-                acc_odd[l] = fmadd::<FMA>(w[1][l] as f32, xv[1], acc_odd[l]);
-            }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vnni,avx2,fma")]
+    fn avx512_vnni(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
+        gemv_i8_blocks(rows, cols, data, sc, xs, ys, |b, s, x, y| {
+            // SAFETY: this closure only runs inside a function compiled with AVX-512F and VNNI.
+            unsafe { block_gemv_i8_vnni512(b, s, x, y) }
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avxvnni,fma")]
+    fn avx2_vnni(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
+        gemv_i8_blocks(rows, cols, data, sc, xs, ys, |b, s, x, y| {
+            // SAFETY: this closure only runs inside a function compiled with AVX2 and AVX-VNNI.
+            unsafe { block_gemv_i8_vnni256(b, s, x, y) }
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn avx512(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
+        gemv_i8_blocks(rows, cols, data, sc, xs, ys, block_gemv_i8::<true>);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn avx2(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
+        gemv_i8_blocks(rows, cols, data, sc, xs, ys, block_gemv_i8::<true>);
+    }
+    let (d, s) = (data, scales);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa(Level::Avx512, true)` is only built by `Isa::detect` after the CPU reported
+        // AVX-512F, AVX512-VNNI, AVX2 and FMA.
+        Isa(Level::Avx512, true) => unsafe { avx512_vnni(rows, cols, d, s, xs, ys) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa(Level::Avx2Fma, true)` is only built by `Isa::detect` after the CPU reported
+        // AVX2, FMA and AVX-VNNI.
+        Isa(Level::Avx2Fma, true) => unsafe { avx2_vnni(rows, cols, d, s, xs, ys) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F, AVX2
+        // and FMA.
+        Isa(Level::Avx512, false) => unsafe { avx512(rows, cols, d, s, xs, ys) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Level::Avx2Fma` is only built by `Isa::detect` after the CPU reported AVX2 and FMA.
+        Isa(Level::Avx2Fma, false) => unsafe { avx2(rows, cols, d, s, xs, ys) },
+        Isa(Level::Baseline, _) => {
+            gemv_i8_blocks(rows, cols, d, s, xs, ys, block_gemv_i8::<BASELINE_FMA>)
         }
-        for (w, &xv) in wlast.iter().zip(xlast) {
-            for l in 0..BLOCK_ROWS {
-                acc[l] = fmadd::<FMA>(w[l] as f32, xv, acc[l]);
-            }
-        }
-        for (a, b) in acc.iter_mut().zip(acc_odd) {
-            *a += b;
-        }
+    }
+}
+
+/// The loop of [`gemv_i8_acc`] around a per-block kernel `(block, row scales, vector, y)`: one
+/// quantised copy for a single vector (a streaming step), [`I8_VECTORS`] otherwise (zeroing the larger
+/// stack buffer would cost a streaming step more than its weights save).
+#[inline(always)]
+fn gemv_i8_blocks(
+    rows: usize,
+    cols: usize,
+    data: &[u8],
+    scales: &[f32],
+    xs: &[f32],
+    ys: &mut [f32],
+    block_gemv: impl Fn(&[u8], &[f32], &QuantVec, &mut [f32]),
+) {
+    if xs.len() == cols {
+        gemv_i8_chunks::<1>(rows, cols, data, scales, xs, ys, block_gemv);
     } else {
-        for (w, &xv) in cols.iter().zip(x) {
-            for l in 0..BLOCK_ROWS {
-                acc[l] = fmadd::<FMA>(w[l] as f32, xv, acc[l]);
+        gemv_i8_chunks::<I8_VECTORS>(rows, cols, data, scales, xs, ys, block_gemv);
+    }
+}
+
+/// [`gemv_i8_blocks`] on `N` vectors at a time.
+#[inline(always)]
+fn gemv_i8_chunks<const N: usize>(
+    rows: usize,
+    cols: usize,
+    data: &[u8],
+    scales: &[f32],
+    xs: &[f32],
+    ys: &mut [f32],
+    block_gemv: impl Fn(&[u8], &[f32], &QuantVec, &mut [f32]),
+) {
+    let block_len = BLOCK_ROWS * i8_padded_cols(cols);
+    let mut quant = [const { QuantVec::ZERO }; N];
+    for (xs, ys) in xs.chunks(N * cols).zip(ys.chunks_mut(N * rows)) {
+        for (qv, x) in quant.iter_mut().zip(xs.chunks_exact(cols)) {
+            qv.set(x);
+        }
+        for (bi, block) in data.chunks_exact(block_len).enumerate() {
+            let r0 = bi * BLOCK_ROWS;
+            let r1 = rows.min(r0 + BLOCK_ROWS);
+            let sc = &scales[r0..r0 + BLOCK_ROWS];
+            for (qv, y) in quant.iter().zip(ys.chunks_exact_mut(rows)) {
+                block_gemv(block, sc, qv, &mut y[r0..r1]);
             }
+        }
+    }
+}
+
+/// `y += scales ⊙ (block · x)` for one 64-row block of 8-bit weights, in portable integer arithmetic
+/// (four products per row and column quad summed in `i32`, the group scale applied per group).
+#[inline(always)]
+fn block_gemv_i8<const FMA: bool>(block: &[u8], scales: &[f32], x: &QuantVec, y: &mut [f32]) {
+    let (quads, _) = block.as_chunks::<{ 4 * BLOCK_ROWS }>();
+    let mut acc = [0f32; BLOCK_ROWS];
+    for (g, group) in quads.chunks_exact(I8_GROUP_COLS / 4).enumerate() {
+        let mut sums = [0i32; BLOCK_ROWS];
+        let xg = &x.q[g * I8_GROUP_COLS..][..I8_GROUP_COLS];
+        let (xquads, _) = xg.as_chunks::<4>();
+        for (w, xq) in group.iter().zip(xquads) {
+            let (w, _) = w.as_chunks::<4>();
+            for l in 0..BLOCK_ROWS {
+                sums[l] += w[l][0] as i32 * xq[0] as i32
+                    + w[l][1] as i32 * xq[1] as i32
+                    + w[l][2] as i32 * xq[2] as i32
+                    + w[l][3] as i32 * xq[3] as i32;
+            }
+        }
+        for l in 0..BLOCK_ROWS {
+            acc[l] = fmadd::<FMA>((sums[l] - x.offset[g]) as f32, x.scale[g], acc[l]);
         }
     }
     for ((yv, a), &s) in y.iter_mut().zip(acc).zip(scales) {
         *yv = fmadd::<FMA>(a, s, *yv);
+    }
+}
+
+/// [`block_gemv_i8`] with AVX512-VNNI: a column quad of the block is four registers of 16 rows, each
+/// multiplied by the quad's four activations in one `vpdpbusd`; a second set of sums takes the odd
+/// quads so that enough are in flight.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX512-VNNI and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_gemv_i8_vnni512(block: &[u8], scales: &[f32], x: &QuantVec, y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (quads, _) = block.as_chunks::<{ 4 * BLOCK_ROWS }>();
+    let mut out = [0f32; BLOCK_ROWS];
+    // SAFETY (all intrinsics below): the caller guarantees the features; every load reads 64 bytes
+    // inside one 256-byte quad, every store writes inside `out`.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (g, group) in quads.chunks_exact(I8_GROUP_COLS / 4).enumerate() {
+            let mut even = [_mm512_setzero_si512(); 4];
+            let mut odd = [_mm512_setzero_si512(); 4];
+            let xg = &x.q[g * I8_GROUP_COLS..][..I8_GROUP_COLS];
+            let (xpairs, _) = xg.as_chunks::<8>();
+            let (wpairs, _) = group.as_chunks::<2>();
+            for (w, xp) in wpairs.iter().zip(xpairs) {
+                let x0 = _mm512_set1_epi32(i32::from_le_bytes([xp[0], xp[1], xp[2], xp[3]].map(|v| v as u8)));
+                let x1 = _mm512_set1_epi32(i32::from_le_bytes([xp[4], xp[5], xp[6], xp[7]].map(|v| v as u8)));
+                for k in 0..4 {
+                    let w0 = _mm512_loadu_si512(w[0].as_ptr().add(64 * k).cast());
+                    let w1 = _mm512_loadu_si512(w[1].as_ptr().add(64 * k).cast());
+                    even[k] = _mm512_dpbusd_epi32(even[k], w0, x0);
+                    odd[k] = _mm512_dpbusd_epi32(odd[k], w1, x1);
+                }
+            }
+            let (offset, scale) = (_mm512_set1_epi32(x.offset[g]), _mm512_set1_ps(x.scale[g]));
+            for k in 0..4 {
+                let sums = _mm512_sub_epi32(_mm512_add_epi32(even[k], odd[k]), offset);
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc[k]);
+            }
+        }
+        for (k, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), *a);
+        }
+    }
+    for ((yv, a), &s) in y.iter_mut().zip(out).zip(scales) {
+        *yv = a.mul_add(s, *yv);
+    }
+}
+
+/// [`block_gemv_i8`] with AVX-VNNI: a column quad of the block is eight registers of 8 rows, each
+/// multiplied by the quad's four activations in one `vpdpbusd`.
+///
+/// # Safety
+/// The CPU must support AVX2, AVX-VNNI and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_gemv_i8_vnni256(block: &[u8], scales: &[f32], x: &QuantVec, y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (quads, _) = block.as_chunks::<{ 4 * BLOCK_ROWS }>();
+    let mut out = [0f32; BLOCK_ROWS];
+    // SAFETY (all intrinsics below): the caller guarantees the features; every load reads 32 bytes
+    // inside one 256-byte quad, every store writes inside `out`.
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (g, group) in quads.chunks_exact(I8_GROUP_COLS / 4).enumerate() {
+            let mut sums = [_mm256_setzero_si256(); 8];
+            let xg = &x.q[g * I8_GROUP_COLS..][..I8_GROUP_COLS];
+            let (xquads, _) = xg.as_chunks::<4>();
+            for (w, xq) in group.iter().zip(xquads) {
+                let xb = _mm256_set1_epi32(i32::from_le_bytes(xq.map(|v| v as u8)));
+                for (k, s) in sums.iter_mut().enumerate() {
+                    let wv = _mm256_loadu_si256(w.as_ptr().add(32 * k).cast());
+                    *s = _mm256_dpbusd_avx_epi32(*s, wv, xb);
+                }
+            }
+            let (offset, scale) = (_mm256_set1_epi32(x.offset[g]), _mm256_set1_ps(x.scale[g]));
+            for (a, s) in acc.iter_mut().zip(sums) {
+                *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, offset)), scale, *a);
+            }
+        }
+        for (k, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), *a);
+        }
+    }
+    for ((yv, a), &s) in y.iter_mut().zip(out).zip(scales) {
+        *yv = a.mul_add(s, *yv);
     }
 }
 
@@ -541,7 +786,7 @@ mod tests {
             WeightPrecision::F16,
             WeightPrecision::I8,
         ];
-        for (isa, precision) in [Isa::detect(), Isa::avx2_or_baseline(), Isa::baseline()]
+        for (isa, precision) in Isa::all_available()
             .into_iter()
             .flat_map(|isa| precisions.map(|p| (isa, p)))
         {
@@ -564,6 +809,11 @@ mod tests {
                 let xs = pseudo(n * cols, 2);
                 let mut ys = vec![0.5f32; n * rows];
                 gemv_acc(isa, &m, &xs, &mut ys);
+                // With 8-bit weights the kernel multiplies by the vectors as quantised too.
+                let xs = match precision {
+                    WeightPrecision::I8 => xs.chunks(cols).flat_map(quantized_x).collect(),
+                    _ => xs,
+                };
                 for j in 0..n {
                     for r in 0..rows {
                         let terms =
@@ -580,6 +830,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `x` as [`QuantVec`] quantises it: per group of 64, `q · max|group| / 127`.
+    fn quantized_x(x: &[f32]) -> Vec<f32> {
+        let mut qv = QuantVec::ZERO;
+        qv.set(x);
+        x.iter()
+            .enumerate()
+            .map(|(c, _)| qv.q[c] as f32 * qv.scale[c / I8_GROUP_COLS])
+            .collect()
+    }
+
+    #[test]
+    fn int8_kernels_of_every_level_give_the_same_sums() {
+        // VNNI and the portable integer code compute the same i32 sums and apply the scales in the
+        // same order, so on one level with and without VNNI the results are identical.
+        let (rows, cols, n) = (200, 700, 3);
+        let m = PackedMat::pack(&pseudo(rows * cols, 10), rows, cols, WeightPrecision::I8).unwrap();
+        let xs = pseudo(n * cols, 11);
+        for isa in [Isa::detect(), Isa::avx2_or_baseline()] {
+            let mut with = vec![0.25; n * rows];
+            let mut without = vec![0.25; n * rows];
+            gemv_acc(isa, &m, &xs, &mut with);
+            gemv_acc(isa.without_vnni(), &m, &xs, &mut without);
+            assert_eq!(with, without, "{isa:?}");
+        }
+    }
+
+    #[test]
+    fn int8_activation_groups_are_quantised_within_half_a_step() {
+        let mut x = pseudo(150, 12);
+        x[70] = 40.0; // one outlier coarsens its own group only
+        x[140..].fill(0.0);
+        let q = quantized_x(&x);
+        for (g, (xg, qg)) in x.chunks(64).zip(q.chunks(64)).enumerate() {
+            let max = xg.iter().fold(0f32, |a, v| a.max(v.abs()));
+            for (&v, &w) in xg.iter().zip(qg) {
+                assert!((v - w).abs() <= max / 254.0 * 1.0001, "group {g}: {v} -> {w}");
+            }
+        }
+        assert_eq!(q[140..], [0.0; 10]);
     }
 
     #[test]
@@ -636,8 +927,9 @@ mod tests {
             row.iter_mut().for_each(|v| *v *= g);
         }
         let m = PackedMat::pack(&w, rows, cols, WeightPrecision::I8).unwrap();
-        // 2 blocks of 64 rows: one byte per weight plus one f32 scale per row.
-        assert_eq!(m.bytes(), 2 * 64 * cols + 2 * 64 * 4);
+        // 2 blocks of 64 rows, columns padded to a group of 64: one byte per weight plus one f32 scale
+        // per row.
+        assert_eq!(m.bytes(), 2 * 64 * 64 + 2 * 64 * 4);
         let stored = rounded_to_i8(&w, rows, cols);
         for (r, (row, srow)) in w.chunks_exact(cols).zip(stored.chunks_exact(cols)).enumerate() {
             let max = row.iter().fold(0f32, |a, v| a.max(v.abs()));
