@@ -173,10 +173,12 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn create(name: &str, weights: &Weights) -> Result<Box<dyn BenchBackend>> {
     check_name(name)?;
     match name {
-        "native" | "native-f16" | "native-i8" => Ok(Box::new(Adapter::new(NativeBackend::with_precision(
-            weights,
-            WeightPrecision::of_backend(name).unwrap_or_default(),
-        )?))),
+        "native" | "native-f16" | "native-i8" => {
+            Ok(Box::new(Adapter::new(NativeBackend::with_precision(
+                weights,
+                WeightPrecision::of_backend(name).unwrap_or_default(),
+            )?)))
+        }
         #[cfg(feature = "tch")]
         "tch-cpu" | "tch-cuda" | "tch-cuda-eager" | "tch-mps" => Ok(Box::new(Adapter::new(
             crate::backend::tch::create(name, weights)?,
@@ -383,7 +385,8 @@ mod tests {
         check_name("native").unwrap();
         check_name("native-f16").unwrap();
         let unknown = check_name("cuda").unwrap_err().to_string();
-        assert!(unknown.contains("unknown backend \"cuda\" (known: native, native-f16, native-i8, tch-cpu"));
+        assert!(unknown
+            .contains("unknown backend \"cuda\" (known: native, native-f16, native-i8, tch-cpu"));
         assert!(!unknown.contains('\n'));
         if cfg!(feature = "mlx") {
             check_name("mlx-cpu").unwrap();

@@ -19,11 +19,19 @@ pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", not(feature = "mlx")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8", "tch-cpu", "tch-cuda", "tch-mps"];
+pub const AVAILABLE_BACKENDS: &[&str] = &[
+    "native",
+    "native-f16",
+    "native-i8",
+    "tch-cpu",
+    "tch-cuda",
+    "tch-mps",
+];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "mlx", not(feature = "tch")))]
-pub const AVAILABLE_BACKENDS: &[&str] = &["native", "native-f16", "native-i8", "mlx-cpu", "mlx-gpu"];
+pub const AVAILABLE_BACKENDS: &[&str] =
+    &["native", "native-f16", "native-i8", "mlx-cpu", "mlx-gpu"];
 /// Backends compiled into this build, in the order they are listed to the user. Whether a device
 /// backend's device is present is checked when it is created.
 #[cfg(all(feature = "tch", feature = "mlx"))]

@@ -55,7 +55,10 @@ enum Store {
     F16(Vec<u16>),
     /// Quantised weights in the layout of [`pack_quads`] and the scale of each row (`[rows/64 · 64]`,
     /// padded with ones).
-    I8 { q: Vec<u8>, scales: Vec<f32> },
+    I8 {
+        q: Vec<u8>,
+        scales: Vec<f32>,
+    },
 }
 
 /// A row-major `[rows][cols]` matrix packed in blocks of 64 rows stored column by column,
@@ -568,8 +571,12 @@ unsafe fn block_gemv_i8_vnni512(block: &[u8], scales: &[f32], x: &QuantVec, y: &
                 for line in 0..8 {
                     _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line).cast());
                 }
-                let x0 = _mm512_set1_epi32(i32::from_le_bytes([xp[0], xp[1], xp[2], xp[3]].map(|v| v as u8)));
-                let x1 = _mm512_set1_epi32(i32::from_le_bytes([xp[4], xp[5], xp[6], xp[7]].map(|v| v as u8)));
+                let x0 = _mm512_set1_epi32(i32::from_le_bytes(
+                    [xp[0], xp[1], xp[2], xp[3]].map(|v| v as u8),
+                ));
+                let x1 = _mm512_set1_epi32(i32::from_le_bytes(
+                    [xp[4], xp[5], xp[6], xp[7]].map(|v| v as u8),
+                ));
                 for k in 0..4 {
                     let w0 = _mm512_loadu_si512(w[0].as_ptr().add(64 * k).cast());
                     let w1 = _mm512_loadu_si512(w[1].as_ptr().add(64 * k).cast());
@@ -876,7 +883,10 @@ mod tests {
         for (g, (xg, qg)) in x.chunks(64).zip(q.chunks(64)).enumerate() {
             let max = xg.iter().fold(0f32, |a, v| a.max(v.abs()));
             for (&v, &w) in xg.iter().zip(qg) {
-                assert!((v - w).abs() <= max / 254.0 * 1.0001, "group {g}: {v} -> {w}");
+                assert!(
+                    (v - w).abs() <= max / 254.0 * 1.0001,
+                    "group {g}: {v} -> {w}"
+                );
             }
         }
         assert_eq!(q[140..], [0.0; 10]);
@@ -932,7 +942,11 @@ mod tests {
         let mut w = pseudo(rows * cols, 9);
         // Rows of very different magnitude, one all zero: each row gets its own scale.
         for (r, row) in w.chunks_exact_mut(cols).enumerate() {
-            let g = if r == 5 { 0.0 } else { 10f32.powi(r as i32 % 7 - 4) };
+            let g = if r == 5 {
+                0.0
+            } else {
+                10f32.powi(r as i32 % 7 - 4)
+            };
             row.iter_mut().for_each(|v| *v *= g);
         }
         let m = PackedMat::pack(&w, rows, cols, WeightPrecision::I8).unwrap();
@@ -940,7 +954,11 @@ mod tests {
         // per row.
         assert_eq!(m.bytes(), 2 * 64 * 64 + 2 * 64 * 4);
         let stored = rounded_to_i8(&w, rows, cols);
-        for (r, (row, srow)) in w.chunks_exact(cols).zip(stored.chunks_exact(cols)).enumerate() {
+        for (r, (row, srow)) in w
+            .chunks_exact(cols)
+            .zip(stored.chunks_exact(cols))
+            .enumerate()
+        {
             let max = row.iter().fold(0f32, |a, v| a.max(v.abs()));
             for (&v, &q) in row.iter().zip(srow) {
                 assert!((v - q).abs() <= max / 254.0 * 1.0001, "row {r}: {v} -> {q}");

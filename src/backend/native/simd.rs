@@ -55,7 +55,10 @@ impl Isa {
                 let vnni = std::arch::is_x86_feature_detected!("avx512vnni");
                 return Self(Level::Avx512, vnni);
             }
-            return Self(Level::Avx2Fma, std::arch::is_x86_feature_detected!("avxvnni"));
+            return Self(
+                Level::Avx2Fma,
+                std::arch::is_x86_feature_detected!("avxvnni"),
+            );
         }
         Self(Level::Baseline, false)
     }
