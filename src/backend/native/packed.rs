@@ -408,7 +408,8 @@ impl QuantVec {
 /// [`gemv_acc`] over 8-bit weights: the vectors are quantised (in groups of [`I8_VECTORS`], on the
 /// stack), then each 64-row block is applied to all of them. Integer dot products with AVX512-VNNI or
 /// AVX-VNNI where [`Isa`] says the CPU has them, else widened integer arithmetic that LLVM vectorises;
-/// every level computes the same `i32` sums.
+/// every level computes the same `i32` sums. Without VNNI, x86 CPUs widen the weights to 16 bits and
+/// use `vpmaddwd` ([`block_gemv_i8_avx2`]).
 fn gemv_i8_acc(
     isa: Isa,
     rows: usize,
@@ -435,14 +436,12 @@ fn gemv_i8_acc(
         });
     }
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn avx512(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
-        gemv_i8_blocks(rows, cols, data, sc, xs, ys, block_gemv_i8::<true>);
-    }
-    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn avx2(rows: usize, cols: usize, data: &[u8], sc: &[f32], xs: &[f32], ys: &mut [f32]) {
-        gemv_i8_blocks(rows, cols, data, sc, xs, ys, block_gemv_i8::<true>);
+        gemv_i8_blocks(rows, cols, data, sc, xs, ys, |b, s, x, y| {
+            // SAFETY: this closure only runs inside a function compiled with AVX2 and FMA.
+            unsafe { block_gemv_i8_avx2(b, s, x, y) }
+        });
     }
     let (d, s) = (data, scales);
     match isa {
@@ -455,12 +454,9 @@ fn gemv_i8_acc(
         // AVX2, FMA and AVX-VNNI.
         Isa(Level::Avx2Fma, true) => unsafe { avx2_vnni(rows, cols, d, s, xs, ys) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F, AVX2
-        // and FMA.
-        Isa(Level::Avx512, false) => unsafe { avx512(rows, cols, d, s, xs, ys) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Level::Avx2Fma` is only built by `Isa::detect` after the CPU reported AVX2 and FMA.
-        Isa(Level::Avx2Fma, false) => unsafe { avx2(rows, cols, d, s, xs, ys) },
+        // SAFETY: both levels are only built by `Isa::detect` after the CPU reported AVX2 and FMA.
+        // (Without VNNI the 256-bit kernel is the faster one on AVX-512 CPUs too.)
+        Isa(Level::Avx512 | Level::Avx2Fma, false) => unsafe { avx2(rows, cols, d, s, xs, ys) },
         Isa(Level::Baseline, _) => {
             gemv_i8_blocks(rows, cols, d, s, xs, ys, block_gemv_i8::<BASELINE_FMA>)
         }
@@ -592,6 +588,62 @@ unsafe fn block_gemv_i8_vnni512(block: &[u8], scales: &[f32], x: &QuantVec, y: &
         }
         for (k, a) in acc.iter().enumerate() {
             _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), *a);
+        }
+    }
+    for ((yv, a), &s) in y.iter_mut().zip(out).zip(scales) {
+        *yv = a.mul_add(s, *yv);
+    }
+}
+
+/// [`block_gemv_i8`] with AVX2 only: 16 weights (4 rows × 4 columns of a quad) zero-extended to 16
+/// bits and multiplied by the quad's activations with `vpmaddwd`, which sums pairs exactly in `i32`
+/// (|w + 128| ≤ 255, |x| ≤ 127: no saturation, unlike `vpmaddubsw`); one horizontal add per group
+/// joins the two pairs of each row. The block is done in two halves of 32 rows, so that the sums fit
+/// in the 16 registers.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_gemv_i8_avx2(block: &[u8], scales: &[f32], x: &QuantVec, y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const HALF: usize = BLOCK_ROWS / 2;
+    let (quads, _) = block.as_chunks::<{ 4 * BLOCK_ROWS }>();
+    let mut out = [0f32; BLOCK_ROWS];
+    // SAFETY (all intrinsics below): the caller guarantees the features; every load reads 16 bytes
+    // inside one 256-byte quad, every store writes inside `out`.
+    unsafe {
+        for half in 0..2 {
+            let mut acc = [_mm256_setzero_ps(); HALF / 8];
+            for (g, group) in quads.chunks_exact(I8_GROUP_COLS / 4).enumerate() {
+                // sums[k]: rows 4k..4k+4 of the half, two pair sums each.
+                let mut sums = [_mm256_setzero_si256(); HALF / 4];
+                let xg = &x.q[g * I8_GROUP_COLS..][..I8_GROUP_COLS];
+                let (xquads, _) = xg.as_chunks::<4>();
+                for (w, xq) in group.iter().zip(xquads) {
+                    let xw = xq.map(|v| v as i16);
+                    let xp = _mm256_set1_epi64x(i64::from_le_bytes(std::array::from_fn(|i| {
+                        xw[i / 2].to_le_bytes()[i % 2]
+                    })));
+                    let w = w.as_ptr().add(4 * HALF * half);
+                    for (k, sum) in sums.iter_mut().enumerate() {
+                        let wv = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(16 * k).cast()));
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(wv, xp));
+                    }
+                }
+                let (offset, scale) = (_mm256_set1_epi32(x.offset[g]), _mm256_set1_ps(x.scale[g]));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    // hadd works per 128-bit lane: rows [0 1 4 5 | 2 3 6 7] of these eight, put back
+                    // in order by the 64-bit permutation.
+                    let rows8 = _mm256_hadd_epi32(sums[2 * j], sums[2 * j + 1]);
+                    let rows8 = _mm256_permute4x64_epi64::<0b11_01_10_00>(rows8);
+                    let f = _mm256_cvtepi32_ps(_mm256_sub_epi32(rows8, offset));
+                    *a = _mm256_fmadd_ps(f, scale, *a);
+                }
+            }
+            for (j, a) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(HALF * half + 8 * j), *a);
+            }
         }
     }
     for ((yv, a), &s) in y.iter_mut().zip(out).zip(scales) {
