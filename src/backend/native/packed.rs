@@ -511,27 +511,33 @@ fn gemv_i8_chunks<const N: usize>(
     }
 }
 
-/// `y += scales ⊙ (block · x)` for one 64-row block of 8-bit weights, in portable integer arithmetic
-/// (four products per row and column quad summed in `i32`, the group scale applied per group).
+/// `y += scales ⊙ (block · x)` for one 64-row block of 8-bit weights, in portable integer arithmetic:
+/// the products of each byte of the quads with its activation are summed per byte position in `i32`
+/// (in memory order, which vectorises on any SIMD; a product fits 16 bits: |w + 128| ≤ 255, |x| ≤ 127),
+/// the four positions of a row are added per group and the group scale applied.
 #[inline(always)]
 fn block_gemv_i8<const FMA: bool>(block: &[u8], scales: &[f32], x: &QuantVec, y: &mut [f32]) {
     let (quads, _) = block.as_chunks::<{ 4 * BLOCK_ROWS }>();
     let mut acc = [0f32; BLOCK_ROWS];
     for (g, group) in quads.chunks_exact(I8_GROUP_COLS / 4).enumerate() {
-        let mut sums = [0i32; BLOCK_ROWS];
+        // lanes[4l + k]: row l, column k of each quad.
+        let mut lanes = [0i32; 4 * BLOCK_ROWS];
         let xg = &x.q[g * I8_GROUP_COLS..][..I8_GROUP_COLS];
         let (xquads, _) = xg.as_chunks::<4>();
         for (w, xq) in group.iter().zip(xquads) {
-            let (w, _) = w.as_chunks::<4>();
-            for l in 0..BLOCK_ROWS {
-                sums[l] += w[l][0] as i32 * xq[0] as i32
-                    + w[l][1] as i32 * xq[1] as i32
-                    + w[l][2] as i32 * xq[2] as i32
-                    + w[l][3] as i32 * xq[3] as i32;
+            let xpat: [i16; 16] = std::array::from_fn(|i| xq[i % 4] as i16);
+            let (w16, _) = w.as_chunks::<16>();
+            let (l16, _) = lanes.as_chunks_mut::<16>();
+            for (l, wv) in l16.iter_mut().zip(w16) {
+                for i in 0..16 {
+                    l[i] += (wv[i] as i16 * xpat[i]) as i32;
+                }
             }
         }
-        for l in 0..BLOCK_ROWS {
-            acc[l] = fmadd::<FMA>((sums[l] - x.offset[g]) as f32, x.scale[g], acc[l]);
+        let (rows4, _) = lanes.as_chunks::<4>();
+        for (a, r) in acc.iter_mut().zip(rows4) {
+            let sum = r[0] + r[1] + r[2] + r[3];
+            *a = fmadd::<FMA>((sum - x.offset[g]) as f32, x.scale[g], *a);
         }
     }
     for ((yv, a), &s) in y.iter_mut().zip(acc).zip(scales) {
