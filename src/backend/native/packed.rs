@@ -5,9 +5,10 @@
 //! A step reads ~10 MB of dense weights, more than the L2 cache, so the dense kernel is bound by memory
 //! bandwidth: [`PackedMat`] stores each group of four rows as one contiguous stream (which the hardware
 //! prefetcher follows best), and with several vectors each four-row panel is used by all of them while
-//! it is in L1. Stored as half floats ([`WeightPrecision::F16`]) the stream is half as long, as
-//! 8-bit integers with one scale per row ([`WeightPrecision::I8`]) a quarter; the products are still
-//! computed in `f32` (the weights are widened in registers, the row scale applied once per block).
+//! it is in L1. Stored as half floats ([`WeightPrecision::F16`]) the stream is half as long and the
+//! products are still computed in `f32`; as 8-bit integers with one scale per row
+//! ([`WeightPrecision::I8`]) it is a quarter, and the vectors are quantised to 8 bits too so that the
+//! products are integer dot products (VNNI where the CPU has it), scaled back to `f32` per group.
 use super::simd::{fmadd, Isa, Level, BASELINE_FMA};
 use crate::{Error, Result};
 
@@ -29,7 +30,8 @@ pub const CONV_OB: usize = 4;
 /// Frequency bins per register tile of [`PackedConv`] (and per block of the im2col panels).
 pub const CONV_FB: usize = 16;
 
-/// How the dense weights are stored. The arithmetic is `f32` either way.
+/// How the dense weights are stored. The arithmetic is `f32` for `F32` and `F16`; `I8` multiplies
+/// 8-bit weights by 8-bit activations in integers and scales the sums in `f32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightPrecision {
     /// The weights as loaded: results equal the reference implementation to float rounding.
