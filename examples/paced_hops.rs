@@ -1,6 +1,6 @@
 //! Compute time of one `Denoiser::process_frame` when hops come back to back (as in `dfn4 bench`) and
-//! when they come in real time, one every 10 ms (as in `dfn4 live`), for the native backend with `f32`
-//! and with half-float weights.
+//! when they come in real time, one every 10 ms (as in `dfn4 live`), for the native backend with `f32`,
+//! half-float and 8-bit weights.
 //!
 //! A step streams the dense weights (9.7 MB in `f32`) through the cache; between real-time hops other
 //! work evicts them, so a live hop reads them from memory and takes longer than a back-to-back one.
@@ -56,7 +56,11 @@ fn main() -> anyhow::Result<()> {
         "{:<12} {:>12} {:>12} {:>12}",
         "backend", "back-to-back", "sleep 10 ms", "spin 10 ms"
     );
-    for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+    for precision in [
+        WeightPrecision::F32,
+        WeightPrecision::F16,
+        WeightPrecision::I8,
+    ] {
         let backend = Arc::new(NativeBackend::with_precision(&weights, precision)?);
         let name = dfn4::backend::Backend::name(backend.as_ref());
         let mut denoiser = Denoiser::new(backend, DenoiseParams::default())?;

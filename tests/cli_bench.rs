@@ -230,7 +230,7 @@ fn unusable_backends_fail_with_one_line() {
         ),
         (
             &["--backends", "warp"],
-            "unknown backend \"warp\" (available: native, native-f16",
+            "unknown backend \"warp\" (available: native, native-f16, native-i8",
         ),
     ];
     // tch-cuda is either not compiled in, or compiled in but unavailable without a GPU; where it can run

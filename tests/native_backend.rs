@@ -144,35 +144,63 @@ fn steps_equal_run_sequence() {
     }
 }
 
-#[test]
-fn half_float_weights_stay_close_to_f32_and_stream_like_run_sequence() {
+/// Runs `precision` against `f32` on the same weights and input: returns the relative difference of
+/// (gains, coefs, lsnr) from the `f32` outputs, after checking that its steps equal its own
+/// `run_sequence`.
+fn reduced_precision_vs_f32(precision: WeightPrecision, name: &str) -> [f64; 3] {
     let cfg = ModelConfig::default();
     let w = reference::perturbed_weights(&cfg, 13);
     let exact_be = NativeBackend::new(&w).unwrap();
-    let half_be = NativeBackend::with_precision(&w, WeightPrecision::F16).unwrap();
-    assert_eq!((exact_be.name(), half_be.name()), ("native", "native-f16"));
+    let low_be = NativeBackend::with_precision(&w, precision).unwrap();
+    assert_eq!((exact_be.name(), low_be.name()), ("native", name));
     let seq = random_seq(&cfg, 2, 50, 1.0, 3);
     let mut exact = SeqModelOutput::zeros(&cfg, 2, 50);
-    let mut half = SeqModelOutput::zeros(&cfg, 2, 50);
+    let mut low = SeqModelOutput::zeros(&cfg, 2, 50);
     exact_be.run_sequence(&seq, &mut exact).unwrap();
-    half_be.run_sequence(&seq, &mut half).unwrap();
-    let mut st = half_be.new_state(2).unwrap();
-    let stepped = step_all(&half_be, &mut st, &seq);
-    for (name, h, e, s) in [
-        ("gains", &half.gains, &exact.gains, &stepped.gains),
-        ("coefs", &half.coefs, &exact.coefs, &stepped.coefs),
-        ("lsnr", &half.lsnr_db, &exact.lsnr_db, &stepped.lsnr_db),
-    ] {
-        // Half-float weights (2^-11 relative rounding) through 50 recurrent frames: measured 5.6e-6
-        // (gains), 2.7e-4 (coefs), 8.3e-5 (lsnr); a wrong kernel would be far off, f32 weights by
-        // mistake exactly 0.
-        let d = rel_diff(h, e);
+    low_be.run_sequence(&seq, &mut low).unwrap();
+    let mut st = low_be.new_state(2).unwrap();
+    let stepped = step_all(&low_be, &mut st, &seq);
+    [
+        ("gains", &low.gains, &exact.gains, &stepped.gains),
+        ("coefs", &low.coefs, &exact.coefs, &stepped.coefs),
+        ("lsnr", &low.lsnr_db, &exact.lsnr_db, &stepped.lsnr_db),
+    ]
+    .map(|(what, l, e, s)| {
+        let d = rel_diff(s, l);
+        assert!(d <= 1e-5, "{what}: {name} steps vs run_sequence {d}");
+        rel_diff(l, e)
+    })
+}
+
+#[test]
+fn half_float_weights_stay_close_to_f32_and_stream_like_run_sequence() {
+    // Half-float weights (2^-11 relative rounding) through 50 recurrent frames: measured 5.6e-6
+    // (gains), 2.7e-4 (coefs), 8.3e-5 (lsnr); a wrong kernel would be far off, f32 weights by
+    // mistake exactly 0.
+    for (what, d) in ["gains", "coefs", "lsnr"]
+        .into_iter()
+        .zip(reduced_precision_vs_f32(WeightPrecision::F16, "native-f16"))
+    {
         assert!(
             d > 0.0 && d < 2e-3,
-            "{name}: f16 vs f32 relative difference {d}"
+            "{what}: f16 vs f32 relative difference {d}"
         );
-        let d = rel_diff(s, h);
-        assert!(d <= 1e-5, "{name}: f16 steps vs run_sequence {d}");
+    }
+}
+
+#[test]
+fn int8_weights_stay_close_to_f32_and_stream_like_run_sequence() {
+    // 8-bit weights with per-row scales and 8-bit activations with per-64 scales (each at most half
+    // a step off) through 50 recurrent frames of random weights: measured 3.7e-4 (gains), 1.6e-2
+    // (coefs), 6.2e-3 (lsnr); a wrong kernel or scale would be far off, f32 by mistake exactly 0.
+    for (what, d) in ["gains", "coefs", "lsnr"]
+        .into_iter()
+        .zip(reduced_precision_vs_f32(WeightPrecision::I8, "native-i8"))
+    {
+        assert!(
+            d > 0.0 && d < 3e-2,
+            "{what}: i8 vs f32 relative difference {d}"
+        );
     }
 }
 
@@ -239,10 +267,10 @@ fn outputs_stay_in_range() {
 #[test]
 fn step_does_not_allocate() {
     let (cfg, exact) = backend(9);
-    let half =
-        NativeBackend::with_precision(&reference::perturbed_weights(&cfg, 9), WeightPrecision::F16)
-            .unwrap();
-    for be in [exact, half] {
+    let w = reference::perturbed_weights(&cfg, 9);
+    let half = NativeBackend::with_precision(&w, WeightPrecision::F16).unwrap();
+    let int8 = NativeBackend::with_precision(&w, WeightPrecision::I8).unwrap();
+    for be in [exact, half, int8] {
         step_does_not_allocate_on(&cfg, &be);
     }
 }

@@ -64,6 +64,12 @@ pub const BACKENDS: &[BackendInfo] = &[
         engine: Engine::Native(WeightPrecision::F16),
     },
     BackendInfo {
+        name: "native-i8",
+        feature: None,
+        summary: "pure-Rust engine, 8-bit weights and activations (VNNI where the CPU has it)",
+        engine: Engine::Native(WeightPrecision::I8),
+    },
+    BackendInfo {
         name: "tch-cpu",
         feature: Some("tch"),
         summary: "libtorch on the CPU",

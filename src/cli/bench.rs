@@ -206,13 +206,13 @@ mod tests {
         assert_eq!((a.seq_length, a.num_warmup, a.num_runs), (100, 10, 50));
         assert!(a.backends.is_empty() && a.only.is_none() && a.threads.is_none());
         assert!(!a.markdown && !a.train_step);
-        // Every compiled-in backend whose device is present, native first (only the two native ones
+        // Every compiled-in backend whose device is present, native first (only the three native ones
         // without `tch` and `mlx`).
         let names = backend_names(&a).unwrap();
         assert_eq!(names, registry::usable_names());
         assert_eq!(names[0], "native");
         if !cfg!(feature = "tch") && !cfg!(feature = "mlx") {
-            assert_eq!(names, ["native", "native-f16"]);
+            assert_eq!(names, ["native", "native-f16", "native-i8"]);
         }
     }
 

@@ -34,10 +34,13 @@ pub(super) enum Level {
     Avx512,
 }
 
-/// The instruction set the kernels run with. The AVX levels can only be obtained from [`Isa::detect`],
-/// which is what makes the `unsafe` calls in [`kernel!`] (and in `packed::gemv_acc`) sound.
+/// The instruction set the kernels run with: the level, and whether the CPU has the 8-bit dot product
+/// instructions (VNNI) of that level (AVX512-VNNI at [`Level::Avx512`], AVX-VNNI at
+/// [`Level::Avx2Fma`]; never at the baseline). The AVX levels and VNNI can only be obtained from
+/// [`Isa::detect`], which is what makes the `unsafe` calls in [`kernel!`] (and in `packed::gemv_acc`)
+/// sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Isa(pub(super) Level);
+pub struct Isa(pub(super) Level, pub(super) bool);
 
 impl Isa {
     /// The best level this CPU supports.
@@ -49,27 +52,55 @@ impl Isa {
             && std::arch::is_x86_feature_detected!("f16c")
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return Self(Level::Avx512);
+                let vnni = std::arch::is_x86_feature_detected!("avx512vnni");
+                return Self(Level::Avx512, vnni);
             }
-            return Self(Level::Avx2Fma);
+            return Self(
+                Level::Avx2Fma,
+                std::arch::is_x86_feature_detected!("avxvnni"),
+            );
         }
-        Self(Level::Baseline)
+        Self(Level::Baseline, false)
     }
 
-    /// AVX2 + FMA if the CPU has it (to compare levels in tests), else the baseline.
+    /// AVX2 + FMA if the CPU has it (to compare levels in tests), with AVX-VNNI if the CPU has that,
+    /// else the baseline.
     #[cfg(test)]
     pub fn avx2_or_baseline() -> Self {
         match Self::detect().0 {
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => Self(Level::Avx2Fma),
-            other => Self(other),
+            Level::Avx512 => Self(
+                Level::Avx2Fma,
+                std::arch::is_x86_feature_detected!("avxvnni"),
+            ),
+            _ => Self::detect(),
         }
     }
 
     /// The portable level (for tests comparing the two).
     #[cfg(test)]
     pub fn baseline() -> Self {
-        Self(Level::Baseline)
+        Self(Level::Baseline, false)
+    }
+
+    /// The same level without the VNNI instructions (for tests of the kernels CPUs without them run).
+    #[cfg(test)]
+    pub fn without_vnni(self) -> Self {
+        Self(self.0, false)
+    }
+
+    /// Every level and VNNI combination this CPU can run, best first, each once (for tests).
+    #[cfg(test)]
+    pub fn all_available() -> Vec<Self> {
+        let mut all = Vec::new();
+        for isa in [Self::detect(), Self::avx2_or_baseline(), Self::baseline()] {
+            for v in [isa, isa.without_vnni()] {
+                if !all.contains(&v) {
+                    all.push(v);
+                }
+            }
+        }
+        all
     }
 }
 
