@@ -264,8 +264,7 @@ fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
     );
     let d = Denoiser::new(backend(), params()).unwrap();
     let port = ports.into_iter().next().unwrap();
-    let mut worker =
-        Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+    let mut worker = Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
     let mut played = Vec::new();
     let mut out = vec![0.0f32; block];
     for chunk in signal.chunks_exact(block) {
@@ -352,8 +351,7 @@ fn a_stalled_worker_costs_latency_only_until_the_trim() {
     );
     let d = Denoiser::new(backend(), params()).unwrap();
     let port = ports.into_iter().next().unwrap();
-    let mut worker =
-        Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
+    let mut worker = Worker::new(0, d, port, Arc::clone(&meters), 48_000, 48_000).unwrap();
     let x = signal(3 * 48_000, 48_000);
     let mut played = Vec::new();
     let mut out = vec![0.0f32; block];
