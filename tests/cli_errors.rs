@@ -116,7 +116,7 @@ fn wav_header_announcing_far_more_than_the_file_holds() {
     // sized from it.
     let s = Setup::new();
     let mut bytes = raw_wav(1, 16, 56);
-    bytes[40..44].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    bytes[40..44].copy_from_slice(&0x7fff_fffeu32.to_le_bytes());
     assert_eq!(bytes.len(), 100);
     std::fs::write(s.path("liar.wav"), &bytes).unwrap();
     s.fails(
