@@ -60,10 +60,11 @@ pub fn wav_reader(data: &[u8]) {
 
 /// The first two bytes (little endian) are the length of a JSON config, the rest after it is a
 /// safetensors file. Invalid JSON means the default config. Parsing may fail but not panic; weights
-/// that load must build the native backend and run two hops through a denoiser.
-pub fn weights_loader(data: &[u8]) {
+/// that load must build the native backend and run two hops through a denoiser. Returns whether they
+/// did (the replay test checks that the seeds reach the backend).
+pub fn weights_loader(data: &[u8]) -> bool {
     let Some((len, rest)) = data.split_first_chunk::<2>() else {
-        return;
+        return false;
     };
     let split = usize::from(u16::from_le_bytes(*len)).min(rest.len());
     let (json, safetensors) = rest.split_at(split);
@@ -77,11 +78,17 @@ pub fn weights_loader(data: &[u8]) {
     };
     let weights = match Weights::from_safetensors_bytes(&cfg, safetensors) {
         Ok(w) => w,
-        Err(e) => return assert_error_is_one_line(&e),
+        Err(e) => {
+            assert_error_is_one_line(&e);
+            return false;
+        }
     };
     let backend = match registry::create("native", ModelSource::Weights(&weights)) {
         Ok(b) => b,
-        Err(e) => return assert_error_is_one_line(&e),
+        Err(e) => {
+            assert_error_is_one_line(&e);
+            return false;
+        }
     };
     let mut denoiser = Denoiser::new(Arc::new(backend), DenoiseParams::default())
         .expect("a backend built from valid weights makes a denoiser");
@@ -90,6 +97,7 @@ pub fn weights_loader(data: &[u8]) {
     for _ in 0..2 {
         denoiser.process_frame(&input, &mut output).expect("a hop");
     }
+    true
 }
 
 fn assert_error_is_one_line(e: &dfn4::Error) {
