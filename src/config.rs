@@ -26,6 +26,23 @@ pub const LSNR_MIN_DB: f32 = -15.0;
 /// Upper bound of the local SNR estimate in dB.
 pub const LSNR_MAX_DB: f32 = 35.0;
 
+/// Upper bound of `conv_ch` accepted by [`ModelConfig::validate`].
+pub const MAX_CONV_CH: usize = 1024;
+/// Upper bound of `d_model`, `dt_rank` and `df_hidden` accepted by [`ModelConfig::validate`].
+pub const MAX_WIDTH: usize = 8192;
+/// Upper bound of `n_layers` accepted by [`ModelConfig::validate`].
+pub const MAX_N_LAYERS: usize = 64;
+/// Upper bound of `d_state` accepted by [`ModelConfig::validate`].
+pub const MAX_D_STATE: usize = 256;
+/// Upper bound of `d_conv` accepted by [`ModelConfig::validate`].
+pub const MAX_D_CONV: usize = 64;
+/// Upper bound of `expand` accepted by [`ModelConfig::validate`].
+pub const MAX_EXPAND: usize = 16;
+/// Upper bound of `df_order` accepted by [`ModelConfig::validate`].
+pub const MAX_DF_ORDER: usize = 16;
+/// Upper bound of the parameter count (2^28 `f32`s, a 1 GiB weights file).
+pub const MAX_PARAMS: usize = 1 << 28;
+
 /// Network hyper-parameters of DfNet4. Stored as JSON next to the safetensors weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -116,6 +133,43 @@ impl ModelConfig {
         if self.nb_erb != NB_ERB || self.nb_df != NB_DF {
             return bad("nb_erb and nb_df must match the signal path (32 and 96)");
         }
+        if self.conv_ch == 0 || self.d_model == 0 || self.expand == 0 || self.df_hidden == 0 {
+            return bad("conv_ch, d_model, expand and df_hidden must be positive");
+        }
+        // A config comes from a file next to the weights, so it is untrusted: every size is capped
+        // before anything is derived from it (products of uncapped sizes overflow, and `n_layers` alone
+        // sets the length of the weight list built before the file is checked against it). The caps
+        // are far above any real-time model (the shipped one: 32, 256, 4, 16, 4, 2, 16, 256, 5).
+        for (name, value, max) in [
+            ("conv_ch", self.conv_ch, MAX_CONV_CH),
+            ("d_model", self.d_model, MAX_WIDTH),
+            ("n_layers", self.n_layers, MAX_N_LAYERS),
+            ("d_state", self.d_state, MAX_D_STATE),
+            ("d_conv", self.d_conv, MAX_D_CONV),
+            ("expand", self.expand, MAX_EXPAND),
+            ("dt_rank", self.dt_rank, MAX_WIDTH),
+            ("df_hidden", self.df_hidden, MAX_WIDTH),
+            ("df_order", self.df_order, MAX_DF_ORDER),
+        ] {
+            if value > max {
+                return Err(crate::Error::Config(format!(
+                    "{name} = {value} is above the limit of {max}"
+                )));
+            }
+        }
+        // Within the caps the sizes multiply without overflow; the total bounds the weights file.
+        let params = crate::model::spec::param_count(self);
+        if params > MAX_PARAMS {
+            return Err(crate::Error::Config(format!(
+                "the model would have {params} parameters, above the limit of {MAX_PARAMS}"
+            )));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0 && self.norm_eps < 1.0) {
+            return Err(crate::Error::Config(format!(
+                "norm_eps = {} must be in (0, 1)",
+                self.norm_eps
+            )));
+        }
         Ok(())
     }
 }
@@ -132,6 +186,55 @@ mod tests {
         assert_eq!(c.enc_concat_dim(), 32 * (8 + 24));
         assert_eq!(c.df_out_dim(), 960);
         assert_eq!(NB_FREQS, 481);
+    }
+
+    #[test]
+    fn refuses_absurd_sizes_before_deriving_anything() {
+        let err = |c: ModelConfig| c.validate().unwrap_err().to_string();
+        let d = ModelConfig::default;
+        assert_eq!(
+            err(ModelConfig {
+                d_model: 1 << 40,
+                expand: 1 << 40,
+                ..d()
+            }),
+            "invalid configuration: d_model = 1099511627776 is above the limit of 8192"
+        );
+        assert!(err(ModelConfig {
+            n_layers: 1_000_000_000,
+            ..d()
+        })
+        .contains("n_layers = 1000000000"));
+        assert!(err(ModelConfig {
+            nb_erb: 1_000_000_000,
+            ..d()
+        })
+        .contains("must match the signal path"));
+        assert!(err(ModelConfig {
+            df_order: usize::MAX,
+            ..d()
+        })
+        .contains("df_order"));
+        assert!(err(ModelConfig { conv_ch: 0, ..d() }).contains("must be positive"));
+        assert!(err(ModelConfig {
+            norm_eps: f32::NAN,
+            ..d()
+        })
+        .contains("norm_eps"));
+        // Each size at its cap alone is fine; all of them together exceed the parameter budget.
+        let big = ModelConfig {
+            conv_ch: MAX_CONV_CH,
+            d_model: MAX_WIDTH,
+            n_layers: MAX_N_LAYERS,
+            d_state: MAX_D_STATE,
+            d_conv: MAX_D_CONV,
+            expand: MAX_EXPAND,
+            dt_rank: MAX_WIDTH,
+            df_hidden: MAX_WIDTH,
+            df_order: MAX_DF_ORDER,
+            ..d()
+        };
+        assert!(err(big).contains("parameters, above the limit"));
     }
 
     #[test]

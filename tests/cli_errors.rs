@@ -111,6 +111,53 @@ fn truncated_wav_file() {
 }
 
 #[test]
+fn wav_header_announcing_far_more_than_the_file_holds() {
+    // 2 GiB of samples announced by a 100-byte file: refused from the header, before any buffer is
+    // sized from it.
+    let s = Setup::new();
+    let mut bytes = raw_wav(1, 16, 56);
+    bytes[40..44].copy_from_slice(&0x7fff_fffeu32.to_le_bytes());
+    assert_eq!(bytes.len(), 100);
+    std::fs::write(s.path("liar.wav"), &bytes).unwrap();
+    s.fails(
+        &s.path("liar.wav"),
+        &[],
+        "truncated WAV file: the header announces 1073741823 samples but the data ends after 28",
+    );
+}
+
+#[test]
+fn weights_with_an_absurd_shape_or_config() {
+    let s = Setup::new();
+    let bad = s.path("absurd.safetensors");
+    std::fs::write(&bad, absurd_safetensors()).unwrap();
+    s.fails_with_model(&s.path("in.wav"), &bad, &[], "not a valid safetensors file");
+    // The config beside a model is read first; absurd sizes are refused before anything is derived.
+    let model = s.path("model.json");
+    std::fs::write(
+        &model,
+        r#"{"model": {"nb_erb": 32, "nb_df": 96, "df_order": 5,
+        "df_lookahead": 1, "conv_ch": 32, "d_model": 1099511627776, "n_layers": 4, "d_state": 16,
+        "d_conv": 4, "expand": 2, "dt_rank": 16, "df_hidden": 256, "norm_eps": 1e-5}}"#,
+    )
+    .unwrap();
+    s.fails(
+        &s.path("in.wav"),
+        &[],
+        "d_model = 1099511627776 is above the limit of 8192",
+    );
+}
+
+/// A safetensors file whose header declares a [2^40, 2^40] tensor over 4 bytes of data.
+fn absurd_safetensors() -> Vec<u8> {
+    let header = br#"{"enc.fuse.bias":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0; 4]);
+    bytes
+}
+
+#[test]
 fn zero_length_audio() {
     let s = Setup::new();
     write_wav(&s.path("empty.wav"), 16_000, Fmt::I16, &[vec![]]);

@@ -540,6 +540,29 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_header_that_announces_more_than_the_file_holds() {
+        // A 100-byte file whose data chunk claims 0x7ffffffe bytes (an odd length is refused earlier, by hound). `WavReader` compares the claim with
+        // the file's length before `read_all` sizes anything from it, so no 2 GiB buffer is reserved.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liar.wav");
+        write_wav_atomic(&path, 8000, SampleFormat::I16, &[vec![0.25; 28]]).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 100);
+        assert_eq!(&bytes[36..40], b"data");
+        bytes[40..44].copy_from_slice(&0x7fff_fffeu32.to_le_bytes());
+        let expected =
+            "wav error: truncated WAV file: the header announces 1073741823 samples but the \
+                        data ends after 28";
+        assert_eq!(decode_wav(&bytes).unwrap_err().to_string(), expected);
+        assert_eq!(
+            WavReader::from_bytes(&bytes).err().unwrap().to_string(),
+            expected
+        );
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_wav(&path).unwrap_err().to_string(), expected);
+    }
+
+    #[test]
     fn failed_write_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.wav");

@@ -284,6 +284,69 @@ mod tests {
         assert!(Weights::from_safetensors_bytes(&cfg, b"not safetensors").is_err());
     }
 
+    /// A safetensors file holding one tensor `name` with the declared `shape` over `data_len` bytes.
+    fn declared(name: &str, shape: &str, data_len: usize) -> Vec<u8> {
+        let header = format!(
+            r#"{{"{name}":{{"dtype":"F32","shape":{shape},"data_offsets":[0,{data_len}]}}}}"#
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.resize(bytes.len() + data_len, 0);
+        bytes
+    }
+
+    #[test]
+    fn refuses_an_absurd_shape_without_allocating_it() {
+        let cfg = ModelConfig::default();
+        // 2^80 elements over 4 bytes: the element count overflows and nothing is sized from it.
+        let huge = declared("enc.fuse.bias", "[1099511627776,1099511627776]", 4);
+        let err = Weights::from_safetensors_bytes(&cfg, &huge)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid configuration: not a valid safetensors file"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        // A shape that fits in memory but not in the file is refused the same way.
+        let err =
+            Weights::from_safetensors_bytes(&cfg, &declared("enc.fuse.bias", "[1073741824]", 4))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.starts_with("invalid configuration: not a valid safetensors file"),
+            "{err}"
+        );
+        // A header length far beyond the file.
+        let mut lying = declared("enc.fuse.bias", "[1]", 4);
+        lying[..8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(Weights::from_safetensors_bytes(&cfg, &lying).is_err());
+    }
+
+    #[test]
+    fn refuses_a_config_with_absurd_sizes() {
+        let json = |field: &str, value: &str| {
+            let mut v = serde_json::to_value(ModelConfig::default()).unwrap();
+            v[field] = serde_json::from_str(value).unwrap();
+            config_from_json(&serde_json::json!({ "model": v }).to_string())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            json("d_model", "1099511627776"),
+            "invalid configuration: d_model = 1099511627776 is above the limit of 8192"
+        );
+        assert_eq!(
+            json("nb_erb", "1000000000"),
+            "invalid configuration: nb_erb and nb_df must match the signal path (32 and 96)"
+        );
+        assert!(json("n_layers", "1000000000").contains("n_layers = 1000000000 is above"));
+        assert!(json("d_state", "-1").starts_with("invalid configuration: model json:"));
+        assert!(json("expand", "1e300").starts_with("invalid configuration: model json:"));
+        // The shipped config stays valid.
+        config_from_json(include_str!("../../models/dfn4.json")).unwrap();
+    }
+
     #[test]
     fn random_is_deterministic() {
         let cfg = ModelConfig::default();

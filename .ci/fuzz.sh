@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fuzz smoke for the library boundary (docs/fuzzing.md). By default it replays the committed corpora
+# (fuzz/corpus/<target>/) through the fuzz targets' checks in a plain `cargo test`: no nightly, a few
+# seconds. Installing cargo-fuzz (~3 min) and building the instrumented targets (~6.5 min) on a
+# 2-core machine would cost far more than the smoke is worth on every run.
+#
+# DFN4_FUZZ_SECONDS=N also fuzzes each target for N seconds with cargo-fuzz (nightly; installs
+# cargo-fuzz if missing). New inputs go to a temp dir, so the committed corpora are not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --test fuzz_seeds
+
+seconds=${DFN4_FUZZ_SECONDS:-0}
+if [ "$seconds" -gt 0 ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --version '~0.13' --locked
+  fi
+  for target in wav_reader weights_loader; do
+    new=$(mktemp -d)
+    (cd fuzz && nice -n 5 cargo +nightly fuzz run "$target" "$new" "corpus/$target" -- \
+      -rss_limit_mb=512 -max_len=16384 -timeout=10 -max_total_time="$seconds" -print_final_stats=1)
+    rm -rf "$new"
+  done
+fi
