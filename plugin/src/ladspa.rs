@@ -1,7 +1,7 @@
 //! The LADSPA 1.1 ABI, written by hand (the C header's structs, `ladspa_descriptor`): two plugins,
 //! `dfn4_mono` (1 in, 1 out) and `dfn4_stereo` (2 in, 2 out, one denoiser per channel), each with the
 //! control inputs "Attenuation limit (dB)" and "Bypass" and the control output "latency" (the delay in
-//! samples at the host rate, which hosts such as PipeWire's filter-chain read by that name).
+//! samples at the host rate, the LADSPA convention).
 //!
 //! `run` copies the host's buffers through a fixed scratch (so in-place and crossed buffers are safe),
 //! flushes denormals to zero for its duration, and never allocates, locks, logs or blocks.
