@@ -3,7 +3,8 @@
 # (block sizes, latency, other rates, bypass, no allocation in run), then real hosts from ladspa-sdk:
 # analyseplugin lists both plugins and their ports; applyplugin on the noisy fixture at 48 kHz equals
 # `dfn4 enhance --out-format f32` shifted by the reported latency (within 1e-4), and at 44.1 kHz it
-# denoises (noise-only frames at least 10 dB quieter).
+# denoises (noise-only frames at least 10 dB quieter); the LV2 bundle passes lv2ls/lv2info and lv2file's
+# output equals enhance's in the same way.
 # Called from .ci/run after the main parts (it reuses their target directory and debug `dfn4`);
 # runnable alone from the repository root: bash .ci/plugin.sh
 set -euo pipefail
@@ -12,9 +13,10 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 export DEBIAN_FRONTEND=noninteractive
 
-# ladspa-sdk: analyseplugin, applyplugin. sox: resampling and reading WAVs for the checks.
+# ladspa-sdk: analyseplugin, applyplugin. lilv-utils: lv2ls, lv2info. lv2file: an LV2 host for files.
+# sox: resampling and reading WAVs for the checks.
 need=()
-for pkg in ladspa-sdk sox python3; do
+for pkg in ladspa-sdk lilv-utils lv2file sox python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -71,5 +73,22 @@ latency44=$($check latency "$so" dfn4_mono 44100)
 echo "reported latency at 44.1 kHz: $latency44 samples"
 applyplugin -s 1 "$tmp/noisy44.wav" "$tmp/plugin44.wav" "$so" dfn4_mono 100 0
 $check noise "$tmp/noisy44.wav" "$tmp/plugin44.wav" "$tmp/clean44.wav" "$latency44"
+
+echo "== LV2 bundle: lv2ls, lv2info, lv2file == dfn4 enhance"
+mkdir -p "$tmp/lv2"
+cp -r plugin/lv2/dfn4.lv2 "$tmp/lv2/"
+cp "$so" "$tmp/lv2/dfn4.lv2/"
+export LV2_PATH="$tmp/lv2"
+lv2ls | tee "$tmp/lv2ls.txt"
+grep -qx "urn:dfn4:plugin:mono" "$tmp/lv2ls.txt"
+grep -qx "urn:dfn4:plugin:stereo" "$tmp/lv2ls.txt"
+for uri in urn:dfn4:plugin:mono urn:dfn4:plugin:stereo; do
+  lv2info "$uri" > "$tmp/lv2info.txt"
+  grep -q "Has latency: *yes" "$tmp/lv2info.txt"
+  grep -q "Name: *Attenuation limit (dB)" "$tmp/lv2info.txt"
+  grep -q "Name: *Bypass" "$tmp/lv2info.txt"
+done
+lv2file -i assets/noisy_speech.wav -o "$tmp/lv2_48.wav" urn:dfn4:plugin:mono
+$check compare "$tmp/lv2_48.wav" "$tmp/enhance.wav" "$latency" 1e-4
 
 echo "== plugin CI passed"

@@ -12,7 +12,7 @@ use crate::engine::Channel;
 
 /// `LADSPA_Data`.
 pub type Data = f32;
-type Handle = *mut c_void;
+pub(crate) type Handle = *mut c_void;
 
 const PORT_INPUT: c_int = 0x1;
 const PORT_OUTPUT: c_int = 0x2;
@@ -283,6 +283,12 @@ unsafe extern "C" fn instantiate(descriptor: *const Descriptor, rate_hz: c_ulong
     let Ok(rate_hz) = u32::try_from(rate_hz) else {
         return ptr::null_mut();
     };
+    new_instance(nb_channels, rate_hz)
+}
+
+/// A new instance of `nb_channels` (1 or 2) at `rate_hz`, as a host handle (null on failure). Shared by
+/// the LADSPA and LV2 entry points, which have the same ports in the same order.
+pub(crate) fn new_instance(nb_channels: usize, rate_hz: u32) -> Handle {
     let Some(backend) = crate::shared_backend() else {
         return ptr::null_mut();
     };
@@ -303,7 +309,7 @@ unsafe extern "C" fn instantiate(descriptor: *const Descriptor, rate_hz: c_ulong
     Box::into_raw(instance).cast()
 }
 
-unsafe extern "C" fn connect_port(handle: Handle, port: c_ulong, data: *mut Data) {
+pub(crate) unsafe extern "C" fn connect_port(handle: Handle, port: c_ulong, data: *mut Data) {
     // SAFETY: `handle` came from `instantiate` and the host does not call us concurrently on it.
     let instance = unsafe { &mut *handle.cast::<Instance>() };
     let port = port as usize;
@@ -315,7 +321,7 @@ unsafe extern "C" fn connect_port(handle: Handle, port: c_ulong, data: *mut Data
     }
 }
 
-unsafe extern "C" fn activate(handle: Handle) {
+pub(crate) unsafe extern "C" fn activate(handle: Handle) {
     // SAFETY: as in `connect_port`.
     let instance = unsafe { &mut *handle.cast::<Instance>() };
     for c in &mut instance.channels {
@@ -324,7 +330,7 @@ unsafe extern "C" fn activate(handle: Handle) {
     instance.write_latency();
 }
 
-unsafe extern "C" fn run(handle: Handle, sample_count: c_ulong) {
+pub(crate) unsafe extern "C" fn run(handle: Handle, sample_count: c_ulong) {
     let _denormals = DenormalGuard::new();
     // SAFETY: as in `connect_port`.
     let instance = unsafe { &mut *handle.cast::<Instance>() };
@@ -368,7 +374,7 @@ unsafe extern "C" fn run(handle: Handle, sample_count: c_ulong) {
     instance.write_latency();
 }
 
-unsafe extern "C" fn cleanup(handle: Handle) {
+pub(crate) unsafe extern "C" fn cleanup(handle: Handle) {
     if !handle.is_null() {
         // SAFETY: `handle` came from `Box::into_raw` in `instantiate` and is not used after this.
         drop(unsafe { Box::from_raw(handle.cast::<Instance>()) });

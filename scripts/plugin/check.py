@@ -76,12 +76,14 @@ def latency(so, label, rate_hz):
 
 def compare(out_path, ref_path, lat):
     out, ref = read_f32(out_path), read_f32(ref_path)
-    if len(out) < len(ref) + lat:
-        sys.exit(f"plugin output too short: {len(out)} < {len(ref)} + {lat}")
-    err = max(abs(out[n + lat] - ref[n]) for n in range(len(ref)))
+    # Hosts that add no tail (lv2file) give the input's length: compare what there is.
+    n_cmp = min(len(ref), len(out) - lat - 1)
+    if n_cmp < 0.9 * len(ref):
+        sys.exit(f"plugin output too short: {len(out)} samples for {len(ref)} + {lat}")
+    err = max(abs(out[n + lat] - ref[n]) for n in range(n_cmp))
     # Just as a cross-check of the latency: the error one sample off.
-    off = max(abs(out[n + lat + 1] - ref[n]) for n in range(len(ref)))
-    print(f"max |plugin[n + {lat}] - enhance[n]| = {err:.3g} (one sample later: {off:.3g})")
+    off = max(abs(out[n + lat + 1] - ref[n]) for n in range(n_cmp))
+    print(f"max |plugin[n + {lat}] - enhance[n]| over {n_cmp} samples = {err:.3g} (one sample later: {off:.3g})")
     return err
 
 
