@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# CI for the LADSPA plugin (workspace member plugin/, package dfn4-plugin): clippy and its Rust tests
+# (block sizes, latency, other rates, bypass, no allocation in run), then real hosts from ladspa-sdk:
+# analyseplugin lists both plugins and their ports; applyplugin on the noisy fixture at 48 kHz equals
+# `dfn4 enhance --out-format f32` shifted by the reported latency (within 1e-4), and at 44.1 kHz it
+# denoises (noise-only frames at least 10 dB quieter); the LV2 bundle passes lv2ls/lv2info and lv2file's
+# output equals enhance's in the same way.
+# Called from .ci/run after the main parts (it reuses their target directory and debug `dfn4`);
+# runnable alone from the repository root: bash .ci/plugin.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export DEBIAN_FRONTEND=noninteractive
+
+# ladspa-sdk: analyseplugin, applyplugin. lilv-utils: lv2ls, lv2info. lv2file: an LV2 host for files.
+# sox: resampling and reading WAVs for the checks.
+need=()
+for pkg in ladspa-sdk lilv-utils lv2file sox python3; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== apt-get install ${need[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== cargo clippy -p dfn4-plugin --all-targets -- -D warnings"
+cargo clippy -p dfn4-plugin --all-targets -- -D warnings
+
+echo "== cargo test -p dfn4-plugin"
+cargo test -p dfn4-plugin
+
+echo "== cargo build --release -p dfn4-plugin; cargo build --bin dfn4 (the reference)"
+cargo build --release -p dfn4-plugin
+cargo build --bin dfn4
+target=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+so="$target/release/libdfn4_plugin.so"
+dfn4="$target/debug/dfn4"
+check="python3 scripts/plugin/check.py"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== analyseplugin: both plugins and their ports"
+analyseplugin -l "$so" | tee "$tmp/list.txt"
+grep -q "dfn4_mono" "$tmp/list.txt"
+grep -q "dfn4_stereo" "$tmp/list.txt"
+for label in dfn4_mono dfn4_stereo; do
+  analyseplugin "$so" "$label" | tee "$tmp/$label.txt"
+  grep -q 'Hard Real-Time' "$tmp/$label.txt"
+  grep -q '"Attenuation limit (dB)" input, control, 0 to 100, default 100' "$tmp/$label.txt"
+  grep -q '"Bypass" input, control, toggled, default 0' "$tmp/$label.txt"
+  grep -q '"latency" output, control' "$tmp/$label.txt"
+done
+[ "$(grep -c 'input, audio' "$tmp/dfn4_mono.txt")" = 1 ]
+[ "$(grep -c 'output, audio' "$tmp/dfn4_mono.txt")" = 1 ]
+[ "$(grep -c 'input, audio' "$tmp/dfn4_stereo.txt")" = 2 ]
+[ "$(grep -c 'output, audio' "$tmp/dfn4_stereo.txt")" = 2 ]
+
+echo "== applyplugin at 48 kHz == dfn4 enhance, shifted by the reported latency"
+latency=$($check latency "$so" dfn4_mono 48000)
+echo "reported latency at 48 kHz: $latency samples"
+"$dfn4" enhance assets/noisy_speech.wav "$tmp/enhance.wav" --out-format f32
+# -s 1: one second of silence after the input, so the delayed tail comes out too.
+applyplugin -s 1 assets/noisy_speech.wav "$tmp/plugin48.wav" "$so" dfn4_mono 100 0
+$check compare "$tmp/plugin48.wav" "$tmp/enhance.wav" "$latency" 1e-4
+
+echo "== applyplugin at 44.1 kHz denoises"
+sox -R -D assets/noisy_speech.wav -b 16 "$tmp/noisy44.wav" rate 44100
+sox -R -D assets/clean_speech.wav -b 16 "$tmp/clean44.wav" rate 44100
+latency44=$($check latency "$so" dfn4_mono 44100)
+echo "reported latency at 44.1 kHz: $latency44 samples"
+applyplugin -s 1 "$tmp/noisy44.wav" "$tmp/plugin44.wav" "$so" dfn4_mono 100 0
+$check noise "$tmp/noisy44.wav" "$tmp/plugin44.wav" "$tmp/clean44.wav" "$latency44"
+
+echo "== LV2 bundle: lv2ls, lv2info, lv2file == dfn4 enhance"
+mkdir -p "$tmp/lv2"
+cp -r plugin/lv2/dfn4.lv2 "$tmp/lv2/"
+cp "$so" "$tmp/lv2/dfn4.lv2/"
+export LV2_PATH="$tmp/lv2"
+lv2ls | tee "$tmp/lv2ls.txt"
+grep -qx "urn:dfn4:plugin:mono" "$tmp/lv2ls.txt"
+grep -qx "urn:dfn4:plugin:stereo" "$tmp/lv2ls.txt"
+for uri in urn:dfn4:plugin:mono urn:dfn4:plugin:stereo; do
+  lv2info "$uri" > "$tmp/lv2info.txt"
+  grep -q "Has latency: *yes" "$tmp/lv2info.txt"
+  grep -q "Name: *Attenuation limit (dB)" "$tmp/lv2info.txt"
+  grep -q "Name: *Bypass" "$tmp/lv2info.txt"
+done
+lv2file -i assets/noisy_speech.wav -o "$tmp/lv2_48.wav" urn:dfn4:plugin:mono
+$check compare "$tmp/lv2_48.wav" "$tmp/enhance.wav" "$latency" 1e-4
+
+echo "== plugin CI passed"
