@@ -4,7 +4,8 @@
 mod common;
 
 use common::{dfn4, random_model, read_wav, test_signal, write_wav, Fmt};
-use dfn4::backend::tch::{backend_device, register_cuda, TchBackend};
+use dfn4::backend::registry::{self, TchDevice};
+use dfn4::backend::tch::{device, register_cuda, TchBackend};
 use dfn4::backend::SeqFeatures;
 use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
@@ -103,7 +104,10 @@ fn bench_times_tch_cpu_training_steps() {
 fn missing_cuda_is_one_line() {
     register_cuda();
     if tch::Cuda::is_available() {
-        assert_eq!(backend_device("tch-cuda").unwrap(), tch::Device::Cuda(0));
+        assert_eq!(
+            device(TchDevice::Cuda, "tch-cuda").unwrap(),
+            tch::Device::Cuda(0)
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -128,8 +132,8 @@ fn missing_cuda_is_one_line() {
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(!dir.path().join("out.wav").exists());
-    assert_eq!(backend_device("tch-cpu").unwrap(), tch::Device::Cpu);
-    assert!(backend_device("tch-tpu").is_err());
+    assert_eq!(device(TchDevice::Cpu, "tch-cpu").unwrap(), tch::Device::Cpu);
+    assert!(registry::lookup("tch-tpu").is_err());
 }
 
 #[test]

@@ -30,10 +30,14 @@ enum Engine {
     },
 }
 
+/// The libtorch devices a `tch-*` backend runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TchDevice {
+pub enum TchDevice {
+    /// The CPU.
     Cpu,
+    /// The first CUDA GPU.
     Cuda,
+    /// Apple's Metal (MPS).
     Mps,
 }
 
@@ -138,12 +142,21 @@ impl BackendInfo {
         match self.engine {
             Engine::Native(_) => Ok(()),
             #[cfg(feature = "tch")]
-            Engine::Tch { .. } => super::tch::backend_device(self.name).map(|_| ()),
+            Engine::Tch { device, .. } => super::tch::device(device, self.name).map(|_| ()),
             #[cfg(feature = "mlx")]
-            Engine::Mlx { .. } => super::mlx::backend_device(self.name).map(|_| ()),
+            Engine::Mlx { gpu } => super::mlx::device(mlx_device(gpu), self.name).map(|_| ()),
             #[allow(unreachable_patterns)]
             _ => Err(not_compiled(self)),
         }
+    }
+}
+
+#[cfg(feature = "mlx")]
+fn mlx_device(gpu: bool) -> super::mlx::MlxDevice {
+    if gpu {
+        super::mlx::MlxDevice::Gpu
+    } else {
+        super::mlx::MlxDevice::Cpu
     }
 }
 
@@ -196,6 +209,23 @@ pub fn native_name(precision: WeightPrecision) -> &'static str {
         .iter()
         .find(|b| b.engine == Engine::Native(precision))
         .map_or("native", |b| b.name)
+}
+
+/// The name of the libtorch backend on `device`, with or without CUDA graphs.
+pub fn tch_name(device: TchDevice, graphs: bool) -> &'static str {
+    let graphs = graphs && device == TchDevice::Cuda;
+    BACKENDS
+        .iter()
+        .find(|b| b.engine == Engine::Tch { device, graphs })
+        .map_or("tch", |b| b.name)
+}
+
+/// The name of the MLX backend on the GPU (`gpu`) or the CPU.
+pub fn mlx_name(gpu: bool) -> &'static str {
+    BACKENDS
+        .iter()
+        .find(|b| b.engine == Engine::Mlx { gpu })
+        .map_or("mlx", |b| b.name)
 }
 
 /// Where the weights come from.
@@ -270,9 +300,9 @@ fn build(info: &'static BackendInfo, weights: &Weights) -> Result<AnyBackend> {
             Inner::Native(NativeBackend::with_precision(weights, precision).map_err(context)?)
         }
         #[cfg(feature = "tch")]
-        Engine::Tch { graphs, .. } => {
-            use super::tch::{backend_device, CudaGraphs, TchBackend};
-            let device = backend_device(info.name)?;
+        Engine::Tch { device, graphs } => {
+            use super::tch::{CudaGraphs, TchBackend};
+            let device = super::tch::device(device, info.name)?;
             // With graphs: as DFN4_CUDA_GRAPHS says, falling back to eager where the shim cannot load.
             let built = if graphs {
                 TchBackend::new(weights, device)
@@ -282,8 +312,8 @@ fn build(info: &'static BackendInfo, weights: &Weights) -> Result<AnyBackend> {
             Inner::Tch(built.map_err(context)?)
         }
         #[cfg(feature = "mlx")]
-        Engine::Mlx { .. } => {
-            let device = super::mlx::backend_device(info.name)?;
+        Engine::Mlx { gpu } => {
+            let device = super::mlx::device(mlx_device(gpu), info.name)?;
             Inner::Mlx(super::mlx::MlxBackend::new(weights, device).map_err(context)?)
         }
         #[allow(unreachable_patterns)]
@@ -429,6 +459,9 @@ mod tests {
         assert_eq!(compiled_names()[0], "native");
         assert!(compiled_names().contains(&DEFAULT_BACKEND));
         assert_eq!(native_name(WeightPrecision::F16), "native-f16");
+        assert_eq!(tch_name(TchDevice::Cuda, false), "tch-cuda-eager");
+        assert_eq!(tch_name(TchDevice::Cpu, true), "tch-cpu");
+        assert_eq!(mlx_name(true), "mlx-gpu");
     }
 
     #[test]

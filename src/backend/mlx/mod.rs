@@ -58,12 +58,9 @@ impl MlxDevice {
         }
     }
 
-    /// The backend name: "mlx-cpu" or "mlx-gpu".
+    /// The backend name of this device (from [`crate::backend::registry::BACKENDS`]).
     pub fn backend_name(self) -> &'static str {
-        match self {
-            Self::Cpu => "mlx-cpu",
-            Self::Gpu => "mlx-gpu",
-        }
+        crate::backend::registry::mlx_name(self == Self::Gpu)
     }
 
     /// Whether the linked MLX build can run on this device here.
@@ -85,18 +82,9 @@ impl MlxDevice {
     }
 }
 
-/// The device of the backend called `name` ("mlx-cpu", "mlx-gpu") when this machine has it, with a
-/// one-line reason when it does not.
-pub fn backend_device(name: &str) -> Result<MlxDevice> {
-    let device = match name {
-        "mlx-cpu" => MlxDevice::Cpu,
-        "mlx-gpu" => MlxDevice::Gpu,
-        _ => {
-            return Err(Error::Config(format!(
-                "unknown mlx backend \"{name}\" (mlx-cpu, mlx-gpu)"
-            )))
-        }
-    };
+/// `device` when the linked MLX build can run on it here, with a one-line reason (naming the backend
+/// `name`) when it cannot. The names live in [`crate::backend::registry::BACKENDS`].
+pub fn device(device: MlxDevice, name: &str) -> Result<MlxDevice> {
     if device.is_available() {
         Ok(device)
     } else {

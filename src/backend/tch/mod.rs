@@ -16,6 +16,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use self::graph::{SeqGraphs, StepGraph};
 use self::net::{DfNet4, LayerState};
+use crate::backend::registry::{self, TchDevice};
 use crate::backend::{
     check_sequence, check_sequence_features, check_step, Backend, Features, ModelOutput,
     SeqFeatures, SeqModelOutput,
@@ -54,18 +55,18 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
-/// The device of the backend called `name` ("tch-cpu", "tch-cuda", "tch-cuda-eager", "tch-mps") when
-/// this machine has it, with a one-line reason when it does not. Loads libtorch's CUDA kernels
-/// ([`register_cuda`]) before asking for CUDA, since without them CUDA never reports as available.
-pub fn backend_device(name: &str) -> Result<Device> {
+/// The libtorch device of `kind` when this machine has it, with a one-line reason (naming the backend
+/// `name`) when it does not. Loads libtorch's CUDA kernels ([`register_cuda`]) before asking for CUDA,
+/// since without them CUDA never reports as available. The names live in [`registry::BACKENDS`].
+pub fn device(kind: TchDevice, name: &str) -> Result<Device> {
     let missing = |what: &str| {
         Err(Error::Backend(format!(
             "{name}: {what} is not available on this machine"
         )))
     };
-    match name {
-        "tch-cpu" => Ok(Device::Cpu),
-        "tch-cuda" | "tch-cuda-eager" => {
+    match kind {
+        TchDevice::Cpu => Ok(Device::Cpu),
+        TchDevice::Cuda => {
             register_cuda();
             if tch::Cuda::is_available() {
                 Ok(Device::Cuda(0))
@@ -73,16 +74,13 @@ pub fn backend_device(name: &str) -> Result<Device> {
                 missing("CUDA")
             }
         }
-        "tch-mps" => {
+        TchDevice::Mps => {
             if tch::utils::has_mps() {
                 Ok(Device::Mps)
             } else {
                 missing("MPS")
             }
         }
-        _ => Err(Error::Config(format!(
-            "unknown tch backend \"{name}\" (tch-cpu, tch-cuda, tch-cuda-eager, tch-mps)"
-        ))),
     }
 }
 
@@ -201,13 +199,12 @@ impl TchBackend {
     /// Sets the mode and the name that reports it.
     fn set_graphs(&mut self, graphs: CudaGraphs) {
         self.graphs = graphs;
-        self.name = match (self.device, graphs) {
-            (Device::Cpu, _) => "tch-cpu",
-            (Device::Cuda(_), CudaGraphs::Off) => "tch-cuda-eager",
-            (Device::Cuda(_), _) => "tch-cuda",
-            (Device::Mps, _) => "tch-mps",
-            _ => "tch-other",
+        let kind = match self.device {
+            Device::Cuda(_) => TchDevice::Cuda,
+            Device::Mps => TchDevice::Mps,
+            _ => TchDevice::Cpu,
         };
+        self.name = registry::tch_name(kind, graphs != CudaGraphs::Off);
     }
 
     /// The graph mode in use, and why graphs are off when they were wanted but could not be loaded.
