@@ -123,10 +123,13 @@ fn read_audio(name: &str, audio: &Bound<'_, PyAny>) -> PyResult<(Vec<Vec<f32>>, 
                 .map(|row| row.iter().copied().collect())
                 .collect()
         }
-        n => return Err(PyValueError::new_err(format!(
-            "{name} must have 1 dimension [samples] or 2 [channels, samples], got {n} (shape {:?})",
-            view.shape()
-        ))),
+        n => {
+            let shape = view.shape();
+            let msg = format!("{name} must have 1 dimension [samples] or 2 [channels, samples]");
+            return Err(PyValueError::new_err(format!(
+                "{msg}, got {n} (shape {shape:?})"
+            )));
+        }
     };
     check_finite(name, &channels)?;
     Ok((channels, array.ndim() == 2))
