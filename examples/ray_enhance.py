@@ -147,6 +147,13 @@ def run(
         "files_speed_x_real_time": audio_s / files_wall_s if files_wall_s and audio_s else None,
         "workers": workers,
         "backend": backend,
+        "per_file": sorted(
+            (
+                {k: r[k] for k in ("path", "out", "ok", "error", "audio_s", "processing_s")}
+                for r in rows
+            ),
+            key=lambda r: r["path"],
+        ),
     }
     (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         backend=args.backend,
         atten_lim_db=args.atten_lim_db,
     )
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "per_file"}, indent=2))
     return 0 if summary["failed"] == 0 else 1
 
 
