@@ -180,3 +180,13 @@ def test_two_threads_equal_sequential():
         t.join()
     for got, want in zip(offline, sequential):
         assert np.max(np.abs(got - want)) <= 1e-6
+
+
+def test_strided_and_fortran_arrays():
+    x = np.stack([noisy_speech(1.0, 16000, seed=s) for s in (5, 6)])
+    want = dfn4.enhance(x, 16000)
+    assert np.array_equal(dfn4.enhance(np.asfortranarray(x), 16000), want)
+    wide = np.zeros((2, 2 * x.shape[1]), dtype=np.float32)
+    wide[:, ::2] = x
+    assert np.array_equal(dfn4.enhance(wide[:, ::2], 16000), want)
+    assert np.array_equal(dfn4.enhance(x[1].copy(), 16000), want[1])
