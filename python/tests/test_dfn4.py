@@ -1,0 +1,192 @@
+"""Tests of the dfn4 Python module: parity with the command line, streaming, errors, threads, files."""
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dfn4
+from wavio import noisy_speech, read_f32, write_f32
+
+
+def cli():
+    """The `dfn4` binary: $DFN4_CLI, else the workspace's target directory."""
+    if os.environ.get("DFN4_CLI"):
+        return os.environ["DFN4_CLI"]
+    root = Path(__file__).resolve().parents[2]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
+    for profile in ("debug", "release"):
+        if (target / profile / "dfn4").exists():
+            return str(target / profile / "dfn4")
+    return shutil.which("dfn4")
+
+
+@pytest.mark.parametrize("rate,channels", [(48000, 1), (44100, 2), (16000, 1)])
+def test_enhance_equals_cli(tmp_path, rate, channels):
+    exe = cli()
+    if exe is None:
+        pytest.skip("no dfn4 binary (cargo build, or set DFN4_CLI)")
+    x = np.stack([noisy_speech(2.3, rate, seed=c) for c in range(channels)])
+    write_f32(tmp_path / "in.wav", x, rate)
+    subprocess.run(
+        [exe, "enhance", str(tmp_path / "in.wav"), str(tmp_path / "out.wav"),
+         "--out-format", "f32"],
+        check=True, capture_output=True,
+    )
+    want, want_rate = read_f32(tmp_path / "out.wav")
+    assert want_rate == rate and want.shape == x.shape
+    got = dfn4.enhance(x if channels > 1 else x[0], rate)
+    assert got.dtype == np.float32 and got.shape == (x.shape if channels > 1 else x[0].shape)
+    assert np.max(np.abs(np.atleast_2d(got) - want)) <= 1e-6
+    # It denoised: quieter than the input where there is no voice.
+    assert np.std(got) < np.std(x)
+
+    report = dfn4.enhance_file(tmp_path / "in.wav", str(tmp_path / "py.wav"))
+    assert report["channels"] == channels and report["sample_rate"] == rate
+    assert abs(report["audio_s"] - x.shape[1] / rate) < 1e-9
+    via_file, _ = read_f32(tmp_path / "py.wav")
+    assert np.max(np.abs(via_file - want)) <= 1e-6
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 16000])
+def test_streaming_random_chunks_equals_offline(rate):
+    x = noisy_speech(3.1, rate, seed=1)
+    want = dfn4.enhance(x, rate)
+    rng = np.random.default_rng(rate)
+    d = dfn4.Denoiser(sample_rate=rate)
+    pieces, pos, given = [], 0, 0
+    while pos < len(x):
+        n = int(rng.choice([0, 1, 7, 160, 480, 481, 1000, 4096, 12345]))
+        chunk = x[pos : pos + n]
+        out = d.process(chunk)
+        pos += len(chunk)
+        given += len(chunk)
+        pieces.append(out)
+        assert sum(len(p) for p in pieces) <= given
+    first = next(i for i, p in enumerate(pieces) if len(p))
+    assert sum(len(p) for p in pieces[:first]) == 0 and first > 0
+    pieces.append(d.flush())
+    got = np.concatenate(pieces)
+    assert len(got) == len(x)
+    assert np.max(np.abs(got - want)) <= 1e-6
+    # After flush a fresh stream starts: the same input gives the same output again.
+    again = np.concatenate([d.process(x), d.flush()])
+    assert np.max(np.abs(again - want)) <= 1e-6
+
+
+def test_latency_and_properties():
+    d = dfn4.Denoiser()
+    assert d.sample_rate == 48000 and d.backend == dfn4.DEFAULT_BACKEND
+    lat = d.latency_samples
+    assert lat > 0
+    assert dfn4.Denoiser(sample_rate=16000).latency_samples == round(lat / 3)
+    # At 48 kHz the output lags by the latency plus less than one 10 ms hop.
+    out = d.process(np.zeros(48000, dtype=np.float32))
+    assert 48000 - lat - 480 <= len(out) <= 48000 - lat
+    assert "Denoiser" in repr(d)
+
+
+def test_atten_lim_zero_is_identity():
+    x = noisy_speech(1.0, 48000)
+    y = dfn4.enhance(x, 48000, atten_lim_db=0.0)
+    assert np.max(np.abs(y - x)) < 1e-4
+
+
+def test_other_backends():
+    x = noisy_speech(1.0, 48000)
+    ref = dfn4.enhance(x, 48000, backend="native")
+    for name in dfn4.backends():
+        y = dfn4.enhance(x, 48000, backend=name)
+        assert y.shape == x.shape and np.corrcoef(y, ref)[0, 1] > 0.95, name
+
+
+@pytest.mark.parametrize(
+    "audio,rate,kwargs,match",
+    [
+        (np.zeros(100, dtype=np.float64), 48000, {}, "float32 array.*dtype float64"),
+        (np.zeros(100, dtype=np.int16), 48000, {}, "float32 array.*dtype int16"),
+        ([0.0, 1.0], 48000, {}, "float32 array.*got list"),
+        (np.zeros((1, 2, 100), dtype=np.float32), 48000, {}, "got 3"),
+        (np.zeros((0, 100), dtype=np.float32), 48000, {}, "at least one channel"),
+        (np.array([0.0, np.nan], dtype=np.float32), 48000, {}, "non-finite value.*sample 1"),
+        (np.array([[0.0, 0.0], [np.inf, 0]], dtype=np.float32), 48000, {}, "channel 1, sample 0"),
+        (np.zeros(100, dtype=np.float32), 0, {}, "sample_rate must be a positive integer"),
+        (np.zeros(100, dtype=np.float32), -8000, {}, "sample_rate must be a positive integer"),
+        (np.zeros(100, dtype=np.float32), 48000, {"backend": "nope"}, 'unknown backend "nope"'),
+        (np.zeros(100, dtype=np.float32), 48000, {"atten_lim_db": -3.0}, "attenuation limit"),
+        (np.zeros(100, dtype=np.float32), 48000, {"atten_lim_db": float("nan")}, "attenuation"),
+    ],
+)
+def test_bad_input_raises_value_error(audio, rate, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dfn4.enhance(audio, rate, **kwargs)
+
+
+def test_bad_denoiser_input():
+    with pytest.raises(ValueError, match="positive integer"):
+        dfn4.Denoiser(sample_rate=0)
+    with pytest.raises(ValueError, match="unknown backend"):
+        dfn4.Denoiser(backend="nope")
+    d = dfn4.Denoiser()
+    with pytest.raises(ValueError, match="1-D"):
+        d.process(np.zeros((2, 10), dtype=np.float32))
+    with pytest.raises(ValueError, match="dtype float64"):
+        d.process(np.zeros(10))
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    with pytest.raises(ValueError, match="wav"):
+        dfn4.enhance_file(tmp_path / "bad.wav", tmp_path / "out.wav")
+    assert not (tmp_path / "out.wav").exists()
+    with pytest.raises(OSError):
+        dfn4.enhance_file(tmp_path / "missing.wav", tmp_path / "out.wav")
+
+
+def test_two_threads_equal_sequential():
+    signals = [noisy_speech(4.0, 48000, seed=s) for s in (3, 4)]
+
+    def run(x, chunk=1920):
+        d = dfn4.Denoiser()
+        parts = [d.process(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        return np.concatenate(parts + [d.flush()])
+
+    sequential = [run(x) for x in signals]
+    results = [None, None]
+
+    def worker(i):
+        results[i] = run(signals[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, sequential):
+        assert np.array_equal(got, want)
+    # Whole signals in threads too (enhance releases the GIL as well).
+    offline = [None, None]
+    threads = [
+        threading.Thread(target=lambda i=i: offline.__setitem__(i, dfn4.enhance(signals[i], 48000)))
+        for i in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(offline, sequential):
+        assert np.max(np.abs(got - want)) <= 1e-6
+
+
+def test_strided_and_fortran_arrays():
+    x = np.stack([noisy_speech(1.0, 16000, seed=s) for s in (5, 6)])
+    want = dfn4.enhance(x, 16000)
+    assert np.array_equal(dfn4.enhance(np.asfortranarray(x), 16000), want)
+    wide = np.zeros((2, 2 * x.shape[1]), dtype=np.float32)
+    wide[:, ::2] = x
+    assert np.array_equal(dfn4.enhance(wide[:, ::2], 16000), want)
+    assert np.array_equal(dfn4.enhance(x[1].copy(), 16000), want[1])
