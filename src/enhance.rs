@@ -10,7 +10,7 @@
 //! use dfn4::enhance::{Enhancer, FileOptions};
 //!
 //! let backend = Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded)?);
-//! let enhancer = Enhancer::new(backend, DenoiseParams::default())?;
+//! let enhancer = Enhancer::new(backend, DenoiseParams::shipped())?;
 //! let report = enhancer.enhance_file(
 //!     "noisy.wav".as_ref(),
 //!     "clean.wav".as_ref(),

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use dfn4::backend::AnyBackend;
-use dfn4::config::{HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, SAMPLE_RATE_HZ};
+use dfn4::config::{HOP_SIZE, SAMPLE_RATE_HZ};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
 use dfn4::dsp::deep_filter::atten_lim_from_control;
 use dfn4::dsp::resample::BlockResampler;
@@ -26,11 +26,7 @@ const MAX_PERIOD_BLOCKS: usize = 1 << 20;
 pub fn params_for_control(atten_control_db: f32) -> DenoiseParams {
     DenoiseParams {
         atten_lim_db: atten_lim_from_control(sanitize_db(atten_control_db)),
-        post_filter: false,
-        min_db_thresh: LSNR_MIN_DB,
-        max_db_erb_thresh: LSNR_MAX_DB,
-        max_db_df_thresh: LSNR_MAX_DB,
-        ..DenoiseParams::default()
+        ..DenoiseParams::shipped()
     }
 }
 

@@ -49,10 +49,7 @@ fn shared_backend(name: &str) -> Result<Arc<AnyBackend>, Error> {
 fn enhancer(backend: &str, atten_lim_db: Option<f32>) -> Result<Enhancer, Error> {
     let params = DenoiseParams {
         atten_lim_db,
-        min_db_thresh: -15.0,
-        max_db_erb_thresh: 35.0,
-        max_db_df_thresh: 35.0,
-        ..DenoiseParams::default()
+        ..DenoiseParams::shipped()
     };
     params.validate()?;
     Enhancer::new(shared_backend(backend)?, params)

@@ -20,14 +20,14 @@ pub struct FilterArgs {
     /// LSNR gate (dB): frames estimated below it are treated as noise only and zeroed. libDF uses -10;
     /// the default -15 (the LSNR floor) leaves the gate off, because the shipped model's LSNR head is
     /// not yet accurate enough to gate on (see README, quality table).
-    #[arg(long, value_name = "DB", default_value_t = -15.0, allow_negative_numbers = true)]
+    #[arg(long, value_name = "DB", default_value_t = DenoiseParams::shipped().min_db_thresh, allow_negative_numbers = true)]
     pub min_db_thresh: f32,
     /// LSNR gate (dB): frames estimated above it pass through unprocessed. libDF uses 30; the default 35
     /// (the LSNR ceiling) leaves the gate off.
     #[arg(
         long,
         value_name = "DB",
-        default_value_t = 35.0,
+        default_value_t = DenoiseParams::shipped().max_db_erb_thresh,
         allow_negative_numbers = true
     )]
     pub max_db_erb_thresh: f32,
@@ -37,7 +37,7 @@ pub struct FilterArgs {
     #[arg(
         long,
         value_name = "DB",
-        default_value_t = 35.0,
+        default_value_t = DenoiseParams::shipped().max_db_df_thresh,
         allow_negative_numbers = true
     )]
     pub max_db_df_thresh: f32,
@@ -52,7 +52,7 @@ impl FilterArgs {
             min_db_thresh: self.min_db_thresh,
             max_db_erb_thresh: self.max_db_erb_thresh,
             max_db_df_thresh: self.max_db_df_thresh,
-            ..DenoiseParams::default()
+            ..DenoiseParams::shipped()
         };
         params.validate()?;
         Ok(params)

@@ -81,6 +81,19 @@ impl DenoiseParams {
         Ok(())
     }
 
+    /// What every front end runs the shipped model with unless told otherwise (`dfn4 enhance` and
+    /// `dfn4 live` without options, the plugin, the Python package): libDF's parameters with the LSNR
+    /// gates at the ends of the LSNR range, i.e. off, because the shipped model's LSNR head is not
+    /// accurate enough to gate on (docs/quality.md). [`Default`] keeps libDF's gates.
+    pub fn shipped() -> Self {
+        Self {
+            min_db_thresh: crate::config::LSNR_MIN_DB,
+            max_db_erb_thresh: crate::config::LSNR_MAX_DB,
+            max_db_df_thresh: crate::config::LSNR_MAX_DB,
+            ..Self::default()
+        }
+    }
+
     /// Linear gain floor of the attenuation limit, `10^(−atten_lim_db/20)`, or `None` when unlimited
     /// (libDF treats 100 dB and more as no limit).
     pub fn atten_lim_gain(&self) -> Option<f32> {
