@@ -4,9 +4,7 @@
 //! latency trim —
 //! that the worker's hop path does not allocate either, and that audio crosses the chain unchanged:
 //! the output is exactly the offline denoiser's output (or, in bypass, the input) delayed.
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,54 +17,9 @@ use dfn4::stream::callbacks::{connect, CallbackCounts, DeviceFormat, RingSizes};
 use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::worker::Worker;
 
-// ---- allocation counting (only on threads that opt in, so parallel tests do not interfere) ----
-
-struct CountingAlloc;
-
-static EVENTS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        EVENTS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; counting touches only an atomic and
-// a const-initialised thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Allocations plus deallocations made by `f` on this thread.
-fn heap_events(f: impl FnOnce()) -> usize {
-    let before = EVENTS.load(Ordering::SeqCst);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    EVENTS.load(Ordering::SeqCst) - before
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::heap_events;
 
 // ---- helpers ----
 
