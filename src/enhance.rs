@@ -182,6 +182,28 @@ fn in_channel(c: usize, e: Error) -> Error {
     }
 }
 
+/// The largest sample magnitude taken as audio: 60 dB above full scale. Float WAVs and arrays may
+/// exceed ±1 a little; far beyond, the STFT's powers overflow `f32` (from about 1e17) and the output
+/// would be NaN, so such input is refused with its position instead.
+pub const MAX_SAMPLE_AMPLITUDE: f32 = 1000.0;
+
+/// Checks that every sample is finite and within ±[`MAX_SAMPLE_AMPLITUDE`]; `first_index` is the index
+/// of `samples[0]` in the whole stream (for the message).
+pub fn check_samples(samples: &[f32], first_index: u64) -> Result<()> {
+    match samples
+        .iter()
+        .position(|v| !(v.abs() <= MAX_SAMPLE_AMPLITUDE))
+    {
+        None => Ok(()),
+        Some(i) => Err(Error::InvalidInput(format!(
+            "sample {} is {:?}: not audio (samples must be finite and within ±{MAX_SAMPLE_AMPLITUDE}, \
+             60 dB above full scale)",
+            first_index + i as u64,
+            samples[i]
+        ))),
+    }
+}
+
 /// One channel at any rate, streaming: [`Self::push`] any number of samples and get the enhanced ones
 /// that are final, [`Self::finish`] for the rest. In total the output has exactly as many samples as
 /// the input and is sample-aligned with it (the resamplers' and the denoiser's delays are removed).
@@ -224,8 +246,10 @@ impl<B: Backend> ChannelStream<B> {
         })
     }
 
-    /// Enhances `input`, appending the output samples that are final to `out`.
+    /// Enhances `input`, appending the output samples that are final to `out`. Refuses (before any
+    /// work) samples that are not audio: NaN, infinite, or beyond ±[`MAX_SAMPLE_AMPLITUDE`].
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        check_samples(input, self.pushed)?;
         self.pushed += input.len() as u64;
         let mut at_48k = std::mem::take(&mut self.at_48k);
         at_48k.clear();
@@ -318,6 +342,20 @@ mod tests {
     use crate::config::ModelConfig;
     use crate::dsp::resample::{resample, resample_to_len};
     use crate::model::Weights;
+
+    #[test]
+    fn samples_that_are_not_audio_are_refused_with_their_index() {
+        assert!(
+            check_samples(&[0.0, -1.0, MAX_SAMPLE_AMPLITUDE, -MAX_SAMPLE_AMPLITUDE], 0).is_ok()
+        );
+        for bad in [f32::NAN, f32::INFINITY, 1e38, -2000.0] {
+            let err = check_samples(&[0.0, 0.5, bad], 100)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("sample 102 is"), "{err}");
+            assert!(err.contains("not audio"), "{err}");
+        }
+    }
 
     fn backend() -> Arc<NativeBackend> {
         Arc::new(NativeBackend::new(&Weights::random(&ModelConfig::default(), 11)).unwrap())

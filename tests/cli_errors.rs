@@ -226,6 +226,16 @@ fn nan_and_inf_samples_are_zeroed_with_one_warning() {
 }
 
 #[test]
+fn float_samples_far_beyond_full_scale_are_refused() {
+    // Finite but not audio: 1e38 would overflow the STFT's powers and come out as NaN.
+    let s = Setup::new();
+    let mut x = test_signal(16_000, 4000, 0);
+    x[1234] = 1e38;
+    write_wav(&s.path("huge.wav"), 16_000, Fmt::F32, &[x]);
+    s.fails(&s.path("huge.wav"), &[], "sample 1234 is 1e38: not audio");
+}
+
+#[test]
 fn output_path_equal_to_input_is_refused() {
     let s = Setup::new();
     let original = std::fs::read(s.path("in.wav")).unwrap();

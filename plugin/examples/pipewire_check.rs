@@ -13,9 +13,10 @@
 //!   discontinuity the model's state differs a little from the reference's, so equality is too
 //!   strict there). Every change of lag is a discontinuity: negative = samples lost, positive = samples
 //!   repeated or latency grown. The final lag minus the first is the latency growth.
-//! - **inexact blocks**: blocks that match a lag but not sample for sample. With `--bypass` (the filter ran
-//!   with its bypass switch on: the model still runs, the output is the input delayed) the reference has
-//!   no state, so every lost or repeated host buffer shows up here or as a discontinuity, exactly.
+//! - **inexact blocks**: blocks that match a lag but not sample for sample, and the runs of them. With
+//!   `--bypass` (the filter ran with its bypass switch on: the model still runs, the output is the input
+//!   delayed) the reference has no state, so every lost or repeated host buffer starts an inexact run
+//!   or is a discontinuity, exactly; denoising, everything after the first glitch is inexact.
 //! - **denoised** (with `--played P.wav --clean C.wav`, the file the player played and its clean
 //!   speech): energy of channel 0 and channel 1 over the 10 ms frames where the clean speech is silent
 //!   (below -60 dBFS), in dB.
@@ -151,6 +152,8 @@ struct Report {
     unmatched: usize,
     silent: usize,
     discontinuities: Vec<(usize, isize)>,
+    /// Starts of runs of consecutive inexact blocks (each a glitch when the reference has no state).
+    inexact_runs: Vec<usize>,
 }
 
 /// Compares the server's output with the reference (aligned with the input): exactly from the start,
@@ -174,7 +177,9 @@ fn compare(output: &[f32], reference: &[f32], reported: usize, tol: f32) -> Repo
         unmatched: 0,
         silent: 0,
         discontinuities: Vec::new(),
+        inexact_runs: Vec::new(),
     };
+    let mut previous_inexact = false;
     let mut start = 0;
     while start + BLOCK_SAMPLES <= reference.len() {
         if db(mean_square(&reference[start..start + BLOCK_SAMPLES])) < SILENT_DBFS {
@@ -193,9 +198,14 @@ fn compare(output: &[f32], reference: &[f32], reported: usize, tol: f32) -> Repo
         match found {
             Some((lag, max_abs)) => {
                 r.matched += 1;
-                if max_abs > tol {
+                let inexact = max_abs > tol;
+                if inexact {
                     r.inexact += 1;
+                    if !previous_inexact {
+                        r.inexact_runs.push(start);
+                    }
                 }
+                previous_inexact = inexact;
                 if r.last_lag.is_some_and(|prev| prev != lag) {
                     r.discontinuities.push((start, lag - current));
                 }
@@ -249,10 +259,15 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut channel = Channel::new(backend, rate_hz).map_err(|e| e.to_string())?;
     channel.set_controls(100.0, args.bypass);
     let reported = channel.latency_samples();
-    // The reference, aligned with the input: reference[n] is the plugin's answer to input[n].
+    // The reference, aligned with the input: reference[n] is the plugin's answer to input[n]. Computed
+    // in the floating-point mode the plugin's `run` sets (flush-to-zero, denormals-are-zero), or the
+    // first denormal would make the two differ in the last bits and drift apart from there.
     let mut reference = input.clone();
-    for block in reference.chunks_mut(1024) {
-        channel.process(block);
+    {
+        let _flush = dfn4_plugin::ladspa::DenormalGuard::new();
+        for block in reference.chunks_mut(1024) {
+            channel.process(block);
+        }
     }
     let reference = &reference[reported.min(reference.len())..];
     let seconds = |n: usize| n as f64 / f64::from(rate_hz);
@@ -282,6 +297,10 @@ fn run(args: &Args) -> Result<bool, String> {
     println!("blocks_matched: {}", r.matched);
     println!("blocks_matched_inexact: {}", r.inexact);
     println!("blocks_unmatched: {}", r.unmatched);
+    println!("inexact_runs: {}", r.inexact_runs.len());
+    for at in r.inexact_runs.iter().take(20) {
+        println!("inexact_run: from {:.1} s", seconds(*at));
+    }
     println!("blocks_silent: {}", r.silent);
     println!("discontinuities: {}", r.discontinuities.len());
     for (at, change) in r.discontinuities.iter().take(20) {

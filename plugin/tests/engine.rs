@@ -188,3 +188,28 @@ fn bypass_crossfades_in_time_with_the_wet_signal() {
         max_step(&wet[span.clone()]).max(max_step(&dry_delayed[span.clone()])) + 2.0 / 480.0;
     assert!(max_step(&out[span]) <= bound);
 }
+
+/// A muted microphone: two minutes of digital silence under the plugin's flush-to-zero mode (what `run`
+/// sets), then noisy speech. The running norms decay towards zero in the silence; the output must stay
+/// finite and the speech that follows must be denoised.
+#[test]
+fn minutes_of_digital_silence_then_speech() {
+    let _flush = dfn4_plugin::ladspa::DenormalGuard::new();
+    let noisy = fixture("noisy_speech.wav");
+    let clean = fixture("clean_speech.wav");
+    let silence_samples = 48_000 * 120;
+    let mut input = vec![0.0f32; silence_samples];
+    input.extend_from_slice(&noisy);
+    let mut channel = Channel::new(backend(), 48_000).unwrap();
+    let lat = channel.latency_samples();
+    let out = run(&mut channel, &input, &[480]);
+    let bad = out.iter().filter(|x| !x.is_finite()).count();
+    assert_eq!(bad, 0, "{bad} non-finite output samples");
+    let speech_out = &out[silence_samples + lat..];
+    let before = noise_only_db(&noisy, &clean, 480);
+    let after = noise_only_db(speech_out, &clean, 480);
+    assert!(
+        after < before - 10.0,
+        "noise-only frames {before:.1} dB in, {after:.1} dB out"
+    );
+}

@@ -114,6 +114,7 @@ def test_other_backends():
         (np.zeros((0, 100), dtype=np.float32), 48000, {}, "at least one channel"),
         (np.array([0.0, np.nan], dtype=np.float32), 48000, {}, "non-finite value.*sample 1"),
         (np.array([[0.0, 0.0], [np.inf, 0]], dtype=np.float32), 48000, {}, "channel 1, sample 0"),
+        (np.array([0.0, 0.5, 1e38], dtype=np.float32), 48000, {}, "sample 2 is 1e38: not audio"),
         (np.zeros(100, dtype=np.float32), 0, {}, "sample_rate must be a positive integer"),
         (np.zeros(100, dtype=np.float32), -8000, {}, "sample_rate must be a positive integer"),
         (np.zeros(100, dtype=np.float32), 48000, {"backend": "nope"}, 'unknown backend "nope"'),

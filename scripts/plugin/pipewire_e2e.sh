@@ -8,19 +8,24 @@
 # recorded input, sample for sample, at the reported latency, with no discontinuity, and denoised;
 # pw-top's ERR column (xruns per node) is read before and after the run.
 #
-# usage: scripts/plugin/pipewire_e2e.sh [--quantum FRAMES] [--seconds S] [--bypass] [--out DIR]
-#                                       [--require-exact-s S] [--max-discontinuities N] [--max-xruns N]
+# With `--host jalv` the LV2 plugin runs instead, in jalv (an LV2 host) as a JACK client of the same
+# PipeWire (pw-jack), linked between the microphone and the recorder by hand.
+#
+# usage: scripts/plugin/pipewire_e2e.sh [--host filter-chain|jalv] [--quantum FRAMES] [--seconds S]
+#          [--bypass] [--out DIR] [--require-exact-s S] [--max-discontinuities N] [--max-xruns N]
 #   --quantum   the graph's forced quantum (default 256)
 #   --seconds   length of the played input (default 20)
 #   --bypass    run with the plugin's Bypass on (the model still runs; the output is the input delayed):
 #               every lost or repeated buffer is then found exactly, whatever the model's state
 #   --out DIR   keep the recording, logs and pw-top tables there (default: a temporary folder, removed)
-# Needs (Debian): pipewire pipewire-bin wireplumber dbus tmux sox; a release build of the plugin
+# Needs (Debian): pipewire pipewire-bin wireplumber dbus tmux sox (and jalv pipewire-jack for --host
+# jalv); a release build of the plugin
 # (cargo build --release -p dfn4-plugin --example pipewire_check). Run as root for real-time
 # scheduling of the graph (the daemon's module-rt; clients use client-rt.conf).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+host=filter-chain
 quantum=256
 seconds=20
 bypass=0
@@ -29,6 +34,7 @@ checker_args=()
 max_xruns=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --host) host=$2; shift 2 ;;
     --quantum) quantum=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --bypass) bypass=1; checker_args+=(--bypass); shift ;;
@@ -108,9 +114,21 @@ context.objects = [
                  audio.rate = 48000 } }
 ]
 EOF
-# The shipped config, as a user installs it (only Bypass changed for --bypass).
-sed -e "s/\"Bypass\" = 0/\"Bypass\" = $bypass/" plugin/pipewire/dfn4-source.conf \
-  > "$config_dir/pipewire.conf.d/dfn4-source.conf"
+case "$host" in
+  filter-chain)
+    # The shipped config, as a user installs it (only Bypass changed for --bypass).
+    sed -e "s/\"Bypass\" = 0/\"Bypass\" = $bypass/" plugin/pipewire/dfn4-source.conf \
+      > "$config_dir/pipewire.conf.d/dfn4-source.conf"
+    ;;
+  jalv)
+    # The LV2 bundle as a user installs it: the Turtle files and the .so in one folder of LV2_PATH.
+    mkdir -p "$tmp/lv2"
+    cp -r plugin/lv2/dfn4.lv2 "$tmp/lv2/"
+    cp "$so_dir/libdfn4_plugin.so" "$tmp/lv2/dfn4.lv2/"
+    export LV2_PATH="$tmp/lv2"
+    ;;
+  *) echo "unknown host $host (filter-chain or jalv)" >&2; exit 2 ;;
+esac
 
 # The played input and its clean speech, looped to the requested length.
 loops=$(( (seconds + 9) / 10 ))
@@ -130,14 +148,24 @@ port_of() { pw-link "$1" 2>/dev/null | grep "^$2:" | head -n 1; }
 wait_for() { for _ in $(seq 100); do if "$@"; then return 0; fi; sleep 0.1; done; return 1; }
 has_port() { [ -n "$(port_of "$1" "$2")" ]; }
 
-wait_for has_port -o dfn4_source || { echo "the filter-chain source did not appear" >&2; cat "$out/pipewire.log" >&2; exit 1; }
-wait_for has_port -i capture.dfn4_source || { echo "the filter's capture ports did not appear" >&2; exit 1; }
+wait_for has_port -o fake_mic || { echo "the test microphone did not appear" >&2; cat "$out/pipewire.log" >&2; exit 1; }
 mic_out=$(port_of -o fake_mic)
-filter_in=$(port_of -i capture.dfn4_source)
-filter_out=$(port_of -o dfn4_source)
-# WirePlumber links the filter to the default microphone; fake_mic is the only one.
-if ! wait_for link_exists "$mic_out" "$filter_in"; then
-  echo "WirePlumber did not link $mic_out to $filter_in; linking it here" >&2
+if [ "$host" = filter-chain ]; then
+  wait_for has_port -o dfn4_source || { echo "the filter-chain source did not appear" >&2; cat "$out/pipewire.log" >&2; exit 1; }
+  wait_for has_port -i capture.dfn4_source || { echo "the filter's capture ports did not appear" >&2; exit 1; }
+  filter_in=$(port_of -i capture.dfn4_source)
+  filter_out=$(port_of -o dfn4_source)
+  # WirePlumber links the filter to the default microphone; fake_mic is the only one.
+  if ! wait_for link_exists "$mic_out" "$filter_in"; then
+    echo "WirePlumber did not link $mic_out to $filter_in; linking it here" >&2
+    pw-link "$mic_out" "$filter_in"
+  fi
+else
+  pw-jack jalv -n dfn4_jalv -c "bypass=$bypass" urn:dfn4:plugin:mono < /dev/null > "$out/jalv.log" 2>&1 &
+  pids+=($!)
+  wait_for has_port -o dfn4_jalv || { echo "jalv's ports did not appear" >&2; cat "$out/jalv.log" >&2; exit 1; }
+  filter_in=$(port_of -i dfn4_jalv)
+  filter_out=$(port_of -o dfn4_jalv)
   pw-link "$mic_out" "$filter_in"
 fi
 pw-metadata -n settings 0 clock.force-quantum "$quantum" > /dev/null

@@ -14,6 +14,8 @@ use crate::config::{HOP_SIZE, NB_DF, NB_ERB, NB_FREQS, NORM_TAU_S, SAMPLE_RATE_H
 const MEAN_NORM_INIT_DB: [f32; 2] = [-60.0, -90.0];
 /// Initial unit-norm state: linspace from the first to the second value over the DF bins.
 const UNIT_NORM_INIT: [f32; 2] = [0.001, 0.0001];
+/// The least value of a unit-norm state (a bin's running mean magnitude), see [`FeatureState::compute`].
+const UNIT_NORM_FLOOR: f32 = 1e-12;
 /// ERB features are divided by this to bring them near unit range.
 const ERB_FEAT_SCALE: f32 = 40.0;
 
@@ -109,7 +111,11 @@ impl FeatureState {
             .zip(re)
             .zip(im)
         {
-            *s = x.norm() * (1.0 - a) + *s * a;
+            // The floor keeps the divisor non-zero: in digital silence the state decays by `a` per
+            // hop, and under flush-to-zero (the live worker's and the plugin's mode) it reaches 0
+            // after about 77 s, which made every later feature 0/0 = NaN, for good. 1e-12 is far
+            // below any recorded signal's bin magnitude, so nothing else changes.
+            *s = (x.norm() * (1.0 - a) + *s * a).max(UNIT_NORM_FLOOR);
             let d = s.sqrt();
             *r = x.re / d;
             *i = x.im / d;
@@ -193,6 +199,20 @@ mod tests {
         let mean0 = -60.0 * 0.99 + -100.0 * 0.01;
         assert!((erb[0] - (-100.0 - mean0) / 40.0).abs() < 1e-5);
         assert!(cplx.iter().all(|&c| c == 0.0));
+    }
+
+    #[test]
+    fn a_unit_norm_state_flushed_to_zero_gives_finite_features() {
+        // Minutes of digital silence decay the unit-norm states by 0.99 per hop; under flush-to-zero
+        // (the plugin's mode) they reach exactly 0 after about 77 s, and 0 / sqrt(0) would be NaN.
+        let mut s = FeatureState::new();
+        s.unit_norm.fill(0.0);
+        let spec = vec![Complex32::default(); NB_FREQS];
+        let mut erb = [0.0; NB_ERB];
+        let mut cplx = [1.0; 2 * NB_DF];
+        s.compute(&spec, &mut erb, &mut cplx);
+        assert!(cplx.iter().all(|&c| c == 0.0), "{cplx:?}");
+        assert!(erb.iter().all(|v| v.is_finite()));
     }
 
     #[test]
