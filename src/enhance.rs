@@ -192,7 +192,7 @@ pub const MAX_SAMPLE_AMPLITUDE: f32 = 1000.0;
 pub fn check_samples(samples: &[f32], first_index: u64) -> Result<()> {
     match samples
         .iter()
-        .position(|v| !(v.abs() <= MAX_SAMPLE_AMPLITUDE))
+        .position(|v| !v.is_finite() || v.abs() > MAX_SAMPLE_AMPLITUDE)
     {
         None => Ok(()),
         Some(i) => Err(Error::InvalidInput(format!(

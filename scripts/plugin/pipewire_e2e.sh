@@ -9,9 +9,11 @@
 # pw-top's ERR column (xruns per node) is read before and after the run.
 #
 # With `--host jalv` the LV2 plugin runs instead, in jalv (an LV2 host) as a JACK client of the same
-# PipeWire (pw-jack), linked between the microphone and the recorder by hand.
+# PipeWire (pw-jack), linked between the microphone and the recorder by hand. With `--host copy` the same
+# filter-chain runs PipeWire's builtin `copy` node instead of dfn4: the baseline of what the server
+# itself does to a stream on this machine (output = input, no latency).
 #
-# usage: scripts/plugin/pipewire_e2e.sh [--host filter-chain|jalv] [--quantum FRAMES] [--seconds S]
+# usage: scripts/plugin/pipewire_e2e.sh [--host filter-chain|jalv|copy] [--quantum FRAMES] [--seconds S]
 #          [--bypass] [--out DIR] [--require-exact-s S] [--max-discontinuities N] [--max-xruns N]
 #   --quantum   the graph's forced quantum (default 256)
 #   --seconds   length of the played input (default 20)
@@ -120,6 +122,16 @@ case "$host" in
     sed -e "s/\"Bypass\" = 0/\"Bypass\" = $bypass/" plugin/pipewire/dfn4-source.conf \
       > "$config_dir/pipewire.conf.d/dfn4-source.conf"
     ;;
+  copy)
+    # The shipped config with the builtin copy node in dfn4's place.
+    python3 - plugin/pipewire/dfn4-source.conf > "$config_dir/pipewire.conf.d/dfn4-source.conf" <<'PY'
+import re, sys
+conf = open(sys.argv[1]).read()
+node = re.search(r"\{\s*type\s*=\s*ladspa.*?control = \{.*?\}\s*\}", conf, re.S)
+print(conf[:node.start()] + "{ type = builtin name = copy label = copy }" + conf[node.end():])
+PY
+    checker_args+=(--identity)
+    ;;
   jalv)
     # The LV2 bundle as a user installs it: the Turtle files and the .so in one folder of LV2_PATH.
     mkdir -p "$tmp/lv2"
@@ -127,7 +139,7 @@ case "$host" in
     cp "$so_dir/libdfn4_plugin.so" "$tmp/lv2/dfn4.lv2/"
     export LV2_PATH="$tmp/lv2"
     ;;
-  *) echo "unknown host $host (filter-chain or jalv)" >&2; exit 2 ;;
+  *) echo "unknown host $host (filter-chain, jalv or copy)" >&2; exit 2 ;;
 esac
 
 # The played input and its clean speech, looped to the requested length.
@@ -150,7 +162,7 @@ has_port() { [ -n "$(port_of "$1" "$2")" ]; }
 
 wait_for has_port -o fake_mic || { echo "the test microphone did not appear" >&2; cat "$out/pipewire.log" >&2; exit 1; }
 mic_out=$(port_of -o fake_mic)
-if [ "$host" = filter-chain ]; then
+if [ "$host" != jalv ]; then
   wait_for has_port -o dfn4_source || { echo "the filter-chain source did not appear" >&2; cat "$out/pipewire.log" >&2; exit 1; }
   wait_for has_port -i capture.dfn4_source || { echo "the filter's capture ports did not appear" >&2; exit 1; }
   filter_in=$(port_of -i capture.dfn4_source)
@@ -161,8 +173,12 @@ if [ "$host" = filter-chain ]; then
     pw-link "$mic_out" "$filter_in"
   fi
 else
-  pw-jack jalv -n dfn4_jalv -c "bypass=$bypass" urn:dfn4:plugin:mono < /dev/null > "$out/jalv.log" 2>&1 &
+  # jalv's console exits at the end of its standard input: give it one that stays open.
+  jalv_in="$tmp/jalv.in"
+  mkfifo "$jalv_in"
+  pw-jack jalv -n dfn4_jalv -c "bypass=$bypass" urn:dfn4:plugin:mono < "$jalv_in" > "$out/jalv.log" 2>&1 &
   pids+=($!)
+  exec 9> "$jalv_in"
   wait_for has_port -o dfn4_jalv || { echo "jalv's ports did not appear" >&2; cat "$out/jalv.log" >&2; exit 1; }
   filter_in=$(port_of -i dfn4_jalv)
   filter_out=$(port_of -o dfn4_jalv)
