@@ -35,8 +35,8 @@ cargo clippy -p dfn4-plugin --all-targets -- -D warnings
 echo "== cargo test -p dfn4-plugin"
 cargo test -p dfn4-plugin
 
-echo "== cargo build --release -p dfn4-plugin --example pipewire_check; cargo build --bin dfn4 (the reference)"
-cargo build --release -p dfn4-plugin --example pipewire_check
+echo "== cargo build --release -p dfn4-plugin --lib --example pipewire_check; cargo build --bin dfn4 (the reference)"
+cargo build --release -p dfn4-plugin --lib --example pipewire_check
 cargo build --bin dfn4
 target=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -22,7 +22,7 @@
 #   --out DIR   keep the recording, logs and pw-top tables there (default: a temporary folder, removed)
 # Needs (Debian): pipewire pipewire-bin wireplumber dbus tmux sox (and jalv pipewire-jack for --host
 # jalv); a release build of the plugin
-# (cargo build --release -p dfn4-plugin --example pipewire_check). Run as root for real-time
+# (cargo build --release -p dfn4-plugin --lib --example pipewire_check). Run as root for real-time
 # scheduling of the graph (the daemon's module-rt; clients use client-rt.conf).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,7 +52,7 @@ target=$(cargo metadata --format-version 1 --no-deps \
 so_dir="$target/release"
 checker="$target/release/examples/pipewire_check"
 for f in "$so_dir/libdfn4_plugin.so" "$checker"; do
-  [ -e "$f" ] || { echo "missing $f: cargo build --release -p dfn4-plugin --example pipewire_check" >&2; exit 2; }
+  [ -e "$f" ] || { echo "missing $f: cargo build --release -p dfn4-plugin --lib --example pipewire_check" >&2; exit 2; }
 done
 
 tmp=$(mktemp -d)
