@@ -11,15 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 # libasound2-dev: cpal's ALSA backend links libasound. pulseaudio + pulseaudio-utils: the private
 # null-sink daemon, paplay/parecord/pactl. libasound2-plugins: ALSA's "pulse" device, so ALSA clients
 # reach the same daemon.
-need=()
-for pkg in libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== apt-get install ${need[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+source .ci/apt.sh
+apt_install libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins
 
 echo "== cargo clippy --all-targets --features live -- -D warnings"
 cargo clippy --all-targets --features live -- -D warnings

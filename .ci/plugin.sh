@@ -17,17 +17,10 @@ export CARGO_TERM_COLOR=never
 export DEBIAN_FRONTEND=noninteractive
 
 # ladspa-sdk: analyseplugin, applyplugin. lilv-utils: lv2ls, lv2info. lv2file: an LV2 host for files.
-# sox: resampling and reading WAVs for the checks.
-need=()
-# pipewire, pipewire-bin, wireplumber, dbus: the private audio server; tmux: pw-top's table for xruns.
-for pkg in ladspa-sdk lilv-utils lv2file sox python3 pipewire pipewire-bin wireplumber dbus tmux; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== apt-get install ${need[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+# sox: resampling and reading WAVs for the checks. pipewire, pipewire-bin, wireplumber, dbus: the private
+# audio server of the end-to-end run; tmux: pw-top's table for xruns.
+source .ci/apt.sh
+apt_install ladspa-sdk lilv-utils lv2file sox python3 pipewire pipewire-bin wireplumber dbus tmux
 
 echo "== cargo clippy -p dfn4-plugin --all-targets -- -D warnings"
 cargo clippy -p dfn4-plugin --all-targets -- -D warnings

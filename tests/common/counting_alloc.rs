@@ -1,6 +1,6 @@
 //! A global allocator that counts allocations and frees made on threads that opt in (so parallel tests
 //! do not interfere), for the tests that prove a real-time path never touches the heap. Included with
-//! `#[path]` by `tests/live_callbacks.rs` and `plugin/tests/no_alloc.rs`.
+//! `#[path]` by `tests/live_callbacks.rs`, `tests/denoiser.rs` and `plugin/tests/no_alloc.rs`.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
