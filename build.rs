@@ -1,7 +1,8 @@
 //! Embeds the shipped weights when `models/dfn4.safetensors` exists (sets cfg `dfn4_embedded`), and with
 //! feature `tch` on Linux builds the CUDA-graph shim `csrc/cuda_graph.cpp` into a shared object that the
-//! library embeds (sets cfg `dfn4_cuda_graph` and env `DFN4_CUDA_GRAPH_SO`). The default build compiles
-//! no C++.
+//! library embeds (sets cfg `dfn4_cuda_graph` and env `DFN4_CUDA_GRAPH_SO`), and beside it the fused
+//! selective scan for training, `csrc/selective_scan.cpp` (env `DFN4_SELECTIVE_SCAN_SO`). The default
+//! build compiles no C++.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,6 +31,7 @@ fn embed_weights() {
 fn build_cuda_graph_shim() {
     println!("cargo::rustc-check-cfg=cfg(dfn4_cuda_graph)");
     println!("cargo::rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo::rerun-if-changed=csrc/selective_scan.cpp");
     for var in [
         "DFN4_CUDA_INCLUDE",
         "DFN4_CUDA_LIB",
@@ -63,47 +65,77 @@ fn build_cuda_graph_shim() {
     };
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let so = out_dir.join("libdfn4_cuda_graph.so");
-    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    let compiler = cc::Build::new().cpp(true).pic(true).get_compiler();
-    let mut cmd: Command = compiler.to_command();
-    // -g0: the object is embedded in every binary; its debug info would only add size.
-    cmd.args([
-        "-std=c++17",
-        "-O2",
-        "-g0",
-        "-shared",
-        "-fvisibility=hidden",
-        "-Wall",
-        "-Wextra",
-    ])
-    .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-    // -isystem: the torch headers' own warnings are not ours to fix.
-    .arg("-isystem")
-    .arg(&torch_include)
-    .arg("-isystem")
-    .arg(&cuda_include)
-    .arg("csrc/cuda_graph.cpp")
-    .arg("-o")
-    .arg(&so)
-    .arg(format!("-L{}", torch_lib.display()))
-    .arg(format!("-L{}", cudart_dir.display()))
-    // Every symbol must resolve now, against these libraries, not at the first replay on a GPU.
-    .args(["-Wl,--no-undefined", "-Wl,--as-needed"])
-    .args(["-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
-    .arg(format!("-l:{cudart_file}"));
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C++ compiler for csrc/cuda_graph.cpp: {e}"));
-    if !out.status.success() {
-        panic!(
-            "csrc/cuda_graph.cpp failed to build ({cmd:?}):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let ctx = ShimBuild {
+        torch_include,
+        torch_lib,
+        cuda_include,
+        cudart_dir,
+        cudart_file,
+    };
+    let so = ctx.compile("csrc/cuda_graph.cpp", &out_dir.join("libdfn4_cuda_graph.so"));
     println!("cargo::rustc-cfg=dfn4_cuda_graph");
     println!("cargo::rustc-env=DFN4_CUDA_GRAPH_SO={}", so.display());
+    let so = ctx.compile(
+        "csrc/selective_scan.cpp",
+        &out_dir.join("libdfn4_selective_scan.so"),
+    );
+    println!("cargo::rustc-env=DFN4_SELECTIVE_SCAN_SO={}", so.display());
+}
+
+/// What the shims are compiled and linked against.
+struct ShimBuild {
+    torch_include: PathBuf,
+    torch_lib: PathBuf,
+    cuda_include: PathBuf,
+    cudart_dir: PathBuf,
+    cudart_file: String,
+}
+
+impl ShimBuild {
+    /// Compiles one C++ shim into the shared object `so`; a shim that fails to compile fails the build.
+    fn compile(&self, source: &str, so: &Path) -> PathBuf {
+        let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+        let compiler = cc::Build::new().cpp(true).pic(true).get_compiler();
+        let mut cmd: Command = compiler.to_command();
+        // -g0: the object is embedded in every binary; its debug info would only add size.
+        cmd.args([
+            "-std=c++17",
+            "-O2",
+            "-g0",
+            "-shared",
+            "-fvisibility=hidden",
+            "-Wall",
+            "-Wextra",
+        ])
+        .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        // -isystem: the torch headers' own warnings are not ours to fix.
+        .arg("-isystem")
+        .arg(&self.torch_include)
+        .arg("-isystem")
+        .arg(self.torch_include.join("torch/csrc/api/include"))
+        .arg("-isystem")
+        .arg(&self.cuda_include)
+        .arg(source)
+        .arg("-o")
+        .arg(so)
+        .arg(format!("-L{}", self.torch_lib.display()))
+        .arg(format!("-L{}", self.cudart_dir.display()))
+        // Every symbol must resolve now, against these libraries, not at the first use on a GPU.
+        .args(["-Wl,--no-undefined", "-Wl,--as-needed"])
+        .args(["-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10", "-ldl"])
+        .arg(format!("-l:{}", self.cudart_file));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run the C++ compiler for {source}: {e}"));
+        if !out.status.success() {
+            panic!(
+                "{source} failed to build ({cmd:?}):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        so.to_path_buf()
+    }
 }
 
 /// The CUDA runtime include directory: `DFN4_CUDA_INCLUDE`, else the pip layout beside torch

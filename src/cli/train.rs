@@ -81,6 +81,20 @@ pub struct TrainArgs {
     /// Git revision recorded in the export's provenance (default: `git rev-parse HEAD` if available).
     #[arg(long)]
     pub git_rev: Option<String>,
+    /// Selective scan of the training forward: fused (one operation with its own backward; the tensor
+    /// form where it cannot load) or tensor (the reference).
+    #[arg(long, default_value = "fused", value_parser = ["fused", "tensor"])]
+    pub scan: String,
+    /// Upper end of the training SNR range in dB (the lower end is -5 dB).
+    #[arg(long, default_value_t = 20.0)]
+    pub snr_max_db: f32,
+    /// Measure instead of training: time by phase of one step at each batch size, tensor and fused
+    /// scan, as JSON lines (e.g. --bench-batches 32 64 128 256).
+    #[arg(long, num_args = 1..)]
+    pub bench_batches: Vec<usize>,
+    /// Timed steps per batch size and scan in that measurement.
+    #[arg(long, default_value_t = 20)]
+    pub bench_steps: u64,
 }
 
 impl From<TrainArgs> for TrainConfig {
@@ -110,6 +124,10 @@ impl From<TrainArgs> for TrainConfig {
             max_minutes: a.max_minutes,
             threads: a.threads,
             git_rev: a.git_rev,
+            scan: a.scan,
+            snr_max_db: a.snr_max_db,
+            bench_batches: a.bench_batches,
+            bench_steps: a.bench_steps,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Runs are meant to be chained: each stops at `--max-minutes`, writes a checkpoint and an export, and the
 //! next one (`--resume`, or `--auto-resume`) continues exactly where it stopped.
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 pub mod corpus;
 pub mod loss;
@@ -69,6 +70,16 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// Git revision recorded in the export's provenance (default: `git rev-parse HEAD` if available).
     pub git_rev: Option<String>,
+    /// Selective scan of the training forward: "fused" (one operation with its own backward, where it
+    /// loads; else the tensor form, with a message) or "tensor" (the reference).
+    pub scan: String,
+    /// Upper end of the training SNR range in dB (the lower end is −5 dB).
+    pub snr_max_db: f32,
+    /// Measure instead of training: step time by phase at each of these batch sizes, for the tensor and
+    /// the fused scan ([`bench`]); empty = train.
+    pub bench_batches: Vec<usize>,
+    /// Timed steps per batch size and scan in that measurement.
+    pub bench_steps: u64,
 }
 
 impl Default for TrainConfig {
@@ -98,6 +109,10 @@ impl Default for TrainConfig {
             max_minutes: 0.0,
             threads: None,
             git_rev: None,
+            scan: "fused".into(),
+            snr_max_db: 20.0,
+            bench_batches: Vec::new(),
+            bench_steps: 20,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::loss::{si_sdr_db, LossFn};
 use super::mix::{make_batch, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
 use super::{train_bail, TrainConfig, TrainContext};
+use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
 use crate::backend::tch::net::DfNet4;
 use crate::backend::tch::{parse_device, register_cuda};
 use crate::config::{ModelConfig, NB_DF, NB_ERB, NB_FREQS};
@@ -94,12 +95,29 @@ impl Trainer {
 
     /// One optimiser step on `hb`.
     pub fn train_step(&mut self, hb: &HostBatch, lr: f64, clip_norm: f64) -> StepStats {
+        self.train_step_marked(hb, lr, clip_norm, &mut |_| {})
+    }
+
+    /// [`train_step`](Self::train_step), calling `mark(phase)` after each phase has been queued:
+    /// "to_device", the forward's phases ([`DfNet4::forward_seq_marked`]), "loss", "backward",
+    /// "optimizer" (a profiler synchronises the device there).
+    pub fn train_step_marked(
+        &mut self,
+        hb: &HostBatch,
+        lr: f64,
+        clip_norm: f64,
+        mark: &mut dyn FnMut(&'static str),
+    ) -> StepStats {
         let (erb, cplx, noisy, clean) = to_device(hb, self.device);
         self.opt.zero_grad();
-        let out = self.net.forward_seq(&erb, &cplx);
+        mark("to_device");
+        let out = self.net.forward_seq_marked(&erb, &cplx, mark);
         let (l, _) = self.loss.compute(&out, &noisy, &clean);
+        mark("loss");
         l.total.backward();
+        mark("backward");
         let grad_norm = self.opt.step(lr, clip_norm);
+        mark("optimizer");
         let v = Tensor::stack(&[&l.total, &l.mag, &l.cplx, &l.mrstft, &l.lsnr], 0)
             .to_device(Device::Cpu);
         let g = |i: i64| v.double_value(&[i]);
@@ -148,6 +166,11 @@ impl Trainer {
         });
         acc.values_mut().for_each(|v| *v /= n_ex.max(1.0));
         acc
+    }
+
+    /// The device the model is on.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// Parameters by name.
@@ -223,6 +246,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         "device {device:?} (libtorch_cuda loaded: {cuda}, cuda available: {})",
         tch::Cuda::is_available()
     );
+    set_training_scan(choose_scan(&args.scan, device)?);
     let corpus = Arc::new(Corpus::load(&args.corpus)?);
     let h = corpus.hours();
     println!(
@@ -233,6 +257,9 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
 
     let cfg = ModelConfig::default();
     let mut trainer = Trainer::new(&cfg, args.seed, device, args.weight_decay)?;
+    if !args.bench_batches.is_empty() {
+        return super::bench::run(&args, &corpus, &mut trainer);
+    }
     let resume = args.resume.clone().or_else(|| {
         let p = args.ckpt_dir.join("latest");
         (args.auto_resume && p.join("state.json").exists()).then_some(p)
@@ -250,7 +277,8 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         },
     };
     let seed = state.seed;
-    let mix = MixConfig::new(args.seconds);
+    let mut mix = MixConfig::new(args.seconds);
+    mix.snr_db.1 = args.snr_max_db;
     let dev: Vec<HostBatch> = (0..args.dev_examples.div_ceil(args.batch.max(1)))
         .map(|i| {
             let n = args.batch.min(args.dev_examples - i * args.batch);
@@ -437,4 +465,31 @@ fn validate(
     writeln!(log, "{}", serde_json::json!({"step": state.step, "val": v}))?;
     state.last_val = v;
     Ok(())
+}
+
+/// The scan asked for, or the tensor form when the fused one cannot load or does not match the tensor
+/// form on this device (checked on seeded inputs, forward and gradients, before any training).
+fn choose_scan(asked: &str, device: Device) -> crate::Result<TrainingScan> {
+    let scan = TrainingScan::parse(asked)?;
+    if scan == TrainingScan::Tensor {
+        println!("scan: tensor (asked for)");
+        return Ok(scan);
+    }
+    let checked = fused_scan::availability()
+        .map_err(crate::Error::Backend)
+        .and_then(|()| fused_scan::max_relative_error(device, tch::Kind::Float, 2, 37, 32, 7));
+    match checked {
+        Ok(err) if err < 1e-3 => {
+            println!("scan: fused (max relative difference to the tensor form {err:.2e})");
+            Ok(TrainingScan::Fused)
+        }
+        Ok(err) => {
+            println!("scan: tensor; the fused scan differs from it by {err:.2e} here");
+            Ok(TrainingScan::Tensor)
+        }
+        Err(e) => {
+            println!("scan: tensor; the fused scan is unavailable: {e}");
+            Ok(TrainingScan::Tensor)
+        }
+    }
 }

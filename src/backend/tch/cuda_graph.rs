@@ -3,8 +3,8 @@
 //! once, then replay them with one launch.
 //!
 //! The shim links to `libtorch_cuda.so`, which a CPU-only libtorch lacks or cannot load, so it is not
-//! linked into the binary. build.rs compiles it to a shared object that is embedded here and loaded with
-//! `dlopen` from an in-memory file the first time a graph is wanted, which only happens on a CUDA device.
+//! linked into the binary. build.rs compiles it to a shared object that is embedded here and loaded
+//! ([`super::shim`]) the first time a graph is wanted, which only happens on a CUDA device.
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
@@ -78,79 +78,29 @@ static SHIM_SO: &[u8] = include_bytes!(env!("DFN4_CUDA_GRAPH_SO"));
 
 #[cfg(dfn4_cuda_graph)]
 fn load() -> std::result::Result<Shim, String> {
-    use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd};
-
-    // An anonymous in-memory file: nothing to install next to the binary and nothing left behind.
-    // SAFETY: memfd_create with a valid NUL-terminated name; the descriptor is owned by `file` below.
-    let fd = unsafe { libc::memfd_create(c"dfn4-cuda-graph".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!(
-            "cannot create an in-memory file for the CUDA-graph shim: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(SHIM_SO)
-        .map_err(|e| format!("cannot write the CUDA-graph shim: {e}"))?;
-    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(|e| e.to_string())?;
-    // Makes CUDA register and the shim's NEEDED libtorch_cuda resolvable by soname; a failure shows up
-    // as the dlopen error below, which names the missing library.
-    super::register_cuda();
-    // SAFETY: dlopen with a valid path; the handle is kept for the process lifetime (the functions
-    // resolved below must stay mapped). The file may be closed once the object is mapped.
-    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    drop(file);
-    if handle.is_null() {
-        return Err(format!("cannot load the CUDA-graph shim: {}", dl_error()));
-    }
-    let sym = |name: &CStr| -> std::result::Result<*mut c_void, String> {
-        // SAFETY: `handle` is a live dlopen handle and `name` is NUL-terminated.
-        let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
-        if p.is_null() {
-            Err(format!("the CUDA-graph shim lacks {name:?}"))
-        } else {
-            Ok(p)
-        }
-    };
+    let lib = super::shim::EmbeddedLib::open(c"dfn4-cuda-graph", SHIM_SO, "the CUDA-graph shim")?;
     // SAFETY (all transmutes below): each symbol is the shim's `extern "C"` function of exactly that
     // signature (csrc/cuda_graph.cpp), and the ABI version check guards against a mismatched shim.
     unsafe {
         use std::mem::transmute;
         type VersionFn = unsafe extern "C" fn() -> c_int;
-        let version = transmute::<*mut c_void, VersionFn>(sym(c"dfn4_cg_abi_version")?)();
+        let version = transmute::<*mut c_void, VersionFn>(lib.sym(c"dfn4_cg_abi_version")?)();
         if version != ABI_VERSION {
             return Err(format!(
                 "CUDA-graph shim ABI {version} where {ABI_VERSION} was expected"
             ));
         }
         Ok(Shim {
-            last_error: transmute::<*mut c_void, LastErrorFn>(sym(c"dfn4_cg_last_error")?),
-            new: transmute::<*mut c_void, NewFn>(sym(c"dfn4_cg_new")?),
-            free: transmute::<*mut c_void, VoidFn>(sym(c"dfn4_cg_free")?),
-            enter: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_enter")?),
-            exit: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_exit")?),
-            begin: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_begin")?),
-            end: transmute::<*mut c_void, EndFn>(sym(c"dfn4_cg_end")?),
-            abort: transmute::<*mut c_void, VoidFn>(sym(c"dfn4_cg_abort")?),
-            replay: transmute::<*mut c_void, StatusFn>(sym(c"dfn4_cg_replay")?),
+            last_error: transmute::<*mut c_void, LastErrorFn>(lib.sym(c"dfn4_cg_last_error")?),
+            new: transmute::<*mut c_void, NewFn>(lib.sym(c"dfn4_cg_new")?),
+            free: transmute::<*mut c_void, VoidFn>(lib.sym(c"dfn4_cg_free")?),
+            enter: transmute::<*mut c_void, StatusFn>(lib.sym(c"dfn4_cg_enter")?),
+            exit: transmute::<*mut c_void, StatusFn>(lib.sym(c"dfn4_cg_exit")?),
+            begin: transmute::<*mut c_void, StatusFn>(lib.sym(c"dfn4_cg_begin")?),
+            end: transmute::<*mut c_void, EndFn>(lib.sym(c"dfn4_cg_end")?),
+            abort: transmute::<*mut c_void, VoidFn>(lib.sym(c"dfn4_cg_abort")?),
+            replay: transmute::<*mut c_void, StatusFn>(lib.sym(c"dfn4_cg_replay")?),
         })
-    }
-}
-
-#[cfg(dfn4_cuda_graph)]
-fn dl_error() -> String {
-    // SAFETY: dlerror returns null or a NUL-terminated message owned by libc, copied out at once.
-    let msg = unsafe { libc::dlerror() };
-    if msg.is_null() {
-        "unknown dlopen error".into()
-    } else {
-        // SAFETY: non-null, NUL-terminated (see above).
-        unsafe { CStr::from_ptr(msg) }
-            .to_string_lossy()
-            .into_owned()
     }
 }
 

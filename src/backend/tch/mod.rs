@@ -5,10 +5,12 @@
 //! On CUDA, steps and repeated sequence shapes replay CUDA graphs ([`graph`]) unless
 //! `DFN4_CUDA_GRAPHS` says otherwise ([`CudaGraphs::from_env`]).
 pub mod cuda_graph;
+pub mod fused_scan;
 mod graph;
 mod io;
 pub mod net;
 pub mod scan;
+mod shim;
 
 use std::sync::Mutex;
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Tensor};
 
+use super::fused_scan::{self, TrainingScan};
 use super::scan::{linear_scan, linear_scan_in_place};
 use crate::config::{ModelConfig, LSNR_MAX_DB, LSNR_MIN_DB};
 use crate::model::{weight_specs, Weights};
@@ -275,15 +276,29 @@ impl DfNet4 {
     /// Whole sequences from zero state: `erb [B, T, nb_erb]`, `spec [B, T, 2, nb_df]`; outputs shaped
     /// `[B, T, ...]`.
     pub fn forward_seq(&self, erb: &Tensor, spec: &Tensor) -> NetOutput {
+        self.forward_seq_marked(erb, spec, &mut |_| {})
+    }
+
+    /// [`forward_seq`](Self::forward_seq), calling `mark(phase)` after each phase has been queued
+    /// ("encoders", per Mamba layer "mamba.in_proj", "mamba.conv", "mamba.selective", "mamba.scan",
+    /// "mamba.out", then "decoders"): a profiler synchronises the device there and reads its clock.
+    pub fn forward_seq_marked(
+        &self,
+        erb: &Tensor,
+        spec: &Tensor,
+        mark: &mut dyn FnMut(&'static str),
+    ) -> NetOutput {
         let (b, t) = (erb.size()[0], erb.size()[1]);
         let (x, skips) = self.encode(&erb.flatten(0, 1), &spec.flatten(0, 1));
         let mut x = x.reshape([b, t, -1]);
+        mark("encoders");
         let eps = f64::from(self.cfg.norm_eps);
         for layer in &self.layers {
-            x = layer.forward_seq(&x, eps);
+            x = layer.forward_seq(&x, eps, mark);
         }
         let x = rms_norm(&x, &self.norm_f, eps).flatten(0, 1);
         let o = self.decode(&x, &skips);
+        mark("decoders");
         let (nb_df, order) = (self.cfg.nb_df as i64, self.cfg.df_order as i64);
         NetOutput {
             gains: o.gains.reshape([b, t, -1]),
@@ -377,28 +392,46 @@ impl MambaLayer {
         (dt, dbc.narrow(-1, r, n), dbc.narrow(-1, r + n, n))
     }
 
-    fn forward_seq(&self, x: &Tensor, eps: f64) -> Tensor {
+    fn forward_seq(&self, x: &Tensor, eps: f64, mark: &mut dyn FnMut(&'static str)) -> Tensor {
         let di = self.d.size()[0];
         let k = self.conv_w.size()[2];
         let xz = rms_norm(x, &self.norm_w, eps).linear(&self.in_proj, None::<Tensor>);
         let (xi, z) = (xz.narrow(-1, 0, di), xz.narrow(-1, di, di));
+        mark("mamba.in_proj");
         // Causal depthwise conv over time: K−1 zeros in front, no padding after.
         let padded = xi.transpose(1, 2).constant_pad_nd([k - 1, 0]);
         let xc = conv1d(&padded, &self.conv_w, Some(&self.conv_b), 1, 0, di)
             .transpose(1, 2)
             .silu();
+        mark("mamba.conv");
         let (dt, bm, cm) = self.selective(&xc);
-        let a = (dt.unsqueeze(-1) * -self.a_log.exp()).exp(); // [B, T, di, N], Eq. (4) ZOH
-        let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
-        // Inference may scan in the memory of `a` and `bx` (their last use); autograd needs the
-        // out-of-place form.
-        let h = if a.requires_grad() || bx.requires_grad() {
-            linear_scan(&a, &bx)
+        mark("mamba.selective");
+        let rates = -self.a_log.exp(); // [di, N]
+        let training = rates.requires_grad() || xc.requires_grad();
+        let y_ssm = if training
+            && fused_scan::training_scan() == TrainingScan::Fused
+            && fused_scan::applies(&xc, &rates)
+        {
+            // One fused operation with its own backward (the trainer checked that it loads).
+            fused_scan::selective_scan(&xc, &dt, &rates, &bm, &cm)
+                .unwrap_or_else(|e| panic!("{e}"))
         } else {
-            linear_scan_in_place(a, bx)
+            let a = (dt.unsqueeze(-1) * &rates).exp(); // [B, T, di, N], Eq. (4) ZOH
+            let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
+            // Inference may scan in the memory of `a` and `bx` (their last use); autograd needs the
+            // out-of-place form.
+            let h = if training {
+                linear_scan(&a, &bx)
+            } else {
+                linear_scan_in_place(a, bx)
+            };
+            h.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1)
         };
-        let y = h.matmul(&cm.unsqueeze(-1)).squeeze_dim(-1) + &xc * &self.d;
-        x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>)
+        mark("mamba.scan");
+        let y = y_ssm + &xc * &self.d;
+        let out = x + (y * z.silu()).linear(&self.out_proj, None::<Tensor>);
+        mark("mamba.out");
+        out
     }
 
     fn forward_step(&self, x: &Tensor, st: &mut LayerState, eps: f64) -> Tensor {
