@@ -40,6 +40,10 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
+    /// Step at which the learning-rate schedule (warm-up, then cosine decay to --steps) starts: a
+    /// warm restart when training resumes on new data; 0 = from the beginning.
+    #[arg(long, default_value_t = 0)]
+    pub schedule_start: u64,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 500)]
     pub warmup: u64,
@@ -111,6 +115,7 @@ impl From<TrainArgs> for TrainConfig {
             steps: a.steps,
             run_steps: a.run_steps,
             lr: a.lr,
+            schedule_start: a.schedule_start,
             warmup: a.warmup,
             min_lr_ratio: a.min_lr_ratio,
             weight_decay: a.weight_decay,

@@ -1,5 +1,7 @@
-//! The training corpus: a `manifest.json` listing mono FLAC/WAV files (speech or noise, train or dev),
-//! loaded once into memory and resampled to 48 kHz.
+//! The training corpus: a `manifest.json` listing mono FLAC/Vorbis/WAV files (speech, noise, music or
+//! room responses; train or dev), loaded once into memory and resampled to 48 kHz. Corpus v2 writes it
+//! with `scripts/corpus/build_corpus.sh`; corpus v3's shards become one with
+//! `scripts/corpus/v3/to_trainer.py`.
 use std::path::{Path, PathBuf};
 
 use super::{train_bail, TrainContext};
@@ -13,7 +15,7 @@ use crate::config::SAMPLE_RATE_HZ;
 pub struct ManifestEntry {
     /// File path relative to the corpus directory.
     pub path: String,
-    /// "speech" or "noise".
+    /// "speech", "noise", "music" or "rir" (a room impulse response).
     pub kind: String,
     /// "train" or "dev".
     pub split: String,
@@ -23,6 +25,9 @@ pub struct ManifestEntry {
     /// Where the audio came from (voice / package name), for provenance.
     #[serde(default)]
     pub source: String,
+    /// Measured upper edge of the content in Hz (corpus v3 measures it per clip); 0 = half the rate.
+    #[serde(default)]
+    pub bandwidth_hz: f32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +40,8 @@ struct Manifest {
 pub struct Clip {
     /// Samples at 48 kHz in [-1, 1].
     pub samples: Vec<f32>,
-    /// Upper edge of the content in Hz: half the file's original sample rate.
+    /// Upper edge of the content in Hz: the measured bandwidth where the manifest has it, else half the
+    /// file's original sample rate.
     pub band_hz: f32,
     /// Provenance label from the manifest.
     pub source: String,
@@ -52,6 +58,10 @@ pub struct Corpus {
     pub noise_train: Vec<Clip>,
     /// Held-out noise (validation only).
     pub noise_dev: Vec<Clip>,
+    /// Training music (a kind of noise, drawn at its own share).
+    pub music_train: Vec<Clip>,
+    /// Room impulse responses for reverberant training examples (measured or simulated).
+    pub rir_train: Vec<Clip>,
 }
 
 fn hours(clips: &[Clip]) -> f64 {
@@ -59,13 +69,14 @@ fn hours(clips: &[Clip]) -> f64 {
 }
 
 impl Corpus {
-    /// Hours of (speech train, speech dev, noise train, noise dev).
-    pub fn hours(&self) -> [f64; 4] {
+    /// Hours of (speech train, speech dev, noise train, noise dev, music train).
+    pub fn hours(&self) -> [f64; 5] {
         [
             hours(&self.speech_train),
             hours(&self.speech_dev),
             hours(&self.noise_train),
             hours(&self.noise_dev),
+            hours(&self.music_train),
         ]
     }
 
@@ -78,6 +89,8 @@ impl Corpus {
             .chain(&self.speech_dev)
             .chain(&self.noise_train)
             .chain(&self.noise_dev)
+            .chain(&self.music_train)
+            .chain(&self.rir_train)
         {
             *m.entry(c.source.clone()).or_insert(0usize) += 1;
         }
@@ -99,9 +112,14 @@ impl Corpus {
                 let (samples, rate) =
                     read_mono(&p).ctx(|| format!("cannot load {}", p.display()))?;
                 let samples = resample_to_48k(&samples, rate)?;
+                let half_rate_hz = rate.min(SAMPLE_RATE_HZ as u32) as f32 / 2.0;
                 let clip = Clip {
                     samples,
-                    band_hz: rate.min(SAMPLE_RATE_HZ as u32) as f32 / 2.0,
+                    band_hz: if e.bandwidth_hz > 0.0 {
+                        e.bandwidth_hz.min(half_rate_hz)
+                    } else {
+                        half_rate_hz
+                    },
                     source: e.source.clone(),
                 };
                 Ok((e, clip))
@@ -109,15 +127,25 @@ impl Corpus {
             .collect::<crate::Result<_>>()?;
         let mut c = Corpus::default();
         for (e, clip) in loaded {
+            if e.kind == "rir" {
+                if e.split != "dev" && clip.samples.len() >= 2 {
+                    c.rir_train.push(clip);
+                }
+                continue;
+            }
             if clip.samples.len() < SAMPLE_RATE_HZ / 10 {
                 continue; // shorter than 100 ms: useless as a segment source
             }
             match (e.kind.as_str(), e.split.as_str()) {
                 ("speech", "dev") => c.speech_dev.push(clip),
                 ("speech", _) => c.speech_train.push(clip),
-                ("noise", "dev") => c.noise_dev.push(clip),
+                ("noise" | "music", "dev") => c.noise_dev.push(clip),
                 ("noise", _) => c.noise_train.push(clip),
-                (k, _) => train_bail!("{}: unknown kind {k:?} (speech or noise)", e.path),
+                ("music", _) => c.music_train.push(clip),
+                (k, _) => train_bail!(
+                    "{}: unknown kind {k:?} (speech, noise, music or rir)",
+                    e.path
+                ),
             }
         }
         if c.speech_train.is_empty() {

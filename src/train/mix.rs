@@ -41,6 +41,11 @@ pub struct MixConfig {
     pub speed_perturb_prob: f64,
     /// Largest relative speed change of that perturbation (0.15 = 0.85× … 1.15×).
     pub speed_perturb_max: f32,
+    /// Share of file-noise draws that take music instead (when the corpus has music).
+    pub music_prob: f64,
+    /// Share of reverberant examples that use one of the corpus's rooms instead of a synthetic
+    /// response (when the corpus has rooms).
+    pub room_rir_prob: f64,
 }
 
 impl MixConfig {
@@ -55,6 +60,8 @@ impl MixConfig {
             noise_only_prob: 0.05,
             speed_perturb_prob: 0.5,
             speed_perturb_max: 0.15,
+            music_prob: 0.35,
+            room_rir_prob: 0.6,
         }
     }
 }
@@ -66,8 +73,10 @@ impl MixConfig {
         format!(
             "on the fly: {:.1} s segments, SNR {}..{} dB, level {}..{} dBFS, speech EQ, \
              {}% speed-perturbed speech (x{:.2}..x{:.2}, pitch and formants move with it), \
-             {}% synthetic reverb (target = early reverb), noise files / synthetic coloured, hum, \
-             modulated / babble; noise band-limited like the speech in {}% of examples, {}% noise only",
+             {}% reverb ({}% of it from the corpus's rooms when it has them, else synthetic; \
+             target = early reverb), noise files ({}% of draws music when the corpus has it) / \
+             synthetic coloured, hum, modulated / babble; noise band-limited like the speech in {}% \
+             of examples, {}% noise only",
             self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
             self.snr_db.0,
             self.snr_db.1,
@@ -77,6 +86,8 @@ impl MixConfig {
             1.0 - self.speed_perturb_max,
             1.0 + self.speed_perturb_max,
             pct(self.reverb_prob),
+            pct(self.room_rir_prob),
+            pct(self.music_prob),
             pct(self.band_limit_noise_prob),
             pct(self.noise_only_prob),
         )
@@ -145,7 +156,13 @@ fn speech_segment(clips: &[Clip], len: usize, rng: &mut SmallRng) -> (Vec<f32>, 
     (out, band)
 }
 
-fn noise_signal(corpus: &Corpus, split: Split, len: usize, rng: &mut SmallRng) -> Vec<f32> {
+fn noise_signal(
+    corpus: &Corpus,
+    split: Split,
+    len: usize,
+    music_prob: f64,
+    rng: &mut SmallRng,
+) -> Vec<f32> {
     let files = match split {
         Split::Train => &corpus.noise_train,
         Split::Dev if corpus.noise_dev.is_empty() => &corpus.noise_train,
@@ -155,12 +172,22 @@ fn noise_signal(corpus: &Corpus, split: Split, len: usize, rng: &mut SmallRng) -
         Split::Train => &corpus.speech_train,
         Split::Dev => &corpus.speech_dev,
     };
+    // Music is drawn at its own share (it would otherwise count by file); dev noise includes it.
+    let music = split == Split::Train && !corpus.music_train.is_empty();
+    let pick = |rng: &mut SmallRng| -> Vec<f32> {
+        if music && rng.random_bool(music_prob) {
+            let m = &corpus.music_train;
+            noise_segment(&m[rng.random_range(0..m.len())], len, rng)
+        } else {
+            noise_segment(&files[rng.random_range(0..files.len())], len, rng)
+        }
+    };
     let r: f64 = rng.random_range(0.0..1.0);
     let mut noise = if r < 0.55 && !files.is_empty() {
-        let mut n = noise_segment(&files[rng.random_range(0..files.len())], len, rng);
+        let mut n = pick(rng);
         normalise_rms(&mut n);
         if rng.random_bool(0.3) {
-            let mut m = noise_segment(&files[rng.random_range(0..files.len())], len, rng);
+            let mut m = pick(rng);
             normalise_rms(&mut m);
             let g = 10f32.powf(rng.random_range(-10.0..0.0) / 20.0);
             n.iter_mut().zip(&m).for_each(|(a, b)| *a += g * b);
@@ -260,16 +287,24 @@ pub fn make_example(
         Biquad::lowpass(log_uniform(rng, 3_400.0, 8_000.0), 0.707).apply(&mut speech);
     }
     let (reverberant, target) = if !noise_only && rng.random_bool(cfg.reverb_prob) {
-        let (rir, early) = synthetic_rir(
-            rng.random_range(0.15..1.0),
-            rng.random_range(-3.0..12.0),
-            rng,
-        );
+        let rooms = &corpus.rir_train;
+        let (rir, early) = if split == Split::Train
+            && !rooms.is_empty()
+            && rng.random_bool(cfg.room_rir_prob)
+        {
+            room_rir(&rooms[rng.random_range(0..rooms.len())].samples)
+        } else {
+            synthetic_rir(
+                rng.random_range(0.15..1.0),
+                rng.random_range(-3.0..12.0),
+                rng,
+            )
+        };
         (convolve(&speech, &rir), convolve(&speech, &early))
     } else {
         (speech.clone(), speech)
     };
-    let mut noise = noise_signal(corpus, split, len, rng);
+    let mut noise = noise_signal(corpus, split, len, cfg.music_prob, rng);
     if rng.random_bool(cfg.band_limit_noise_prob) {
         band_limit(&mut noise, band_hz);
     }
@@ -296,6 +331,43 @@ pub fn make_example(
     noisy.iter_mut().for_each(|v| *v *= g);
     target.iter_mut().for_each(|v| *v *= g);
     (noisy, target)
+}
+
+/// A recorded or simulated room response, cut to start 1 ms before its direct-path peak and to at most
+/// 1.2 s, and its early part (the target's reverberation, as for [`synthetic_rir`]: whole for 20 ms after
+/// the peak, faded out by 40 ms), both scaled to a unit peak.
+fn room_rir(samples: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let fs = SAMPLE_RATE_HZ as f32;
+    let peak = samples
+        .iter()
+        .enumerate()
+        .fold((0, 0.0f32), |(bi, bv), (i, v)| {
+            if v.abs() > bv {
+                (i, v.abs())
+            } else {
+                (bi, bv)
+            }
+        });
+    let start = peak.0.saturating_sub((0.001 * fs) as usize);
+    let end = samples.len().min(start + (1.2 * fs) as usize);
+    let g = 1.0 / peak.1.max(1e-9);
+    let rir: Vec<f32> = samples[start..end].iter().map(|v| v * g).collect();
+    let direct = (peak.0 - start) as f32;
+    let (full, zero) = (direct + 0.020 * fs, direct + 0.040 * fs);
+    let early = rir
+        .iter()
+        .enumerate()
+        .take(zero as usize)
+        .map(|(i, &v)| {
+            let t = i as f32;
+            if t <= full {
+                v
+            } else {
+                v * (0.5 + 0.5 * (std::f32::consts::PI * (t - full) / (zero - full)).cos())
+            }
+        })
+        .collect();
+    (rir, early)
 }
 
 /// A batch in host memory, row-major with batch outermost.
@@ -426,6 +498,7 @@ mod tests {
             speech_train: vec![clip()],
             noise_dev: vec![clip()],
             noise_train: vec![clip()],
+            ..Default::default()
         };
         let mut on = MixConfig::new(0.5);
         on.speed_perturb_prob = 1.0;
@@ -435,5 +508,23 @@ mod tests {
             |cfg: &MixConfig, split| make_example(&corpus, split, cfg, &mut example_rng(1, 2, 3));
         assert_eq!(run(&on, Split::Dev), run(&off, Split::Dev));
         assert_ne!(run(&on, Split::Train), run(&off, Split::Train));
+    }
+
+    #[test]
+    fn room_responses_start_at_the_direct_path_and_keep_20_ms_of_early_reverb() {
+        // A late peak (after 5 ms of pre-delay noise), then a decaying tail.
+        let fs = SAMPLE_RATE_HZ as usize;
+        let mut x: Vec<f32> = (0..fs).map(|i| 0.01 * ((i * 7919) % 13) as f32 / 13.0).collect();
+        x[240] = -0.5;
+        for (i, v) in x.iter_mut().enumerate().skip(241) {
+            *v += 0.2 * (-((i - 240) as f32) / 4800.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        let (rir, early) = room_rir(&x);
+        assert_eq!(rir[48], -1.0, "peak 1 ms in, scaled to unit magnitude");
+        assert_eq!(rir.len(), fs - (240 - 48));
+        // Whole up to 20 ms after the peak, nothing past 40 ms.
+        assert_eq!(&early[..48 + 960], &rir[..48 + 960]);
+        assert_eq!(early.len(), 48 + 1920);
+        assert!(early[48 + 1919].abs() < 1e-3 * rir[48 + 1919].abs().max(1e-3));
     }
 }

@@ -42,6 +42,9 @@ pub struct TrainConfig {
     pub run_steps: u64,
     /// Peak learning rate.
     pub lr: f64,
+    /// Step at which the learning-rate schedule (warm-up, then cosine decay to `steps`) starts: a warm
+    /// restart when training resumes on new data; 0 = from the beginning.
+    pub schedule_start: u64,
     /// Linear warm-up steps.
     pub warmup: u64,
     /// Final learning rate as a fraction of the peak (cosine decay).
@@ -96,6 +99,7 @@ impl Default for TrainConfig {
             steps: 30_000,
             run_steps: 0,
             lr: 5e-4,
+            schedule_start: 0,
             warmup: 500,
             min_lr_ratio: 0.05,
             weight_decay: 0.01,

@@ -213,13 +213,15 @@ fn provenance(
         "data": {
             "corpus": args.corpus.display().to_string(),
             "sources": sources,
-            "hours": {"speech_train": h[0], "speech_dev": h[1], "noise_train": h[2], "noise_dev": h[3]},
+            "hours": {"speech_train": h[0], "speech_dev": h[1], "noise_train": h[2], "noise_dev": h[3], "music_train": h[4]},
+            "rooms": corpus.rir_train.len(),
             "mixing": mix.describe(),
-            "note": "no training speech has content above ~8-11 kHz: targets are band-limited",
+            "note": "targets are band-limited where the speech is (each clip's measured bandwidth, else half its rate)",
         },
         "training": {
             "steps": state.step, "batch_size": args.batch, "segment_seconds": args.seconds,
             "lr": args.lr, "warmup": args.warmup, "schedule_steps": args.steps,
+            "schedule_start": args.schedule_start, "snr_db": [mix.snr_db.0, mix.snr_db.1], "scan": fused_scan::training_scan().name(),
             "min_lr_ratio": args.min_lr_ratio, "weight_decay": args.weight_decay,
             "clip_norm": args.clip_norm, "seed": state.seed, "device": format!("{device:?}"),
             "train_seconds": state.train_seconds, "examples_seen": state.examples_seen,
@@ -250,8 +252,9 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let corpus = Arc::new(Corpus::load(&args.corpus)?);
     let h = corpus.hours();
     println!(
-        "corpus {}: speech {:.2} h train / {:.2} h dev ({} / {} files), noise {:.2} h train / {:.2} h dev, loaded in {:.1} s",
-        args.corpus.display(), h[0], h[1], corpus.speech_train.len(), corpus.speech_dev.len(), h[2], h[3],
+        "corpus {}: speech {:.2} h train / {:.2} h dev ({} / {} files), noise {:.2} h train / {:.2} h dev, music {:.2} h, {} rooms, loaded in {:.1} s",
+        args.corpus.display(), h[0], h[1], corpus.speech_train.len(), corpus.speech_dev.len(), h[2], h[3], h[4],
+        corpus.rir_train.len(),
         t_start.elapsed().as_secs_f64()
     );
 
@@ -277,12 +280,14 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         },
     };
     let seed = state.seed;
-    let mut mix = MixConfig::new(args.seconds);
+    // The dev mixtures keep the default recipe, so that validation compares across runs and recipes.
+    let dev_mix = MixConfig::new(args.seconds);
+    let mut mix = dev_mix.clone();
     mix.snr_db.1 = args.snr_max_db;
     let dev: Vec<HostBatch> = (0..args.dev_examples.div_ceil(args.batch.max(1)))
         .map(|i| {
             let n = args.batch.min(args.dev_examples - i * args.batch);
-            make_batch(&corpus, Split::Dev, &mix, seed ^ DEV_SALT, i as u64, n)
+            make_batch(&corpus, Split::Dev, &dev_mix, seed ^ DEV_SALT, i as u64, n)
         })
         .collect();
 
@@ -337,11 +342,12 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         let (step, hb) = rx.recv().ctx(|| "the data threads stopped".into())?;
         debug_assert_eq!(step, state.step);
         let wait = t0.elapsed().as_secs_f64();
+        let start = args.schedule_start.min(args.steps);
         let lr = lr_at(
-            state.step,
+            state.step.saturating_sub(start),
             args.lr,
             args.warmup,
-            args.steps,
+            args.steps - start,
             args.min_lr_ratio,
         );
         let clip = if args.clip_norm > 0.0 {
@@ -399,6 +405,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         }
         if state.step % args.val_every == 0 {
             validate(&trainer, &dev, &mut state, &mut log)?;
+            export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
         }
         if state.step % args.ckpt_every == 0 {
             let p = checkpoint::save(
@@ -414,6 +421,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     }
     if state.last_val.is_empty() || state.step % args.val_every != 0 {
         validate(&trainer, &dev, &mut state, &mut log)?;
+        export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
     }
     if last_ckpt != state.step || resume.is_none() {
         let p = checkpoint::save(
@@ -438,6 +446,29 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         run_start.elapsed().as_secs_f64(),
         t_start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Exports the model to `<ckpt-dir>/best` when the validation just run is the best of the whole run
+/// (by SI-SDR improvement), so that a run keeps its best weights, not only its latest.
+fn export_if_best(
+    args: &TrainConfig,
+    trainer: &Trainer,
+    mix: &MixConfig,
+    corpus: &Corpus,
+    state: &TrainState,
+    device: Device,
+) -> crate::Result<()> {
+    if state.best_val_si_sdr_impr_db.map(|(_, step)| step) != Some(state.step) {
+        return Ok(());
+    }
+    let path = checkpoint::export(
+        &args.ckpt_dir.join("best"),
+        trainer.config(),
+        &trainer.vars,
+        provenance(args, mix, corpus, state, device),
+    )?;
+    println!("best so far: exported {}", path.display());
     Ok(())
 }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One GPU hold for corpus v3, run on the GPU machine step by step (each step is one device call of under
+# 10 minutes; state lives in /tmp there between calls):
+#
+#   hold_v3.sh prepare            verify the staged shards (upload.py plan in .carry/stage/plan.tsv),
+#                                 decode them into the trainer corpus /tmp/c3 (to_trainer.py, all cores),
+#                                 with corpus v2's dev split from .carry/dev2 for the built-in validation
+#   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, tensor vs fused
+#                                 scan; GPU memory sampled by nvidia-smi; JSON lines to $OUT/bench.jsonl
+#   hold_v3.sh start MIN ARGS...  the trainer in its own session (setsid, so it outlives this call) for
+#                                 MIN minutes, resuming from /tmp/ck/latest or else from the committed
+#                                 models/checkpoint; ARGS go to the trainer
+#   hold_v3.sh poll SECONDS       wait up to SECONDS for the trainer (returns early when it ends), then
+#                                 copy log, checkpoint and export to $OUT
+#
+# The trainer binary travels as .carry/tch/train (cargo build --release --features train --example train).
+set -uo pipefail
+TORCH_LIB=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+NV_LIB=$(python3 -c 'import nvidia,os;print(os.path.join(list(nvidia.__path__)[0],"cu13","lib"))' 2>/dev/null || true)
+export LD_LIBRARY_PATH="$TORCH_LIB${NV_LIB:+:$NV_LIB}"
+STAGE=${STAGE:-/tmp/dfn4-stage}
+CORPUS=/tmp/c3
+CK=/tmp/ck
+BIN=/tmp/dfn4-train
+cmd=${1:-}; shift || true
+
+install_bin() {
+    cp .carry/tch/train "$BIN" && chmod +x "$BIN"
+}
+
+case "$cmd" in
+prepare)
+    t0=$(date +%s)
+    bash scripts/corpus/v3/stage_remote.sh verify .carry/stage/plan.tsv || exit 1
+    rm -rf "$CORPUS"
+    python3 scripts/corpus/v3/to_trainer.py --shards "$STAGE" --out "$CORPUS" --dev-from .carry/dev2 --jobs 16 || exit 1
+    rm -rf /tmp/dev2 && cp -r .carry/dev2 /tmp/dev2
+    # to_trainer wrote absolute dev paths into this checkout's copy; point them at the copy in /tmp.
+    sed -i "s#$(pwd)/.carry/dev2#/tmp/dev2#g" "$CORPUS/manifest.json"
+    du -sh "$CORPUS"; echo "prepare took $(( $(date +%s) - t0 )) s"
+    ;;
+bench)
+    install_bin
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+    (while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits; sleep 0.5; done) >"$OUT/mem.txt" &
+    mon=$!
+    PYTHONUNBUFFERED=1 "$BIN" --corpus "$CORPUS" --device cuda --threads 16 --bench-batches "$@" \
+        --bench-steps 20 --ckpt-dir /tmp/bench-ck --export-dir /tmp/bench-export 2>&1 | tee "$OUT/bench.log"
+    kill $mon
+    grep '^{' "$OUT/bench.log" >"$OUT/bench.jsonl"
+    echo "peak GPU memory used (MiB): $(sort -n "$OUT/mem.txt" | tail -1)"
+    ;;
+start)
+    minutes=$1; shift
+    install_bin
+    mkdir -p "$CK"
+    if [ ! -f "$CK/latest/state.json" ]; then
+        mkdir -p "$CK/latest"
+        cp models/checkpoint/optim_m.safetensors models/checkpoint/optim_v.safetensors \
+           models/checkpoint/state.json "$CK/latest/"
+        cp models/dfn4.safetensors "$CK/latest/model.safetensors"
+        chmod -R u+w "$CK"
+    fi
+    setsid bash -c "PYTHONUNBUFFERED=1 '$BIN' --corpus '$CORPUS' --ckpt-dir '$CK' --export-dir /tmp/export \
+        --device cuda --auto-resume --compact-ckpt --max-minutes '$minutes' --threads 15 $* \
+        >>/tmp/train.log 2>&1; echo \"exit \$?\" >>/tmp/train.log" </dev/null >/dev/null 2>&1 &
+    sleep 45
+    tail -n 20 /tmp/train.log
+    ;;
+poll)
+    secs=$1
+    end=$(( $(date +%s) + secs ))
+    while [ "$(date +%s)" -lt "$end" ] && ! tail -n 1 /tmp/train.log | grep -q '^exit '; do sleep 5; done
+    grep -E '^(step|validation|checkpoint|exported|wall|exit|scan|corpus|resumed)' /tmp/train.log | tail -n 40
+    mkdir -p "$OUT/ck" "$OUT/export"
+    cp /tmp/train.log "$OUT/"
+    [ -d "$CK/latest" ] && cp "$CK/latest/"* "$OUT/ck/" 2>/dev/null
+    cp "$CK/train_log.jsonl" "$OUT/" 2>/dev/null
+    [ -d /tmp/export ] && cp /tmp/export/* "$OUT/export/" 2>/dev/null
+    ls -la "$OUT" "$OUT/ck" "$OUT/export"
+    ;;
+*)
+    echo "usage: $0 prepare | bench B... | start MINUTES ARGS... | poll SECONDS" >&2
+    exit 64
+    ;;
+esac
