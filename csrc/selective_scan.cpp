@@ -243,6 +243,17 @@ void check_cu(CUresult r, const char* what) {
   TORCH_CHECK(false, "selective scan: ", what, ": ", msg ? msg : "unknown CUDA driver error");
 }
 
+// The driver API works on the thread's current context. The runtime binds the device's primary context
+// to a thread at its first runtime call there; autograd runs the backward on a thread of its own, so this
+// is checked on every launch (a cheap query) and the runtime is made to bind it where needed.
+void ensure_context() {
+  CUcontext ctx = nullptr;
+  check_cu(driver().ctx_get_current(&ctx), "cuCtxGetCurrent");
+  if (ctx == nullptr) {
+    C10_CUDA_CHECK(cudaFree(nullptr));
+  }
+}
+
 struct Kernels {
   CUfunction fwd = nullptr;
   CUfunction bwd = nullptr;
@@ -255,14 +266,10 @@ const Kernels& kernels(c10::DeviceIndex device) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(device);
   if (it != cache.end()) return it->second;
+  c10::cuda::CUDAGuard guard(device);
   cudaDeviceProp prop{};
   C10_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  // The driver API works on the current context: make sure the runtime created the primary one.
-  CUcontext ctx = nullptr;
-  check_cu(driver().ctx_get_current(&ctx), "cuCtxGetCurrent");
-  if (ctx == nullptr) {
-    C10_CUDA_CHECK(cudaFree(nullptr));
-  }
+  ensure_context();
   const Nvrtc& nv = nvrtc();
   NvrtcProgram prog = nullptr;
   TORCH_CHECK(nv.create(&prog, kKernels, "dfn4_selective_scan.cu", 0, nullptr, nullptr) == 0,
@@ -283,7 +290,6 @@ const Kernels& kernels(c10::DeviceIndex device) {
   std::vector<char> cubin(size);
   nv.cubin(prog, cubin.data());
   nv.destroy(&prog);
-  c10::cuda::CUDAGuard guard(device);
   CUmodule module = nullptr;
   check_cu(driver().module_load_data(&module, cubin.data()), "cuModuleLoadData");
   Kernels k;
@@ -295,6 +301,7 @@ const Kernels& kernels(c10::DeviceIndex device) {
 void launch(CUfunction f, const at::Tensor& like, int64_t batch, int64_t d_inner, void** args) {
   const auto device = like.device().index();
   c10::cuda::CUDAGuard guard(device);
+  ensure_context();
   CUstream stream = c10::cuda::getCurrentCUDAStream(device).stream();
   check_cu(driver().launch(f, static_cast<unsigned>(d_inner / kDPerBlock), static_cast<unsigned>(batch),
                            1, kDPerBlock * kStateN, 1, 1, 0, stream, args, nullptr),

@@ -11,7 +11,7 @@
 #                                 MIN minutes, resuming from /tmp/ck/latest or else from the committed
 #                                 models/checkpoint; ARGS go to the trainer
 #   hold_v3.sh poll SECONDS       wait up to SECONDS for the trainer (returns early when it ends), then
-#                                 copy log, checkpoint and export to $OUT
+#                                 copy the logs, the latest checkpoint and the best export to $OUT
 #
 # The trainer binary travels as .carry/tch/train (cargo build --release --features train --example train).
 set -uo pipefail
@@ -72,12 +72,14 @@ poll)
     end=$(( $(date +%s) + secs ))
     while [ "$(date +%s)" -lt "$end" ] && ! tail -n 1 /tmp/train.log | grep -q '^exit '; do sleep 5; done
     grep -E '^(step|validation|checkpoint|exported|wall|exit|scan|corpus|resumed)' /tmp/train.log | tail -n 40
-    mkdir -p "$OUT/ck" "$OUT/export"
+    # Eight files at most come back: the log, the JSON log, the latest checkpoint (4) and the best
+    # export by validation (2).
+    mkdir -p "$OUT/ck" "$OUT/best"
     cp /tmp/train.log "$OUT/"
     [ -d "$CK/latest" ] && cp "$CK/latest/"* "$OUT/ck/" 2>/dev/null
     cp "$CK/train_log.jsonl" "$OUT/" 2>/dev/null
-    [ -d /tmp/export ] && cp /tmp/export/* "$OUT/export/" 2>/dev/null
-    ls -la "$OUT" "$OUT/ck" "$OUT/export"
+    [ -d "$CK/best" ] && cp "$CK/best/"* "$OUT/best/" 2>/dev/null
+    ls -la "$OUT" "$OUT/ck" "$OUT/best"
     ;;
 *)
     echo "usage: $0 prepare | bench B... | start MINUTES ARGS... | poll SECONDS" >&2

@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn room_responses_start_at_the_direct_path_and_keep_20_ms_of_early_reverb() {
         // A late peak (after 5 ms of pre-delay noise), then a decaying tail.
-        let fs = SAMPLE_RATE_HZ as usize;
+        let fs = SAMPLE_RATE_HZ;
         let mut x: Vec<f32> = (0..fs).map(|i| 0.01 * ((i * 7919) % 13) as f32 / 13.0).collect();
         x[240] = -0.5;
         for (i, v) in x.iter_mut().enumerate().skip(241) {
