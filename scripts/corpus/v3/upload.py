@@ -31,7 +31,7 @@ import time
 LIMIT = 64 * 2**20
 MARGIN = 2 * 2**20  # room for files that change between planning and calling (logs, the plan itself)
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 
 
 def sha256(path, start=0, size=None):
