@@ -8,8 +8,10 @@
 #   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, tensor vs fused
 #                                 scan; GPU memory sampled by nvidia-smi; JSON lines to $OUT/bench.jsonl
 #   hold_v3.sh start MIN ARGS...  the trainer in its own session (setsid, so it outlives this call) for
-#                                 MIN minutes, resuming from /tmp/ck/latest or else from the committed
-#                                 models/checkpoint; ARGS go to the trainer
+#                                 MIN minutes, resuming from /tmp/ck/latest, else from the committed
+#                                 models/checkpoint_v3, else models/checkpoint; ARGS go to the trainer.
+#                                 Kill it with `pkill -f "dfn4-trai[n]"` (a plain pattern would match
+#                                 the killing command's own shell)
 #   hold_v3.sh poll SECONDS       wait up to SECONDS for the trainer (returns early when it ends), then
 #                                 copy the logs, the latest checkpoint and the best export to $OUT
 #
@@ -54,11 +56,16 @@ start)
     minutes=$1; shift
     install_bin
     mkdir -p "$CK"
+    # Resume from the newest committed state: the corpus v3 chain when it exists, else the shipped run.
     if [ ! -f "$CK/latest/state.json" ]; then
         mkdir -p "$CK/latest"
-        cp models/checkpoint/optim_m.safetensors models/checkpoint/optim_v.safetensors \
-           models/checkpoint/state.json "$CK/latest/"
-        cp models/dfn4.safetensors "$CK/latest/model.safetensors"
+        if [ -f models/checkpoint_v3/state.json ]; then
+            cp models/checkpoint_v3/{model,optim_m,optim_v}.safetensors models/checkpoint_v3/state.json "$CK/latest/"
+        else
+            cp models/checkpoint/optim_m.safetensors models/checkpoint/optim_v.safetensors \
+               models/checkpoint/state.json "$CK/latest/"
+            cp models/dfn4.safetensors "$CK/latest/model.safetensors"
+        fi
         chmod -R u+w "$CK"
     fi
     setsid bash -c "PYTHONUNBUFFERED=1 '$BIN' --corpus '$CORPUS' --ckpt-dir '$CK' --export-dir /tmp/export \
