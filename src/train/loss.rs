@@ -16,6 +16,8 @@ use crate::config::{FFT_SIZE, HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_FREQS};
 pub struct LossFn {
     erb_expand: Tensor,
     synth_window: Tensor,
+    /// libDF's analysis window (the library's `dsp::window::default_window`).
+    analysis_window: Tensor,
     nb_df: i64,
     order: i64,
     lookahead: i64,
@@ -82,6 +84,8 @@ impl LossFn {
                 .reshape([nb_erb as i64, NB_FREQS as i64])
                 .to_device(device),
             synth_window: Tensor::from_slice(&win).to_device(device),
+            analysis_window: Tensor::from_slice(&crate::dsp::window::default_window())
+                .to_device(device),
             nb_df: nb_df as i64,
             order: order as i64,
             lookahead: lookahead as i64,
@@ -112,6 +116,22 @@ impl LossFn {
         let df = Tensor::stack(&[yr, yi], -1);
         let f = spec_g.size()[2];
         Tensor::cat(&[df, spec_g.narrow(2, self.nb_df, f - self.nb_df)], 2)
+    }
+
+    /// The libDF analysis of the library's `dsp::stft::Analysis` on the device, for whole signals
+    /// `[B, N]` → `[B, T, F, 2]` with `T = ⌈N / hop⌉`: frame `t` is the previous hop (zeros before the
+    /// start) and hop `t` (zero-padded at the end), windowed, FFT, scaled by the analysis norm. The trainer
+    /// sends waveforms and computes the spectra here: half the bytes of sending spectra, and no analysis
+    /// of the target on the CPU.
+    pub fn stft(&self, x: &Tensor) -> Tensor {
+        let n = x.size()[1];
+        let hop = HOP_SIZE as i64;
+        let frames = (n + hop - 1) / hop;
+        let padded = x.constant_pad_nd([hop, frames * hop - n]); // [B, (T+1)·hop]
+        let windows = padded.unfold(1, FFT_SIZE as i64, hop) * &self.analysis_window; // [B, T, 960]
+        let spec = windows.fft_rfft(FFT_SIZE as i64, -1, "backward")
+            * f64::from(crate::dsp::window::default_analysis_norm());
+        spec.view_as_real()
     }
 
     /// Inverse of the libDF analysis (inverse FFT, Vorbis window, 50 % overlap-add): `[B, T, F, 2]` →
@@ -204,4 +224,34 @@ pub fn si_sdr_db(est: &Tensor, reference: &Tensor) -> Tensor {
         / (err.square().sum_dim_intlist(-1, false, None) + 1e-10))
         .log10()
         * 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::erb::erb_widths;
+    use crate::dsp::features::analyze_signal;
+
+    #[test]
+    fn device_stft_equals_the_library_analysis() {
+        let loss = LossFn::new(&erb_widths(), 96, 5, 1, Device::Cpu);
+        // Two signals, not a whole number of hops (the last hop is zero-padded in both).
+        let n = 10 * HOP_SIZE + 123;
+        let mut state = 12345u32;
+        let mut noise = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let x: Vec<f32> = (0..2 * n).map(|_| noise()).collect();
+        let got = loss.stft(&Tensor::from_slice(&x).reshape([2, n as i64]));
+        for (i, signal) in x.chunks(n).enumerate() {
+            let want = analyze_signal(signal);
+            assert_eq!(got.size(), [2, want.frames as i64, NB_FREQS as i64, 2]);
+            let g = Vec::<f32>::try_from(got.get(i as i64).flatten(0, -1)).unwrap();
+            let w: Vec<f32> = want.spec.iter().flat_map(|z| [z.re, z.im]).collect();
+            let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let err = g.iter().zip(&w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err <= 1e-5 * scale, "signal {i}: max error {err} (scale {scale})");
+        }
+    }
 }

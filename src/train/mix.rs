@@ -18,7 +18,7 @@ use super::augment::{
     synthetic_rir, Biquad,
 };
 use super::corpus::{resample_to_48k, Clip, Corpus};
-use crate::config::{NB_DF, NB_ERB, NB_FREQS, SAMPLE_RATE_HZ};
+use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
 use crate::dsp::features::analyze_signal;
 
 /// Mixing probabilities and ranges.
@@ -381,9 +381,12 @@ pub struct HostBatch {
     pub erb: Vec<f32>,
     /// `[B, T, 2, NB_DF]` complex features of the noisy mixture.
     pub cplx: Vec<f32>,
-    /// `[B, T, NB_FREQS, 2]` noisy spectrum (re, im).
+    /// Samples per example (at 48 kHz).
+    pub samples: usize,
+    /// `[B, samples]` noisy mixture; the trainer analyses it on the device (`LossFn::stft`), which gives
+    /// the spectrum the features came from.
     pub noisy: Vec<f32>,
-    /// `[B, T, NB_FREQS, 2]` target spectrum.
+    /// `[B, samples]` target signal.
     pub clean: Vec<f32>,
 }
 
@@ -401,22 +404,21 @@ pub fn make_batch(
         .map(|i| {
             let mut rng = example_rng(seed, step, i as u64);
             let (noisy, target) = make_example(corpus, split, cfg, &mut rng);
+            // Only the features are computed here; both spectra are computed on the device.
             let a = analyze_signal(&noisy);
-            let c = analyze_signal(&target);
-            let flat = |s: &[rustfft::num_complex::Complex32]| -> Vec<f32> {
-                s.iter().flat_map(|z| [z.re, z.im]).collect()
-            };
-            (a.erb, a.cplx, flat(&a.spec), flat(&c.spec), a.frames)
+            (a.erb, a.cplx, noisy, target, a.frames)
         })
         .collect();
     let frames = parts.first().map_or(0, |p| p.4);
+    let samples = cfg.seg_samples;
     let mut b = HostBatch {
         batch,
         frames,
         erb: Vec::with_capacity(batch * frames * NB_ERB),
         cplx: Vec::with_capacity(batch * frames * 2 * NB_DF),
-        noisy: Vec::with_capacity(batch * frames * NB_FREQS * 2),
-        clean: Vec::with_capacity(batch * frames * NB_FREQS * 2),
+        samples,
+        noisy: Vec::with_capacity(batch * samples),
+        clean: Vec::with_capacity(batch * samples),
     };
     for (erb, cplx, noisy, clean, _) in parts {
         b.erb.extend(erb);

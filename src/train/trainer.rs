@@ -16,7 +16,7 @@ use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
 use crate::backend::tch::net::DfNet4;
 use crate::backend::tch::{parse_device, register_cuda};
-use crate::config::{ModelConfig, NB_DF, NB_ERB, NB_FREQS};
+use crate::config::{ModelConfig, NB_DF, NB_ERB};
 use crate::dsp::erb::erb_widths;
 use crate::model::Weights;
 
@@ -51,15 +51,17 @@ pub struct Trainer {
     loss: LossFn,
 }
 
-/// Device tensors of a host batch: (erb, cplx, noisy, clean).
-fn to_device(hb: &HostBatch, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
+/// Device tensors of a host batch: (erb, cplx, noisy spectrum, clean spectrum); the spectra are
+/// computed on the device from the waveforms (`[B, T, F, 2]`).
+fn to_device(hb: &HostBatch, loss: &LossFn, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
     let (b, t) = (hb.batch as i64, hb.frames as i64);
     let put = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).reshape(shape).to_device(device);
+    let wave = |v: &[f32]| loss.stft(&put(v, &[b, hb.samples as i64]));
     (
         put(&hb.erb, &[b, t, NB_ERB as i64]),
         put(&hb.cplx, &[b, t, 2, NB_DF as i64]),
-        put(&hb.noisy, &[b, t, NB_FREQS as i64, 2]),
-        put(&hb.clean, &[b, t, NB_FREQS as i64, 2]),
+        wave(&hb.noisy),
+        wave(&hb.clean),
     )
 }
 
@@ -108,7 +110,7 @@ impl Trainer {
         clip_norm: f64,
         mark: &mut dyn FnMut(&'static str),
     ) -> StepStats {
-        let (erb, cplx, noisy, clean) = to_device(hb, self.device);
+        let (erb, cplx, noisy, clean) = to_device(hb, &self.loss, self.device);
         self.opt.zero_grad();
         mark("to_device");
         let out = self.net.forward_seq_marked(&erb, &cplx, mark);
@@ -137,7 +139,7 @@ impl Trainer {
         let mut n_ex = 0.0;
         tch::no_grad(|| {
             for hb in dev {
-                let (erb, cplx, noisy, clean) = to_device(hb, self.device);
+                let (erb, cplx, noisy, clean) = to_device(hb, &self.loss, self.device);
                 let out = self.net.forward_seq(&erb, &cplx);
                 let (l, enh) = self.loss.compute(&out, &noisy, &clean);
                 let n = enh.size()[1];
