@@ -72,7 +72,10 @@ fn build_cuda_graph_shim() {
         cudart_dir,
         cudart_file,
     };
-    let so = ctx.compile("csrc/cuda_graph.cpp", &out_dir.join("libdfn4_cuda_graph.so"));
+    let so = ctx.compile(
+        "csrc/cuda_graph.cpp",
+        &out_dir.join("libdfn4_cuda_graph.so"),
+    );
     println!("cargo::rustc-cfg=dfn4_cuda_graph");
     println!("cargo::rustc-env=DFN4_CUDA_GRAPH_SO={}", so.display());
     let so = ctx.compile(

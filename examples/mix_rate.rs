@@ -9,7 +9,9 @@ use dfn4::train::mix::{make_batch, MixConfig, Split};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let corpus_dir = args.next().ok_or("usage: mix_rate CORPUS [BATCH] [BATCHES] [SECONDS]")?;
+    let corpus_dir = args
+        .next()
+        .ok_or("usage: mix_rate CORPUS [BATCH] [BATCHES] [SECONDS]")?;
     let batch: usize = args.next().map_or(Ok(64), |s| s.parse())?;
     let batches: u64 = args.next().map_or(Ok(4), |s| s.parse())?;
     let seconds: f32 = args.next().map_or(Ok(3.0), |s| s.parse())?;

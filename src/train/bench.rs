@@ -48,7 +48,10 @@ pub(super) fn run(args: &TrainConfig, corpus: &Corpus, trainer: &mut Trainer) ->
     let mut scans = vec![TrainingScan::Tensor];
     match fused_scan::availability() {
         Ok(()) => scans.push(TrainingScan::Fused),
-        Err(e) => println!("{}", serde_json::json!({"note": format!("fused scan unavailable: {e}")})),
+        Err(e) => println!(
+            "{}",
+            serde_json::json!({"note": format!("fused scan unavailable: {e}")})
+        ),
     }
     let mut mixing: Vec<(usize, f64)> = Vec::new();
     for &batch in &args.bench_batches {
@@ -56,7 +59,10 @@ pub(super) fn run(args: &TrainConfig, corpus: &Corpus, trainer: &mut Trainer) ->
         let batches: Vec<HostBatch> = (0..BATCHES)
             .map(|i| make_batch(corpus, Split::Train, &mix, args.seed, i, batch))
             .collect();
-        mixing.push((batch, (BATCHES as usize * batch) as f64 / t0.elapsed().as_secs_f64()));
+        mixing.push((
+            batch,
+            (BATCHES as usize * batch) as f64 / t0.elapsed().as_secs_f64(),
+        ));
         for &scan in &scans {
             set_training_scan(scan);
             let mut step = 0u64;

@@ -250,8 +250,14 @@ mod tests {
             let g = Vec::<f32>::try_from(got.get(i as i64).flatten(0, -1)).unwrap();
             let w: Vec<f32> = want.spec.iter().flat_map(|z| [z.re, z.im]).collect();
             let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let err = g.iter().zip(&w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(err <= 1e-5 * scale, "signal {i}: max error {err} (scale {scale})");
+            let err = g
+                .iter()
+                .zip(&w)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= 1e-5 * scale,
+                "signal {i}: max error {err} (scale {scale})"
+            );
         }
     }
 }

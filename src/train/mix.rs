@@ -288,18 +288,16 @@ pub fn make_example(
     }
     let (reverberant, target) = if !noise_only && rng.random_bool(cfg.reverb_prob) {
         let rooms = &corpus.rir_train;
-        let (rir, early) = if split == Split::Train
-            && !rooms.is_empty()
-            && rng.random_bool(cfg.room_rir_prob)
-        {
-            room_rir(&rooms[rng.random_range(0..rooms.len())].samples)
-        } else {
-            synthetic_rir(
-                rng.random_range(0.15..1.0),
-                rng.random_range(-3.0..12.0),
-                rng,
-            )
-        };
+        let (rir, early) =
+            if split == Split::Train && !rooms.is_empty() && rng.random_bool(cfg.room_rir_prob) {
+                room_rir(&rooms[rng.random_range(0..rooms.len())].samples)
+            } else {
+                synthetic_rir(
+                    rng.random_range(0.15..1.0),
+                    rng.random_range(-3.0..12.0),
+                    rng,
+                )
+            };
         (convolve(&speech, &rir), convolve(&speech, &early))
     } else {
         (speech.clone(), speech)
@@ -516,7 +514,9 @@ mod tests {
     fn room_responses_start_at_the_direct_path_and_keep_20_ms_of_early_reverb() {
         // A late peak (after 5 ms of pre-delay noise), then a decaying tail.
         let fs = SAMPLE_RATE_HZ;
-        let mut x: Vec<f32> = (0..fs).map(|i| 0.01 * ((i * 7919) % 13) as f32 / 13.0).collect();
+        let mut x: Vec<f32> = (0..fs)
+            .map(|i| 0.01 * ((i * 7919) % 13) as f32 / 13.0)
+            .collect();
         x[240] = -0.5;
         for (i, v) in x.iter_mut().enumerate().skip(241) {
             *v += 0.2 * (-((i - 240) as f32) / 4800.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };

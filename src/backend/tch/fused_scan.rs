@@ -115,7 +115,10 @@ pub fn availability() -> std::result::Result<(), String> {
 
 #[cfg(not(dfn4_cuda_graph))]
 fn load() -> std::result::Result<Lib, String> {
-    Err("this build has no fused selective scan (libtorch without CUDA headers, or not Linux)".into())
+    Err(
+        "this build has no fused selective scan (libtorch without CUDA headers, or not Linux)"
+            .into(),
+    )
 }
 
 /// Version of the C ABI this file expects (`kAbiVersion` in csrc/selective_scan.cpp).
@@ -161,22 +164,15 @@ pub fn selective_scan(
     let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
     // SAFETY: every pointer is a live tch tensor (an `at::Tensor*`) that the call only reads; `out`
     // receives a new `at::Tensor*` whose ownership passes to the returned `Tensor`.
-    let status = unsafe {
-        (lib.apply)(
-            ptr(u),
-            ptr(delta),
-            ptr(a),
-            ptr(b),
-            ptr(c),
-            &mut out,
-        )
-    };
+    let status = unsafe { (lib.apply)(ptr(u), ptr(delta), ptr(a), ptr(b), ptr(c), &mut out) };
     if status != 0 || out.is_null() {
         // SAFETY: a NUL-terminated thread-local message, copied out at once.
         let msg = unsafe { CStr::from_ptr((lib.last_error)()) }
             .to_string_lossy()
             .into_owned();
-        return Err(Error::Backend(format!("fused selective scan failed: {msg}")));
+        return Err(Error::Backend(format!(
+            "fused selective scan failed: {msg}"
+        )));
     }
     // SAFETY: `out` is a fresh `at::Tensor*` allocated by the object for us (see above).
     Ok(unsafe { Tensor::from_ptr(out as *mut torch_sys::C_tensor) })

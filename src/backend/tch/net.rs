@@ -413,8 +413,7 @@ impl MambaLayer {
             && fused_scan::applies(&xc, &rates)
         {
             // One fused operation with its own backward (the trainer checked that it loads).
-            fused_scan::selective_scan(&xc, &dt, &rates, &bm, &cm)
-                .unwrap_or_else(|e| panic!("{e}"))
+            fused_scan::selective_scan(&xc, &dt, &rates, &bm, &cm).unwrap_or_else(|e| panic!("{e}"))
         } else {
             let a = (dt.unsqueeze(-1) * &rates).exp(); // [B, T, di, N], Eq. (4) ZOH
             let bx = (&dt * &xc).unsqueeze(-1) * bm.unsqueeze(-2);
