@@ -65,7 +65,10 @@ fn fused_scan_equals_the_tensor_form_on_cuda() {
         .enumerate()
     {
         let err = fused_scan::max_relative_error(dev, Kind::Float, b, t, d, 20 + i as i64).unwrap();
-        assert!(err < 1e-4, "[{b}, {t}, {d}] on CUDA: relative error {err:e}");
+        assert!(
+            err < 1e-4,
+            "[{b}, {t}, {d}] on CUDA: relative error {err:e}"
+        );
     }
 }
 
@@ -105,10 +108,7 @@ fn model_grads(device: Device, scan: TrainingScan) -> Vec<(String, Tensor)> {
     vars.sort_by(|x, y| x.0.cmp(&y.0));
     let tensors: Vec<&Tensor> = vars.iter().map(|(_, v)| v).collect();
     let grads = Tensor::run_backward(&[loss], &tensors, false, false);
-    vars.iter()
-        .map(|(k, _)| k.clone())
-        .zip(grads)
-        .collect()
+    vars.iter().map(|(k, _)| k.clone()).zip(grads).collect()
 }
 
 #[test]
@@ -138,6 +138,10 @@ fn model_gradients_with_the_fused_scan_equal_the_tensor_form() {
                 scan_grads += 1;
             }
         }
-        assert_eq!(scan_grads, ModelConfig::default().n_layers, "one A_log per layer");
+        assert_eq!(
+            scan_grads,
+            ModelConfig::default().n_layers,
+            "one A_log per layer"
+        );
     }
 }
