@@ -31,10 +31,11 @@ def enhance(
 ) -> npt.NDArray[np.float32]:
     """Enhance `audio` (float32, `[samples]` or `[channels, samples]`) sampled at `sample_rate` Hz.
 
-    Returns a new float32 array of the same shape, sample-aligned with the input. Any rate works
-    (resampled to 48 kHz and back). `atten_lim_db`: limit of the noise attenuation in dB (None:
-    unlimited, 0: the input unchanged). Raises ValueError for a wrong dtype or number of dimensions,
-    NaN/Inf samples, a non-positive rate, a negative or NaN limit, or an unknown backend.
+    Returns a new float32 array of the same shape, sample-aligned with the input. Any rate from
+    1 kHz to 768 kHz works (resampled to 48 kHz and back). `atten_lim_db`: limit of the noise
+    attenuation in dB (None: unlimited, 0: the input unchanged). Raises ValueError for a wrong dtype
+    or number of dimensions, NaN/Inf samples, a rate outside 1 kHz to 768 kHz, more than 256
+    channels, a negative or NaN limit, or an unknown backend.
     """
 
 def enhance_file(
@@ -47,7 +48,8 @@ def enhance_file(
     """Enhance the WAV file `in_path` into `out_path` (same rate, channels, length and sample format).
 
     Streams in one-second blocks; the output appears complete or not at all. NaN/Inf input samples are
-    replaced by 0 and counted in the report. Raises ValueError for a malformed WAV, OSError for i/o.
+    replaced by 0 and counted in the report. Raises ValueError for a malformed WAV or one outside
+    1 kHz to 768 kHz or 256 channels, OSError for i/o.
     """
 
 def backends() -> List[str]:
@@ -59,7 +61,8 @@ class Denoiser:
     `process(chunk)` takes any number of samples, keeps state across calls and returns the enhanced
     samples that are final so far; `flush()` returns the rest, so that everything returned is exactly
     as long as the input and equals `enhance` of the whole signal. The output lags: the first calls
-    return fewer samples than given. After `flush()` a fresh stream starts.
+    return fewer samples than given. After `flush()` a fresh stream starts. `sample_rate` must be
+    from 1000 to 768000 Hz (else ValueError).
     """
 
     def __init__(

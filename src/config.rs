@@ -26,6 +26,48 @@ pub const LSNR_MIN_DB: f32 = -15.0;
 /// Upper bound of the local SNR estimate in dB.
 pub const LSNR_MAX_DB: f32 = 35.0;
 
+/// Lowest sample rate any front end accepts (Hz). Speech needs a few kHz of bandwidth and telephony's
+/// 8 kHz is the lowest rate in use; 1 kHz leaves room for test signals while keeping the resamplers' and
+/// the file reader's blocks (one second of audio) small.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 1_000;
+/// Highest sample rate any front end accepts (Hz): 768 kHz is the top rate of current audio interfaces
+/// (16 × 48 kHz); beyond it a header is hostile rather than audio.
+pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
+/// Most channels any front end accepts: 256 covers every multichannel layout in use (15th-order
+/// ambisonics has 256). Each channel owns a denoiser and two resamplers, built up front, so the bound
+/// keeps that memory to tens of MiB; a header claiming 32,767 channels is refused instead.
+pub const MAX_CHANNELS: usize = 256;
+
+/// Checks a sample rate against [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`]; every front end calls
+/// this (directly or through the resampler, the WAV reader or [`check_format`]) before allocating anything
+/// that depends on the rate.
+pub fn check_sample_rate(rate_hz: u32) -> crate::Result<()> {
+    if (MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&rate_hz) {
+        Ok(())
+    } else {
+        Err(crate::Error::UnsupportedFormat(format!(
+            "sample rate {rate_hz} Hz is outside the supported {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz"
+        )))
+    }
+}
+
+/// Checks a channel count against 1..=[`MAX_CHANNELS`].
+pub fn check_channels(channels: usize) -> crate::Result<()> {
+    if (1..=MAX_CHANNELS).contains(&channels) {
+        Ok(())
+    } else {
+        Err(crate::Error::UnsupportedFormat(format!(
+            "{channels} channels is outside the supported 1–{MAX_CHANNELS}"
+        )))
+    }
+}
+
+/// [`check_sample_rate`] and [`check_channels`] together: the one range of streams dfn4 supports.
+pub fn check_format(rate_hz: u32, channels: usize) -> crate::Result<()> {
+    check_sample_rate(rate_hz)?;
+    check_channels(channels)
+}
+
 /// Upper bound of `conv_ch` accepted by [`ModelConfig::validate`].
 pub const MAX_CONV_CH: usize = 1024;
 /// Upper bound of `d_model`, `dt_rank` and `df_hidden` accepted by [`ModelConfig::validate`].
@@ -186,6 +228,31 @@ mod tests {
         assert_eq!(c.enc_concat_dim(), 32 * (8 + 24));
         assert_eq!(c.df_out_dim(), 960);
         assert_eq!(NB_FREQS, 481);
+    }
+
+    #[test]
+    fn supported_rates_and_channels_are_one_range() {
+        for rate_hz in [1_000, 8_000, 44_101, 48_000, 768_000] {
+            check_format(rate_hz, 1).unwrap();
+        }
+        check_format(48_000, MAX_CHANNELS).unwrap();
+        for rate_hz in [0, 1, 999, 768_001, 2_147_483_647, u32::MAX] {
+            let e = check_sample_rate(rate_hz).unwrap_err();
+            assert!(matches!(e, crate::Error::UnsupportedFormat(_)), "{e}");
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("sample rate {rate_hz} Hz")), "{msg}");
+            assert!(
+                msg.contains("1000–768000 Hz") && !msg.contains('\n'),
+                "{msg}"
+            );
+        }
+        for channels in [0, MAX_CHANNELS + 1, 32_767] {
+            let msg = check_format(48_000, channels).unwrap_err().to_string();
+            assert_eq!(
+                msg,
+                format!("unsupported format: {channels} channels is outside the supported 1–256")
+            );
+        }
     }
 
     #[test]

@@ -4,17 +4,33 @@
 //!
 //! Per hop: analysis → features → `Backend::step` → [`deep_filter::enhance_frame`] on frame
 //! `t − lookahead` → synthesis. The output lags the input by [`Denoiser::latency_samples`].
+//!
+//! Hostile input never breaks the stream: each hop is repaired first ([`crate::dsp::sanitize`]: NaN/Inf
+//! → 0, beyond ±1000 clamped), so the model only sees audio; and if a hop's output is ever non-finite
+//! anyway, that hop is silenced and the denoiser resets itself, so the next hop is finite again. Both
+//! are counted ([`Denoiser::health`]) for the host to read.
 use std::sync::Arc;
 
 use crate::backend::{Backend, Features, ModelOutput};
 use crate::config::{FFT_SIZE, HOP_SIZE, NB_FREQS};
 use crate::dsp::deep_filter::{self, SpecRing};
 use crate::dsp::features::FeatureState;
+use crate::dsp::sanitize::{InputGuard, SanitizeCounts};
 use crate::dsp::stft::{Analysis, Synthesis};
 use crate::dsp::Complex32;
 use crate::Result;
 
 pub use crate::dsp::deep_filter::{DenoiseParams, ATTEN_LIM_UNLIMITED_DB};
+
+/// What a [`Denoiser`] repaired since it was built (never cleared by [`Denoiser::reset`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DenoiserHealth {
+    /// Input samples that were not audio (NaN/Inf → 0, beyond
+    /// ±[`crate::dsp::sanitize::MAX_SAMPLE_AMPLITUDE`] → clamped).
+    pub input: SanitizeCounts,
+    /// Hops whose output was non-finite: silenced, and the state reset.
+    pub resets: u64,
+}
 
 /// A streaming denoiser over a shared backend `B`.
 pub struct Denoiser<B: Backend> {
@@ -31,6 +47,10 @@ pub struct Denoiser<B: Backend> {
     enhanced: Vec<Complex32>,
     feats: Features,
     out: ModelOutput,
+    /// The hop as the model sees it (the input, repaired).
+    hop_in: [f32; HOP_SIZE],
+    guard: InputGuard,
+    resets: u64,
 }
 
 impl<B: Backend> Denoiser<B> {
@@ -57,18 +77,25 @@ impl<B: Backend> Denoiser<B> {
             enhanced: vec![Complex32::default(); NB_FREQS],
             feats: Features::zeros(&cfg, 1),
             out: ModelOutput::zeros(&cfg, 1),
+            hop_in: [0.0; HOP_SIZE],
+            guard: InputGuard::new(),
+            resets: 0,
             backend,
         })
     }
 
     /// Enhances one hop. Returns the model's LSNR estimate (dB) for this hop. Never allocates (given a
-    /// backend whose `step` does not).
+    /// backend whose `step` does not). Input that is not audio is repaired and counted, and a
+    /// non-finite output hop is replaced by silence and resets the state (see the module header), so
+    /// `output` is always finite.
     pub fn process_frame(
         &mut self,
         input: &[f32; HOP_SIZE],
         output: &mut [f32; HOP_SIZE],
     ) -> Result<f32> {
-        self.analysis.process(input, &mut self.spec);
+        self.hop_in.copy_from_slice(input);
+        self.guard.sanitize(&mut self.hop_in);
+        self.analysis.process(&self.hop_in, &mut self.spec);
         self.ring.push(&self.spec);
         self.features
             .compute(&self.spec, &mut self.feats.erb, &mut self.feats.spec);
@@ -87,7 +114,21 @@ impl<B: Backend> Denoiser<B> {
             &mut self.enhanced,
         );
         self.synthesis.process(&mut self.enhanced, output);
+        if !output.iter().all(|x| x.is_finite()) {
+            output.fill(0.0);
+            self.reset();
+            self.resets += 1;
+        }
         Ok(lsnr_db)
+    }
+
+    /// What was repaired since construction: input samples that were not audio, and resets after a
+    /// non-finite output hop. Cheap; a host can poll it between hops.
+    pub fn health(&self) -> DenoiserHealth {
+        DenoiserHealth {
+            input: self.guard.counts(),
+            resets: self.resets,
+        }
     }
 
     /// Delay from input to output in samples: the STFT's `FFT_SIZE − HOP_SIZE` plus the lookahead.

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::audio_io::wav::{SampleFormat, WavReader, WavWriter};
 use crate::backend::{AnyBackend, Backend};
-use crate::config::{HOP_SIZE, SAMPLE_RATE_HZ};
+use crate::config::{check_channels, check_sample_rate, HOP_SIZE, SAMPLE_RATE_HZ};
 use crate::denoiser::{DenoiseParams, Denoiser};
 use crate::dsp::resample::StreamResampler;
 use crate::{Error, Result};
@@ -88,11 +88,15 @@ where
     B::State: Send,
 {
     /// Enhances `channels` (equal lengths) sampled at `rate_hz`; same shape out, sample-aligned.
+    /// A rate or channel count outside [`crate::config::check_format`]'s range is refused first.
     pub fn enhance<S: AsRef<[f32]> + Sync>(
         &self,
         channels: &[S],
         rate_hz: u32,
     ) -> Result<Vec<Vec<f32>>> {
+        check_sample_rate(rate_hz)?;
+        // No channels at all is an empty result, not an error.
+        check_channels(channels.len().max(1))?;
         let frames = channels.first().map_or(0, |c| c.as_ref().len());
         if channels.iter().any(|c| c.as_ref().len() != frames) {
             return Err(Error::InvalidInput(
@@ -182,10 +186,9 @@ fn in_channel(c: usize, e: Error) -> Error {
     }
 }
 
-/// The largest sample magnitude taken as audio: 60 dB above full scale. Float WAVs and arrays may
-/// exceed ±1 a little; far beyond, the STFT's powers overflow `f32` (from about 1e17) and the output
-/// would be NaN, so such input is refused with its position instead.
-pub const MAX_SAMPLE_AMPLITUDE: f32 = 1000.0;
+/// The bound on sample magnitudes (defined with the real-time repair rule in [`crate::dsp::sanitize`]):
+/// offline input beyond it is refused with its position.
+pub use crate::dsp::sanitize::MAX_SAMPLE_AMPLITUDE;
 
 /// Checks that every sample is finite and within ±[`MAX_SAMPLE_AMPLITUDE`]; `first_index` is the index
 /// of `samples[0]` in the whole stream (for the message).
@@ -227,6 +230,7 @@ pub struct ChannelStream<B: Backend> {
 impl<B: Backend> ChannelStream<B> {
     /// A fresh stream of one channel sampled at `rate_hz`.
     pub fn new(backend: Arc<B>, params: DenoiseParams, rate_hz: u32) -> Result<Self> {
+        check_sample_rate(rate_hz)?;
         let path_hz = SAMPLE_RATE_HZ as u32;
         let denoiser = Denoiser::new(backend, params)?;
         Ok(Self {
@@ -316,10 +320,13 @@ impl<B: Backend> ChannelStream<B> {
     }
 
     fn run_hop(&mut self) -> Result<()> {
+        let resets = self.denoiser.health().resets;
         self.denoiser
             .process_frame(&self.hop_in, &mut self.hop_out)?;
         self.hop_filled = 0;
-        if self.hop_out.iter().any(|x| !x.is_finite()) {
+        // The denoiser silences a non-finite hop and resets itself (what a real-time path needs);
+        // offline, a file with a silent gap would hide the failure, so it is an error here.
+        if self.denoiser.health().resets != resets || self.hop_out.iter().any(|x| !x.is_finite()) {
             return Err(Error::Backend(
                 "the denoiser produced NaN/Inf samples".into(),
             ));

@@ -39,6 +39,9 @@ pub enum Error {
     /// Training failed (corpus, checkpoint, export, a diverging loss, ...).
     #[error("training error: {0}")]
     Train(String),
+    /// A sample rate or channel count outside the supported range ([`crate::config::check_format`]).
+    #[error("unsupported format: {0}")]
+    UnsupportedFormat(String),
     /// Input data is unusable (empty, wrong length, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

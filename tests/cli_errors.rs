@@ -126,6 +126,101 @@ fn wav_header_announcing_far_more_than_the_file_holds() {
     );
 }
 
+/// A 16-bit PCM WAV of `frames` silent frames that claims `rate_hz` and `channels` (byte rate and block
+/// align as a writer would compute them, wrapping where the claim overflows the field).
+fn pcm16_wav(rate_hz: u32, channels: u16, frames: u32) -> Vec<u8> {
+    let block_align = channels.wrapping_mul(2);
+    let data_len = frames * u32::from(channels) * 2;
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate_hz.to_le_bytes());
+    v.extend_from_slice(&rate_hz.wrapping_mul(u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&block_align.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    v.extend(std::iter::repeat_n(0u8, data_len as usize));
+    v
+}
+
+#[test]
+fn rates_and_channel_counts_outside_the_supported_range_are_refused_at_once() {
+    // Each of these once made `enhance` allocate gigabytes (16 GiB and SIGABRT for the first, 3.9 GB
+    // for 10 frames at 1 Hz, 10.4 GB and 31 s for 32,767 channels); now the header is refused before
+    // anything is sized from it.
+    let s = Setup::new();
+    for (name, rate_hz, channels, frames, needle) in [
+        (
+            "huge_rate.wav",
+            2_147_483_647,
+            1,
+            10,
+            "unsupported format: sample rate 2147483647 Hz is outside the supported 1000–768000 Hz",
+        ),
+        ("one_hz.wav", 1, 1, 10, "sample rate 1 Hz is outside"),
+        ("rate_999.wav", 999, 2, 10, "sample rate 999 Hz is outside"),
+        (
+            "rate_768001.wav",
+            768_001,
+            1,
+            10,
+            "sample rate 768001 Hz is outside",
+        ),
+        (
+            "many_channels.wav",
+            48_000,
+            32_767,
+            4,
+            "unsupported format: 32767 channels is outside the supported 1–256",
+        ),
+        (
+            "257_channels.wav",
+            48_000,
+            257,
+            4,
+            "257 channels is outside",
+        ),
+    ] {
+        let path = s.path(name);
+        std::fs::write(&path, pcm16_wav(rate_hz, channels, frames)).unwrap();
+        let start = std::time::Instant::now();
+        s.fails(&path, &[], needle);
+        let elapsed = start.elapsed();
+        assert!(elapsed.as_secs_f64() < 10.0, "{name}: {elapsed:?}");
+    }
+}
+
+#[test]
+fn the_ends_of_the_supported_range_are_enhanced() {
+    let s = Setup::new();
+    for (rate_hz, channels, frames) in [
+        (1_000u32, 1u16, 50u32),
+        (768_000, 1, 2_000),
+        (48_000, 256, 20),
+    ] {
+        let path = s.path("edge.wav");
+        std::fs::write(&path, pcm16_wav(rate_hz, channels, frames)).unwrap();
+        dfn4()
+            .arg("enhance")
+            .arg(&path)
+            .arg(s.path("edge_out.wav"))
+            .arg("--model")
+            .arg(&s.model)
+            .assert()
+            .success();
+        let out = read_wav(&s.path("edge_out.wav"));
+        assert_eq!(
+            (out.spec.sample_rate, out.spec.channels),
+            (rate_hz, channels)
+        );
+        assert_eq!(out.channels[0].len(), frames as usize);
+    }
+}
+
 #[test]
 fn weights_with_an_absurd_shape_or_config() {
     let s = Setup::new();

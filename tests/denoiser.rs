@@ -1,11 +1,14 @@
 //! `Denoiser` with a mock backend whose outputs are known exactly (the native backend is developed
 //! separately): passthrough reconstruction, LSNR stages, attenuation limit, alignment, no allocation in
-//! `process_frame`, and `Send`.
+//! `process_frame`, `Send`, and hostile input: NaN/Inf/huge samples repaired and counted, a non-finite
+//! output hop silenced and followed by a reset.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dfn4::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use dfn4::config::{ModelConfig, HOP_SIZE};
-use dfn4::denoiser::{DenoiseParams, Denoiser};
+use dfn4::denoiser::{DenoiseParams, Denoiser, DenoiserHealth};
+use dfn4::dsp::sanitize::{SanitizeCounts, MAX_SAMPLE_AMPLITUDE};
 use dfn4::{Error, Result};
 
 #[path = "common/counting_alloc.rs"]
@@ -21,6 +24,9 @@ struct MockBackend {
     gain: f32,
     lsnr_db: f32,
     fail: bool,
+    /// The step (counted over the backend's life, across resets) whose gains are NaN.
+    poison_step: Option<u64>,
+    steps: AtomicU64,
 }
 
 impl MockBackend {
@@ -30,6 +36,8 @@ impl MockBackend {
             gain: 1.0,
             lsnr_db,
             fail: false,
+            poison_step: None,
+            steps: AtomicU64::new(0),
         }
     }
 
@@ -67,6 +75,9 @@ impl Backend for MockBackend {
         assert!(feats.erb.iter().chain(&feats.spec).all(|v| v.is_finite()));
         *state += 1;
         self.fill(&mut out.gains, &mut out.coefs, &mut out.lsnr_db);
+        if Some(self.steps.fetch_add(1, Ordering::Relaxed)) == self.poison_step {
+            out.gains.fill(f32::NAN);
+        }
         Ok(())
     }
     fn run_sequence(&self, _feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
@@ -274,4 +285,122 @@ fn process_frame_does_not_allocate() {
 fn denoiser_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Denoiser<MockBackend>>();
+}
+
+/// Runs `x` (whole hops) through `d` hop by hop; the concatenated output.
+fn run_hops<B: Backend>(d: &mut Denoiser<B>, x: &[f32]) -> Vec<f32> {
+    let mut hop = [0.0f32; HOP_SIZE];
+    let mut out = [0.0f32; HOP_SIZE];
+    let mut y = Vec::with_capacity(x.len());
+    for chunk in x.chunks_exact(HOP_SIZE) {
+        hop.copy_from_slice(chunk);
+        d.process_frame(&hop, &mut out).unwrap();
+        y.extend_from_slice(&out);
+    }
+    y
+}
+
+#[test]
+fn non_finite_and_huge_input_is_repaired_counted_and_never_reaches_the_model() {
+    // The mock's `step` asserts that every feature is finite, so a sample that reached the model
+    // would fail the test there. NaN, +Inf and −Inf at the first sample of a hop, mid-hop and the last
+    // sample, a burst, and samples beyond the bound; the output must stay finite throughout and equal
+    // the output for the repaired signal (0 for non-finite, clamped to ±1000), so recovery is
+    // immediate: nothing of the bad samples survives past the hop they were in.
+    let hops = 60;
+    let x = test_signal(hops * HOP_SIZE);
+    let mut bad = x.clone();
+    let mut repaired = x.clone();
+    let non_finite = [
+        (10 * HOP_SIZE, f32::NAN),
+        (12 * HOP_SIZE + HOP_SIZE / 2, f32::INFINITY),
+        (14 * HOP_SIZE + HOP_SIZE - 1, f32::NEG_INFINITY),
+        (20 * HOP_SIZE + 7, f32::NAN),
+        (20 * HOP_SIZE + 8, f32::INFINITY),
+        (20 * HOP_SIZE + 9, f32::NEG_INFINITY),
+        (hops * HOP_SIZE - 1, f32::NAN),
+    ];
+    for (i, v) in non_finite {
+        bad[i] = v;
+        repaired[i] = 0.0;
+    }
+    for (i, v) in [(30 * HOP_SIZE + 3, 1e10f32), (31 * HOP_SIZE, -3e38)] {
+        bad[i] = v;
+        repaired[i] = v.clamp(-MAX_SAMPLE_AMPLITUDE, MAX_SAMPLE_AMPLITUDE);
+    }
+    let mut d = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    let y = run_hops(&mut d, &bad);
+    assert!(y.iter().all(|v| v.is_finite()), "non-finite output");
+    let mut reference = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    assert_eq!(y, run_hops(&mut reference, &repaired));
+    assert_eq!(
+        d.health(),
+        DenoiserHealth {
+            input: SanitizeCounts {
+                non_finite: 7,
+                clamped: 2
+            },
+            resets: 0
+        }
+    );
+    assert_eq!(reference.health(), DenoiserHealth::default());
+    // Clean audio far from the bad samples comes through as before (identity model: input, delayed).
+    let delay = d.latency_samples();
+    let (from, to) = (40 * HOP_SIZE, 55 * HOP_SIZE);
+    assert!(max_abs_diff(&y[from + delay..to + delay], &x[from..to]) < 1e-5);
+}
+
+#[test]
+fn a_non_finite_output_hop_is_silenced_and_resets_the_denoiser() {
+    // The model returns NaN gains at step 20: that hop's output would be NaN. It must come out as
+    // silence, the denoiser must reset (counted), and from the next hop on (within 10 ms) the output is
+    // finite and equals a fresh denoiser's on the rest of the signal.
+    let poisoned = 20;
+    let backend = MockBackend {
+        poison_step: Some(poisoned as u64),
+        ..MockBackend::identity(10.0)
+    };
+    let mut d = denoiser(backend, DenoiseParams::default());
+    let x = test_signal(40 * HOP_SIZE);
+    let y = run_hops(&mut d, &x);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let hop = |s: &[f32], t: usize| s[t * HOP_SIZE..(t + 1) * HOP_SIZE].to_vec();
+    assert!(hop(&y, poisoned).iter().all(|&v| v == 0.0));
+    assert!(hop(&y, poisoned - 1).iter().any(|&v| v != 0.0));
+    assert_eq!(d.health().resets, 1);
+    assert_eq!(d.health().input, SanitizeCounts::default());
+    let mut fresh = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    let after = run_hops(&mut fresh, &x[(poisoned + 1) * HOP_SIZE..]);
+    assert_eq!(&y[(poisoned + 1) * HOP_SIZE..], &after[..]);
+}
+
+#[test]
+fn repairs_and_resets_do_not_allocate() {
+    let backend = MockBackend {
+        poison_step: Some(15),
+        ..MockBackend::identity(10.0)
+    };
+    let mut d = denoiser(backend, DenoiseParams::default());
+    let mut x = test_signal(30 * HOP_SIZE);
+    for (k, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e20]
+        .into_iter()
+        .enumerate()
+    {
+        x[(12 + 3 * k) * HOP_SIZE + 17 * k] = v;
+    }
+    let mut hop = [0.0f32; HOP_SIZE];
+    let mut out = [0.0f32; HOP_SIZE];
+    for chunk in x.chunks_exact(HOP_SIZE).take(10) {
+        hop.copy_from_slice(chunk);
+        d.process_frame(&hop, &mut out).unwrap();
+    }
+    let n = heap_events(|| {
+        for chunk in x.chunks_exact(HOP_SIZE).skip(10) {
+            hop.copy_from_slice(chunk);
+            d.process_frame(&hop, &mut out).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "allocated or freed {n} times");
+    assert_eq!(d.health().input.total(), 4);
+    assert_eq!(d.health().resets, 1);
 }

@@ -200,6 +200,15 @@ fn callbacks_never_touch_the_heap_on_any_path() {
 /// Runs `signal` through input callback → worker → output callback at 48 kHz mono, in blocks of
 /// `block` frames, and returns what the output callback played.
 fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
+    through_the_chain_with_meters(signal, block, bypass).0
+}
+
+/// [`through_the_chain`], also returning the meters of the run.
+fn through_the_chain_with_meters(
+    signal: &[f32],
+    block: usize,
+    bypass: bool,
+) -> (Vec<f32>, Arc<LiveMeters>) {
     let meters = Arc::new(LiveMeters::new(&["native"], None));
     meters.bypass.store(bypass, Ordering::Relaxed);
     let format = DeviceFormat {
@@ -228,7 +237,34 @@ fn through_the_chain(signal: &[f32], block: usize, bypass: bool) -> Vec<f32> {
     }
     assert_eq!(meters.output_underruns.load(Ordering::Relaxed), 0);
     assert_eq!(meters.input_overruns.load(Ordering::Relaxed), 0);
-    played
+    (played, meters)
+}
+
+#[test]
+fn nan_and_inf_from_the_device_are_repaired_counted_and_never_stick() {
+    // NaN, +Inf and −Inf as the first sample of a device block, mid-block and the last sample, and a
+    // sample far beyond full scale: the worker repairs them before the resampler and the model (0, or
+    // clamped to ±1000), so what is played is exactly what the repaired signal gives, finite throughout.
+    let block = 480;
+    let x = signal(24_000, 48_000);
+    let mut bad = x.clone();
+    let mut repaired = x.clone();
+    for (i, v) in [
+        (10 * block, f32::NAN),
+        (20 * block + block / 2, f32::INFINITY),
+        (30 * block + block - 1, f32::NEG_INFINITY),
+    ] {
+        bad[i] = v;
+        repaired[i] = 0.0;
+    }
+    bad[40 * block + 3] = 1e12;
+    repaired[40 * block + 3] = 1000.0;
+    let (played, meters) = through_the_chain_with_meters(&bad, block, false);
+    assert!(played.iter().all(|s| s.is_finite()));
+    assert!(played == through_the_chain(&repaired, block, false));
+    let m = &meters.workers[0];
+    assert_eq!(m.input_repaired.load(Ordering::Relaxed), 4);
+    assert_eq!(m.denoiser_resets.load(Ordering::Relaxed), 0);
 }
 
 #[test]

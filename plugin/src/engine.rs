@@ -7,13 +7,17 @@
 //! both resamplers are the identity. A dry delay line of the same total delay feeds bypass, and a ramp of
 //! one hop (10 ms) crossfades wet and dry, so switching bypass neither clicks nor jumps in time.
 //! Everything is allocated in [`Channel::new`]; [`Channel::process`] never allocates, locks or blocks.
+//! Host samples that are not audio (NaN, ±Inf, beyond ±1000) are repaired on arrival by the library's
+//! [`InputGuard`], before the resampler, the dry line or the model see them, and counted
+//! ([`Channel::health`]); a non-finite hop out of the model resets the denoiser (the library does it).
 use std::sync::Arc;
 
 use dfn4::backend::AnyBackend;
 use dfn4::config::{HOP_SIZE, SAMPLE_RATE_HZ};
-use dfn4::denoiser::{DenoiseParams, Denoiser};
+use dfn4::denoiser::{DenoiseParams, Denoiser, DenoiserHealth};
 use dfn4::dsp::deep_filter::atten_lim_from_control;
 use dfn4::dsp::resample::BlockResampler;
+use dfn4::dsp::sanitize::InputGuard;
 use dfn4::{Error, Result};
 
 /// The largest number of resampler blocks the buffering analysis walks through (one period of the block
@@ -202,6 +206,7 @@ pub struct Channel {
     bypass: bool,
     atten_control_db: f32,
     errors: u64,
+    guard: InputGuard,
 }
 
 impl std::fmt::Debug for Channel {
@@ -218,6 +223,7 @@ impl std::fmt::Debug for Channel {
 impl Channel {
     /// A channel at the host rate `rate_hz`, denoising with `backend` (attenuation unlimited, bypass off).
     pub fn new(backend: Arc<AnyBackend>, rate_hz: u32) -> Result<Self> {
+        dfn4::config::check_sample_rate(rate_hz)?;
         let sr = SAMPLE_RATE_HZ as u32;
         let rs_in = BlockResampler::new(rate_hz, sr)?;
         let rs_out = BlockResampler::new(sr, rate_hz)?;
@@ -229,9 +235,11 @@ impl Channel {
             rs_out.block_in(),
             rs_out.block_out(),
         )?;
-        // Input side in 48 kHz samples (resampler + denoiser), then the output side in host samples.
+        // Input side in 48 kHz samples (resampler + denoiser), then the output side in host samples, at
+        // the ratio the resamplers use (exact, or within 100 ppm for rates like 44,101 Hz).
         let delay_48k = (rs_in.delay_out_samples() + denoiser.latency_samples()) as f64;
-        let delay_host = delay_48k * f64::from(rate_hz) / f64::from(sr);
+        let (ratio_host, ratio_48k) = rs_in.ratio();
+        let delay_host = delay_48k * ratio_host as f64 / ratio_48k as f64;
         let latency_samples =
             delay_host.round() as usize + rs_out.delay_out_samples() + buffering.prefill;
         // A hop's worth of host samples.
@@ -258,6 +266,7 @@ impl Channel {
             bypass: false,
             atten_control_db,
             errors: 0,
+            guard: InputGuard::new(),
             denoiser,
             rs_in,
             rs_out,
@@ -275,6 +284,16 @@ impl Channel {
     /// Hops that failed inside the denoiser (output silence for that hop); 0 in normal operation.
     pub fn errors(&self) -> u64 {
         self.errors
+    }
+
+    /// What was repaired since construction: host samples that were not audio (NaN/Inf → 0, beyond
+    /// ±1000 clamped) and denoiser resets after a non-finite output hop. For the host glue to read
+    /// between blocks; never cleared.
+    pub fn health(&self) -> DenoiserHealth {
+        DenoiserHealth {
+            input: self.guard.counts(),
+            resets: self.denoiser.health().resets,
+        }
     }
 
     /// Back to the fresh state (a new stream), keeping every buffer and the controls.
@@ -311,6 +330,7 @@ impl Channel {
             let room = self.host_in.len() - self.host_in_len;
             let n = room.min(io.len() - done);
             let chunk = &mut io[done..done + n];
+            self.guard.sanitize(chunk);
             self.host_in[self.host_in_len..self.host_in_len + n].copy_from_slice(chunk);
             self.host_in_len += n;
             if self.host_in_len == self.host_in.len() {

@@ -289,6 +289,10 @@ unsafe extern "C" fn instantiate(descriptor: *const Descriptor, rate_hz: c_ulong
 /// A new instance of `nb_channels` (1 or 2) at `rate_hz`, as a host handle (null on failure). Shared by
 /// the LADSPA and LV2 entry points, which have the same ports in the same order.
 pub(crate) fn new_instance(nb_channels: usize, rate_hz: u32) -> Handle {
+    // Refused before anything is built (the backend, resamplers sized by the rate).
+    if dfn4::config::check_format(rate_hz, nb_channels).is_err() {
+        return ptr::null_mut();
+    }
     let Some(backend) = crate::shared_backend() else {
         return ptr::null_mut();
     };

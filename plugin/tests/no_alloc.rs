@@ -52,6 +52,11 @@ fn run_never_allocates() {
                                 phase += 0.03;
                                 *x = 0.2 * phase.sin();
                             }
+                            // Hostile samples now and then: repairing them must not allocate either.
+                            if i % 3 == 0 {
+                                ch[*n / 2] =
+                                    [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e9][i % 4];
+                            }
                         }
                         atten = [100.0, 12.0, 0.0, 30.0][i % 4];
                         bypass = if i % 5 == 0 { 1.0 } else { 0.0 };

@@ -24,6 +24,7 @@ fn py_err(e: Error) -> PyErr {
     let text = e.to_string();
     match e {
         Error::InvalidInput(_)
+        | Error::UnsupportedFormat(_)
         | Error::Config(_)
         | Error::Wav(_)
         | Error::WeightMissing(_)
@@ -55,15 +56,24 @@ fn enhancer(backend: &str, atten_lim_db: Option<f32>) -> Result<Enhancer, Error>
     Enhancer::new(shared_backend(backend)?, params)
 }
 
+/// A positive rate in the library's supported range (refused before any backend or buffer is built).
 fn check_rate(sample_rate: i64) -> PyResult<u32> {
-    u32::try_from(sample_rate)
-        .ok()
-        .filter(|&r| r > 0)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "sample_rate must be a positive integer in Hz, got {sample_rate}"
-            ))
-        })
+    if sample_rate <= 0 {
+        return Err(PyValueError::new_err(format!(
+            "sample_rate must be a positive integer in Hz, got {sample_rate}"
+        )));
+    }
+    match u32::try_from(sample_rate) {
+        Ok(rate) => dfn4_core::config::check_sample_rate(rate)
+            .map(|()| rate)
+            .map_err(py_err),
+        // Beyond u32 is beyond the range too: the library's message, with the caller's number.
+        Err(_) => Err(PyValueError::new_err(format!(
+            "unsupported format: sample rate {sample_rate} Hz is outside the supported {}–{} Hz",
+            dfn4_core::config::MIN_SAMPLE_RATE_HZ,
+            dfn4_core::config::MAX_SAMPLE_RATE_HZ
+        ))),
+    }
 }
 
 /// Rejects NaN and infinite samples (the file reader replaces them by 0; an array is refused instead,
@@ -135,14 +145,16 @@ fn read_audio(name: &str, audio: &Bound<'_, PyAny>) -> PyResult<(Vec<Vec<f32>>, 
 /// Enhances `audio` (numpy float32, `[samples]` or `[channels, samples]`) sampled at `sample_rate` Hz.
 ///
 /// Returns a new float32 array of the same shape, sample-aligned with the input (the denoiser's and the
-/// resamplers' delays are removed). Any rate works: other rates than 48 kHz are resampled to 48 kHz and
-/// back. Channels are enhanced independently, in parallel. The GIL is released while it runs.
+/// resamplers' delays are removed). Any rate from 1 kHz to 768 kHz works: other rates than 48 kHz are
+/// resampled to 48 kHz and back. Channels (at most 256) are enhanced independently, in parallel. The
+/// GIL is released while it runs.
 ///
 /// `backend`: inference engine (`dfn4.backends()` lists those of this build; default "native-f16").
 /// `atten_lim_db`: limit of the noise attenuation in dB (None: unlimited; 0: the input unchanged).
 ///
 /// Raises ValueError for bad input (wrong dtype or number of dimensions, NaN or infinite samples,
-/// a non-positive rate), a negative or NaN `atten_lim_db` or an unknown backend.
+/// a rate outside 1 kHz to 768 kHz, more than 256 channels), a negative or NaN `atten_lim_db` or an
+/// unknown backend.
 #[pyfunction]
 #[pyo3(signature = (audio, sample_rate, *, backend = DEFAULT_BACKEND, atten_lim_db = None))]
 fn enhance<'py>(
@@ -172,8 +184,8 @@ fn enhance<'py>(
 /// Returns a dict: `audio_s` (duration), `processing_s`, `sample_rate`, `channels` and
 /// `non_finite_replaced` (NaN/Inf input samples that were replaced by 0).
 ///
-/// Raises ValueError for an unreadable or malformed WAV, bad parameters or an unknown backend, OSError
-/// when a file cannot be opened or written.
+/// Raises ValueError for an unreadable or malformed WAV, one outside 1 kHz to 768 kHz or 256 channels,
+/// bad parameters or an unknown backend, OSError when a file cannot be opened or written.
 #[pyfunction]
 #[pyo3(signature = (in_path, out_path, *, backend = DEFAULT_BACKEND, atten_lim_db = None))]
 fn enhance_file<'py>(

@@ -117,6 +117,10 @@ def test_other_backends():
         (np.array([0.0, 0.5, 1e38], dtype=np.float32), 48000, {}, "sample 2 is 1e38: not audio"),
         (np.zeros(100, dtype=np.float32), 0, {}, "sample_rate must be a positive integer"),
         (np.zeros(100, dtype=np.float32), -8000, {}, "sample_rate must be a positive integer"),
+        (np.zeros(100, dtype=np.float32), 1, {}, "sample rate 1 Hz is outside the supported"),
+        (np.zeros(100, dtype=np.float32), 2147483647, {}, "sample rate 2147483647 Hz is outside"),
+        (np.zeros(100, dtype=np.float32), 2**40, {}, "sample rate 1099511627776 Hz is outside"),
+        (np.zeros((257, 10), dtype=np.float32), 48000, {}, "257 channels is outside the supported"),
         (np.zeros(100, dtype=np.float32), 48000, {"backend": "nope"}, 'unknown backend "nope"'),
         (np.zeros(100, dtype=np.float32), 48000, {"atten_lim_db": -3.0}, "attenuation limit"),
         (np.zeros(100, dtype=np.float32), 48000, {"atten_lim_db": float("nan")}, "attenuation"),
@@ -130,6 +134,9 @@ def test_bad_input_raises_value_error(audio, rate, kwargs, match):
 def test_bad_denoiser_input():
     with pytest.raises(ValueError, match="positive integer"):
         dfn4.Denoiser(sample_rate=0)
+    for rate in (1, 999, 768001, 2147483647, 4294967291):
+        with pytest.raises(ValueError, match=f"sample rate {rate} Hz is outside the supported"):
+            dfn4.Denoiser(sample_rate=rate)
     with pytest.raises(ValueError, match="unknown backend"):
         dfn4.Denoiser(backend="nope")
     d = dfn4.Denoiser()
@@ -146,6 +153,32 @@ def test_bad_files(tmp_path):
     assert not (tmp_path / "out.wav").exists()
     with pytest.raises(OSError):
         dfn4.enhance_file(tmp_path / "missing.wav", tmp_path / "out.wav")
+
+
+def _pcm16_header(rate, channels, frames):
+    """A 16-bit PCM WAV of silence claiming `rate` Hz and `channels` channels."""
+    import struct
+
+    data = bytes(frames * channels * 2)
+    block = (channels * 2) & 0xFFFF
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, 16)
+    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt \
+        + b"data" + struct.pack("<I", len(data)) + data
+
+
+@pytest.mark.parametrize(
+    "rate,channels,frames,match",
+    [
+        (2147483647, 1, 10, "sample rate 2147483647 Hz is outside the supported 1000–768000 Hz"),
+        (1, 1, 10, "sample rate 1 Hz is outside"),
+        (48000, 32767, 4, "32767 channels is outside the supported 1–256"),
+    ],
+)
+def test_files_outside_the_supported_range(tmp_path, rate, channels, frames, match):
+    (tmp_path / "hostile.wav").write_bytes(_pcm16_header(rate, channels, frames))
+    with pytest.raises(ValueError, match=match):
+        dfn4.enhance_file(tmp_path / "hostile.wav", tmp_path / "out.wav")
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_two_threads_equal_sequential():

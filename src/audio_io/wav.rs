@@ -152,6 +152,8 @@ impl<R: Read + Seek> WavReader<R> {
             return Err(Error::Wav("not a valid WAV file: sample rate 0".into()));
         }
         let channels = usize::from(spec.channels);
+        // Before anything is sized by the header's rate or channel count.
+        crate::config::check_format(spec.sample_rate, channels)?;
         let announced = u64::from(inner.len());
         if announced == 0 {
             return Err(Error::InvalidInput(

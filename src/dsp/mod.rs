@@ -8,6 +8,7 @@ pub mod deep_filter;
 pub mod erb;
 pub mod features;
 pub mod resample;
+pub mod sanitize;
 pub mod stft;
 pub mod window;
 

@@ -8,6 +8,15 @@
 //! - [`StreamResampler`]: any number of samples per push, output delay-trimmed and sample-aligned with
 //!   the input, exact total length at [`StreamResampler::finish`]; memory does not grow with the signal.
 //! - [`resample`] / [`resample_to_len`]: a whole signal at once (a [`StreamResampler`] over all of it).
+//!
+//! Memory is bounded by construction: rates outside [`crate::config::check_sample_rate`]'s range are
+//! refused, and no FFT block exceeds [`MAX_FFT_SAMPLES`] on either side (under 2 MiB per resampler,
+//! measured over the whole range by `tests/resample_memory.rs`). The FFT resampler needs blocks that are multiples of `rate / gcd(from, to)` on each side,
+//! which for a rate like 44,101 Hz is a whole second (and 2 s of latency through a plugin). When the
+//! exact ratio needs blocks longer than wanted, the ratio is approximated by the block pair within
+//! [`MAX_RATIO_ERROR`] of it that gives the shortest block ([`BlockResampler::ratio`]): the audio between the two resamplers
+//! then runs that much fast or slow, which neither a listener nor the model can tell, and the way back
+//! uses the exact inverse, so a round trip keeps every sample count and alignment.
 use rubato::audioadapter_buffers::direct::SequentialSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
@@ -18,6 +27,14 @@ const LIVE_BLOCK_MS: usize = 10;
 /// Target input block of the aligned resampler. Longer blocks give a sharper anti-aliasing filter (the
 /// passband reaches closer to Nyquist); the block's delay is trimmed, so its length costs nothing else.
 const ALIGNED_BLOCK_IN_SAMPLES: usize = 2048;
+/// Largest FFT block, input or output side, of any resampler. Its memory is about 100 bytes per block
+/// sample (filter and signal spectra, two FFT plans, overlap and scratch; more where the FFT length has
+/// a large prime factor), under 2 MiB whatever the rates. Only rates below 6 kHz (aligned, to 48 kHz)
+/// reach the cap; 8 kHz uses 12,288, 44.1 kHz 2,058.
+pub const MAX_FFT_SAMPLES: usize = 16_384;
+/// Largest relative error of an approximated conversion ratio: 100 ppm, 0.17 cents of pitch, within the
+/// clock tolerance of ordinary sound cards.
+pub const MAX_RATIO_ERROR: f64 = 1e-4;
 
 fn gcd(mut a: usize, mut b: usize) -> usize {
     while b != 0 {
@@ -27,17 +44,56 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 }
 
 fn check_rates(from_hz: u32, to_hz: u32) -> Result<()> {
-    if from_hz == 0 || to_hz == 0 {
-        return Err(Error::InvalidInput(format!(
-            "cannot resample from {from_hz} Hz to {to_hz} Hz"
-        )));
+    crate::config::check_sample_rate(from_hz)?;
+    crate::config::check_sample_rate(to_hz)
+}
+
+/// The conversion ratio as the smallest block pair `(in, out)`: exactly `(from, to) / gcd` when both
+/// fit in `exact_up_to`; otherwise, of the pairs whose ratio is within [`MAX_RATIO_ERROR`] of
+/// `to / from` (both sides at most `MAX_FFT_SAMPLES / 2`), the one whose input block for a wanted
+/// `block_in` (a whole number of pairs) is shortest, then the one with the smaller input side; the
+/// best pair there if none is that close, which the rate range rules out in practice.
+fn ratio_units(from_hz: u32, to_hz: u32, exact_up_to: usize, block_in: usize) -> (usize, usize) {
+    let (from, to) = (from_hz as usize, to_hz as usize);
+    let g = gcd(from, to);
+    let exact = (from / g, to / g);
+    if exact.0.max(exact.1) <= exact_up_to {
+        return exact;
     }
-    Ok(())
+    let limit = MAX_FFT_SAMPLES / 2;
+    let ratio = to as f64 / from as f64;
+    let mut best = (0, 0, f64::INFINITY);
+    let mut chosen: Option<(usize, usize, usize)> = None;
+    for q in 1..=limit {
+        let p = (q as f64 * ratio).round() as usize;
+        if p > limit {
+            break;
+        }
+        if p == 0 {
+            continue;
+        }
+        let err = (p as f64 / (q as f64 * ratio) - 1.0).abs();
+        if err <= MAX_RATIO_ERROR {
+            // Strictly shorter only: among equal blocks the smaller q, which is a reduced pair.
+            let block = block_in.div_ceil(q) * q;
+            if chosen.is_none_or(|(b, _, _)| block < b) {
+                chosen = Some((block, q, p));
+            }
+        } else if err < best.2 {
+            best = (q, p, err);
+        }
+    }
+    if let Some((_, q, p)) = chosen {
+        return (q, p);
+    }
+    let g = gcd(best.0, best.1);
+    (best.0 / g, best.1 / g)
 }
 
 /// A mono block resampler from `from_hz` to `to_hz`; the identity when both are equal.
 pub struct BlockResampler {
     fft: Option<Fft<f32>>,
+    ratio: (usize, usize),
     block_in: usize,
     block_out: usize,
     delay_out: usize,
@@ -49,47 +105,71 @@ impl std::fmt::Debug for BlockResampler {
             .field("block_in", &self.block_in)
             .field("block_out", &self.block_out)
             .field("delay_out", &self.delay_out)
+            .field("ratio", &self.ratio)
             .finish()
     }
 }
 
 impl BlockResampler {
     /// A low-delay resampler whose input block is about 10 ms at `from_hz` (exactly, for rates that are
-    /// multiples of 100 Hz). With an odd block the true delay may differ from
-    /// [`Self::delay_out_samples`] by a fraction of a sample.
+    /// multiples of 100 Hz; rates whose exact ratio needs longer blocks get an approximated
+    /// [`Self::ratio`]). With an odd block the true delay may differ from [`Self::delay_out_samples`] by
+    /// a fraction of a sample. Rates outside the supported range are refused.
     pub fn new(from_hz: u32, to_hz: u32) -> Result<Self> {
         check_rates(from_hz, to_hz)?;
         let target_in = (from_hz as usize * LIVE_BLOCK_MS / 1000).max(1);
-        // One FFT unit per block: the delay is then half a block, the least this resampler allows.
-        Self::with_block(from_hz, to_hz, target_in)
+        let target_out = (to_hz as usize * LIVE_BLOCK_MS / 1000).max(1);
+        let ratio = ratio_units(from_hz, to_hz, target_in.max(target_out), target_in);
+        // One FFT unit per block: the delay is then half a block, the least this resampler allows. An
+        // identity within tolerance (47,999 Hz → 48 kHz) takes the 48 kHz side's block, one hop.
+        let block_in = if ratio.0 == ratio.1 {
+            target_in.max(target_out)
+        } else {
+            target_in
+        };
+        Self::with_block(from_hz, to_hz, ratio, block_in)
     }
 
     /// A resampler whose delay is a whole number of samples at both rates (blocks of about 2048 input
     /// samples), for offline signals that must stay sample-aligned.
     pub fn aligned(from_hz: u32, to_hz: u32) -> Result<Self> {
         check_rates(from_hz, to_hz)?;
-        let (from, to) = (from_hz as usize, to_hz as usize);
-        // The FFT resampler works on blocks of a multiple of `from / gcd` input samples, and its delay is
+        // The FFT resampler works on blocks of a multiple of the ratio's input side, and its delay is
         // half the output block. An even number of minimal blocks keeps that delay an integer number of
-        // samples on both sides.
-        let min_block_in = from / gcd(from, to);
+        // samples on both sides; at most MAX_FFT_SAMPLES on either side bounds the memory.
+        let ratio = ratio_units(from_hz, to_hz, ALIGNED_BLOCK_IN_SAMPLES, 1);
+        let (min_block_in, min_block_out) = ratio;
         let mut nb_blocks = ALIGNED_BLOCK_IN_SAMPLES.div_ceil(min_block_in).max(1);
         nb_blocks += nb_blocks % 2;
-        Self::with_block(from_hz, to_hz, nb_blocks * min_block_in)
+        let most = (MAX_FFT_SAMPLES / min_block_in.max(min_block_out)) & !1;
+        Self::with_block(
+            from_hz,
+            to_hz,
+            ratio,
+            nb_blocks.min(most).max(2) * min_block_in,
+        )
     }
 
-    fn with_block(from_hz: u32, to_hz: u32, block_in: usize) -> Result<Self> {
-        if from_hz == to_hz {
+    fn with_block(
+        from_hz: u32,
+        to_hz: u32,
+        ratio: (usize, usize),
+        block_in: usize,
+    ) -> Result<Self> {
+        if ratio.0 == ratio.1 {
             return Ok(Self {
                 fft: None,
+                ratio: (1, 1),
                 block_in,
                 block_out: block_in,
                 delay_out: 0,
             });
         }
+        // Only the ratio matters to the FFT resampler, so it is given the (possibly approximated) block
+        // pair as its rates.
         let fft = Fft::<f32>::new_custom(
-            from_hz as usize,
-            to_hz as usize,
+            ratio.0,
+            ratio.1,
             block_in,
             1,
             1,
@@ -100,11 +180,19 @@ impl BlockResampler {
             Error::InvalidInput(format!("cannot resample {from_hz} Hz → {to_hz} Hz: {e}"))
         })?;
         Ok(Self {
+            ratio,
             block_in: fft.input_frames_next(),
             block_out: fft.output_frames_next(),
             delay_out: fft.output_delay(),
             fft: Some(fft),
         })
+    }
+
+    /// The conversion ratio actually used, as `(input, output)` samples of the smallest block:
+    /// `(from, to) / gcd` unless that needs blocks longer than wanted, then an approximation within
+    /// [`MAX_RATIO_ERROR`] (see the module header). `(1, 1)`: the identity.
+    pub fn ratio(&self) -> (usize, usize) {
+        self.ratio
     }
 
     /// Samples consumed per call.
@@ -191,9 +279,11 @@ impl StreamResampler {
         self.emitted = 0;
     }
 
-    /// The output length of `len` input samples: `ceil(len · to_hz / from_hz)`.
+    /// The output length of `len` input samples: `ceil(len · to_hz / from_hz)`, with the ratio actually
+    /// used ([`BlockResampler::ratio`], exact for every rate pair whose blocks fit).
     pub fn output_len(&self, len: u64) -> u64 {
-        (len * u64::from(self.to_hz)).div_ceil(u64::from(self.from_hz))
+        let (ratio_in, ratio_out) = self.block.ratio();
+        (len * ratio_out as u64).div_ceil(ratio_in as u64)
     }
 
     /// Converts `input`, appending every output sample that is final to `out`.
@@ -243,7 +333,8 @@ impl StreamResampler {
 }
 
 /// Resamples one whole channel from `from_hz` to `to_hz`. The output has `ceil(len · to_hz / from_hz)`
-/// samples and is aligned with the input: the resampler's delay is removed exactly.
+/// samples (with the ratio of [`BlockResampler::ratio`], exact for every rate pair whose blocks fit) and
+/// is aligned with the input: the resampler's delay is removed exactly.
 pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     check_rates(from_hz, to_hz)?;
     if from_hz == to_hz {
@@ -372,11 +463,99 @@ mod tests {
     }
 
     #[test]
-    fn same_rate_is_identity_and_zero_rate_is_refused() {
+    fn same_rate_is_identity_and_rates_outside_the_range_are_refused() {
         let x = signal(48_000, 100);
         assert_eq!(resample(&x, 48_000, 48_000).unwrap(), x);
-        assert!(resample(&x, 0, 48_000).is_err());
-        assert!(BlockResampler::new(0, 48_000).is_err());
+        for bad in [0, 1, 999, 768_001, 2_147_483_647, u32::MAX] {
+            for (from, to) in [(bad, 48_000), (48_000, bad)] {
+                for e in [
+                    resample(&x, from, to).unwrap_err(),
+                    BlockResampler::new(from, to).unwrap_err(),
+                    BlockResampler::aligned(from, to).unwrap_err(),
+                    StreamResampler::new(from, to).unwrap_err(),
+                ] {
+                    assert!(
+                        matches!(e, Error::UnsupportedFormat(_)),
+                        "{from} → {to}: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every supported rate to and from 48 kHz in a coarse sweep, the range's ends and the rates whose
+    /// exact ratio needs the longest blocks.
+    fn sweep_rates() -> Vec<u32> {
+        let mut rates: Vec<u32> = (1_000..=768_000).step_by(7_919).collect();
+        rates.extend([
+            1_000, 1_001, 7_999, 8_000, 11_025, 22_050, 44_099, 44_100, 44_101, 47_999, 48_001,
+            95_999, 96_000, 96_001, 192_000, 352_800, 767_999, 768_000,
+        ]);
+        rates
+    }
+
+    #[test]
+    fn blocks_are_bounded_and_the_ratio_is_exact_or_within_tolerance_for_every_rate() {
+        for rate in sweep_rates() {
+            for (from, to) in [(rate, 48_000), (48_000, rate)] {
+                let exact = f64::from(to) / f64::from(from);
+                for (kind, r) in [
+                    ("live", BlockResampler::new(from, to).unwrap()),
+                    ("aligned", BlockResampler::aligned(from, to).unwrap()),
+                ] {
+                    let what = format!("{kind} {from} → {to}: {r:?}");
+                    assert!(r.block_in() <= MAX_FFT_SAMPLES, "{what}");
+                    assert!(r.block_out() <= MAX_FFT_SAMPLES, "{what}");
+                    let (q, p) = r.ratio();
+                    assert_eq!(r.block_in() * p, r.block_out() * q, "{what}");
+                    let err = (p as f64 / q as f64 / exact - 1.0).abs();
+                    assert!(err <= MAX_RATIO_ERROR, "{what}: ratio error {err:e}");
+                    let g = gcd(from as usize, to as usize);
+                    if (from as usize / g).max(to as usize / g) <= 480 {
+                        assert_eq!((q, p), (from as usize / g, to as usize / g), "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn near_48k_rates_get_short_blocks_and_a_few_ms_of_delay() {
+        // Exactly, 44,101 → 48,000 needs blocks of 44,101 samples: 0.5 s of delay each way.
+        for rate in [44_101, 47_999, 48_001] {
+            for (from, to) in [(rate, 48_000), (48_000, rate)] {
+                let r = BlockResampler::new(from, to).unwrap();
+                let delay_ms = r.delay_out_samples() as f64 * 1000.0 / f64::from(to);
+                assert!(delay_ms <= 6.0, "{from} → {to}: {delay_ms} ms, {r:?}");
+                assert!(r.block_in() <= from as usize / 50, "{from} → {to}: {r:?}");
+            }
+        }
+        // Within 100 ppm of 48 kHz the converter is the identity.
+        assert_eq!(BlockResampler::new(47_999, 48_000).unwrap().ratio(), (1, 1));
+        assert_eq!(
+            BlockResampler::new(48_000, 48_001)
+                .unwrap()
+                .delay_out_samples(),
+            0
+        );
+    }
+
+    #[test]
+    fn an_approximated_ratio_round_trips_exactly_and_keeps_the_tone() {
+        for rate in [44_101, 47_999, 1_001, 767_999] {
+            let len = rate as usize / 3 + 17;
+            let x = signal(rate, len);
+            let up = resample(&x, rate, 48_000).unwrap();
+            let r = StreamResampler::new(rate, 48_000).unwrap();
+            assert_eq!(up.len() as u64, r.output_len(len as u64), "{rate}");
+            let back = resample_to_len(&up, 48_000, rate, len).unwrap();
+            let edge = rate as usize / 50;
+            let err = max_abs_diff(&back[edge..len - edge], &x[edge..len - edge]);
+            // 1,001 Hz has no passband for the test's 1.2 and 3.2 kHz tones: only the length is checked.
+            if rate > 10_000 {
+                assert!(err < 2e-3, "{rate}: max error {err}");
+            }
+        }
     }
 
     #[test]

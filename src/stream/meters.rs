@@ -50,6 +50,11 @@ pub struct WorkerMeters {
     pub frames: AtomicU64,
     /// Hops that arrived while this worker was still behind (its input ring overflowed).
     pub overruns: AtomicU64,
+    /// Input samples that were not audio (NaN/Inf → 0, beyond ±1000 clamped) before they reached the
+    /// resampler and the model ([`crate::dsp::sanitize`]); 0 from a sane device.
+    pub input_repaired: AtomicU64,
+    /// Hops whose output was non-finite, so the denoiser was reset ([`crate::denoiser::DenoiserHealth`]).
+    pub denoiser_resets: AtomicU64,
 }
 
 impl WorkerMeters {
@@ -65,6 +70,8 @@ impl WorkerMeters {
             lsnr_db: AtomicF32::new(0.0),
             frames: AtomicU64::new(0),
             overruns: AtomicU64::new(0),
+            input_repaired: AtomicU64::new(0),
+            denoiser_resets: AtomicU64::new(0),
         }
     }
 }

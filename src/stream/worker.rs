@@ -2,7 +2,9 @@
 //! input ring to its output ring, one 10 ms hop at a time, resampling between the device rates and
 //! 48 kHz on the way. It times every hop, publishes its meters, applies the live controls (bypass,
 //! attenuation limit) and, from the callbacks' timestamp marks, measures the end-to-end latency.
-//! All buffers are allocated in [`Worker::new`]; [`Worker::pump`] does not allocate.
+//! All buffers are allocated in [`Worker::new`]; [`Worker::pump`] does not allocate. Device samples
+//! that are not audio are repaired before the resampler ([`InputGuard`]) and a non-finite hop resets
+//! the denoiser; both are counted in the worker's meters.
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use crate::config::{HOP_SIZE, SAMPLE_RATE_HZ};
 use crate::denoiser::Denoiser;
 use crate::dsp::deep_filter::atten_lim_from_control;
 use crate::dsp::resample::BlockResampler;
+use crate::dsp::sanitize::InputGuard;
 use crate::Result;
 
 /// Hops between two updates of the windowed meters and of the latency measurement (100 ms).
@@ -119,6 +122,7 @@ pub struct Worker {
     popped: u64,
     pushed: u64,
     output_dropped: u64,
+    guard: InputGuard,
 }
 
 impl Worker {
@@ -166,6 +170,7 @@ impl Worker {
             popped: 0,
             pushed: 0,
             output_dropped: 0,
+            guard: InputGuard::new(),
         })
     }
 
@@ -184,6 +189,7 @@ impl Worker {
             let got = self.ports.input.pop_slice(&mut self.dev_in);
             debug_assert_eq!(got, self.dev_in.len());
             self.popped += got as u64;
+            self.guard.sanitize(&mut self.dev_in);
             self.rs_in.process(&self.dev_in, &mut self.at_48k_in)?;
             self.fifo_in.push(&self.at_48k_in);
             while self.fifo_in.len >= HOP_SIZE {
@@ -231,6 +237,10 @@ impl Worker {
         m.frame_ms_last
             .store((elapsed.as_secs_f64() * 1000.0) as f32);
         m.lsnr_db.store(lsnr_db);
+        m.input_repaired
+            .store(self.guard.counts().total(), Ordering::Relaxed);
+        m.denoiser_resets
+            .store(self.denoiser.health().resets, Ordering::Relaxed);
         let frames = m.frames.fetch_add(1, Ordering::Relaxed) + 1;
         if frames.is_multiple_of(PUBLISH_EVERY_HOPS) {
             let w = self.times.window();
