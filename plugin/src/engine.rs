@@ -65,9 +65,13 @@ impl Ring {
         self.len = 0;
     }
 
+    // `push`, `push_zeros` and `take` never panic, even if the buffering analysis were wrong (they run in
+    // the host's `run`, where a panic aborts the host): samples beyond the capacity are dropped, and a
+    // `take` beyond what is held is completed with zeros.
+
     fn push(&mut self, samples: &[f32]) {
-        debug_assert!(self.len + samples.len() <= self.buf.len(), "ring overflow");
         let cap = self.buf.len();
+        let samples = &samples[..samples.len().min(cap - self.len)];
         let write = (self.read + self.len) % cap;
         let first = samples.len().min(cap - write);
         self.buf[write..write + first].copy_from_slice(&samples[..first]);
@@ -76,8 +80,8 @@ impl Ring {
     }
 
     fn push_zeros(&mut self, n: usize) {
-        debug_assert!(self.len + n <= self.buf.len(), "ring overflow");
         let cap = self.buf.len();
+        let n = n.min(cap - self.len);
         for i in 0..n {
             self.buf[(self.read + self.len + i) % cap] = 0.0;
         }
@@ -85,7 +89,8 @@ impl Ring {
     }
 
     fn take(&mut self, out: &mut [f32]) {
-        debug_assert!(out.len() <= self.len, "ring underflow");
+        let (out, missing) = out.split_at_mut(out.len().min(self.len));
+        missing.fill(0.0);
         let cap = self.buf.len();
         let first = out.len().min(cap - self.read);
         out[..first].copy_from_slice(&self.buf[self.read..self.read + first]);
@@ -125,8 +130,12 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
     a
 }
 
-fn lcm(a: usize, b: usize) -> usize {
-    a / gcd(a, b) * b
+/// `None` when it does not fit (or a block is empty): the caller refuses the rate instead of panicking.
+fn lcm(a: usize, b: usize) -> Option<usize> {
+    if a == 0 || b == 0 {
+        return None;
+    }
+    (a / gcd(a, b)).checked_mul(b)
 }
 
 /// Walks one period of the chain (resampler in: `in_block` → `in_block_48k`; hops of [`HOP_SIZE`];
@@ -139,12 +148,19 @@ fn buffering(
     out_block_48k: usize,
     out_block: usize,
 ) -> Result<Buffering> {
-    let period_48k = lcm(in_block_48k, lcm(HOP_SIZE, out_block_48k));
-    let blocks = period_48k / in_block_48k;
-    if blocks > MAX_PERIOD_BLOCKS {
-        return Err(Error::InvalidInput(format!(
+    // Checked and saturating arithmetic throughout: this runs inside the host's `instantiate`, where a
+    // panic (an overflow in a debug build) would abort the host.
+    let refuse = || {
+        Error::InvalidInput(format!(
             "resampler blocks {in_block} → {in_block_48k} and {out_block_48k} → {out_block} repeat too rarely"
-        )));
+        ))
+    };
+    let period_48k = lcm(HOP_SIZE, out_block_48k)
+        .and_then(|l| lcm(in_block_48k, l))
+        .ok_or_else(refuse)?;
+    let blocks = period_48k / in_block_48k;
+    if blocks > MAX_PERIOD_BLOCKS || in_block == 0 || out_block == 0 {
+        return Err(refuse());
     }
     let walk = |prefill: usize| {
         let (mut in48, mut out48, mut produced) = (0usize, 0usize, 0usize);
@@ -157,19 +173,22 @@ fn buffering(
         let mut need = 0usize;
         for k in 1..=blocks {
             // Just before block k completes: k·in_block − 1 samples in, produced from k − 1 blocks.
-            need = need.max((k * in_block - 1).saturating_sub(produced));
-            in48 += in_block_48k;
+            let consumed = k.saturating_mul(in_block);
+            need = need.max(consumed.saturating_sub(1).saturating_sub(produced));
+            in48 = in48.saturating_add(in_block_48k);
             caps.in48_cap = caps.in48_cap.max(in48);
             while in48 >= HOP_SIZE {
                 in48 -= HOP_SIZE;
-                out48 += HOP_SIZE;
+                out48 = out48.saturating_add(HOP_SIZE);
                 caps.out48_cap = caps.out48_cap.max(out48);
             }
             while out48 >= out_block_48k {
                 out48 -= out_block_48k;
-                produced += out_block;
+                produced = produced.saturating_add(out_block);
                 // Right after the block, before any sample of the chunk that completed it goes out.
-                let level = prefill + produced - (k - 1) * in_block;
+                let level = prefill
+                    .saturating_add(produced)
+                    .saturating_sub((k - 1).saturating_mul(in_block));
                 caps.out_cap = caps.out_cap.max(level);
             }
         }
@@ -426,6 +445,22 @@ mod tests {
         assert_eq!(b.out_cap, b.prefill + HOP_SIZE);
         let b = buffering(441, 480, 480, 441).unwrap();
         assert_eq!(b.prefill, 440);
+    }
+
+    #[test]
+    fn ring_and_buffering_never_panic() {
+        // Beyond the capacity: dropped; beyond what is held: zeros (a panic would abort the host).
+        let mut r = Ring::with_capacity(3);
+        r.push(&[1.0, 2.0, 3.0, 4.0]);
+        r.push_zeros(5);
+        let mut out = [9.0; 5];
+        r.take(&mut out);
+        assert_eq!(out, [1.0, 2.0, 3.0, 0.0, 0.0]);
+        assert!(buffering(0, 480, 480, 480).is_err());
+        assert!(buffering(480, 0, 480, 480).is_err());
+        // Absurd block sizes: an answer (saturated) or an error, never an overflow panic.
+        let _ = buffering(usize::MAX, 479, 481, usize::MAX);
+        let _ = buffering(usize::MAX / 2, 1, 1, usize::MAX / 2);
     }
 
     #[test]

@@ -251,11 +251,13 @@ impl Instance {
         2 * self.nb_channels() + 2
     }
 
+    /// Called from `run` only: LADSPA and LV2 define port data only for the duration of `run`.
     fn write_latency(&self) {
         let p = self.ports[self.latency_port()];
         if !p.is_null() {
-            // SAFETY: the host connected this port to a valid `LADSPA_Data` location.
-            unsafe { *p = self.latency };
+            // SAFETY: the host connected this port to a valid `LADSPA_Data` location; nothing in the
+            // ABI promises it is aligned.
+            unsafe { p.write_unaligned(self.latency) };
         }
     }
 
@@ -265,7 +267,7 @@ impl Instance {
             default
         } else {
             // SAFETY: as above.
-            unsafe { *p }
+            unsafe { p.read_unaligned() }
         }
     }
 }
@@ -313,38 +315,48 @@ pub(crate) fn new_instance(nb_channels: usize, rate_hz: u32) -> Handle {
     Box::into_raw(instance).cast()
 }
 
+// Every entry point below does nothing on a NULL handle (a host bug, but the host's crash otherwise),
+// and none can panic on host input: a panic cannot unwind through `extern "C"` and would abort the host.
+
 pub(crate) unsafe extern "C" fn connect_port(handle: Handle, port: c_ulong, data: *mut Data) {
-    // SAFETY: `handle` came from `instantiate` and the host does not call us concurrently on it.
-    let instance = unsafe { &mut *handle.cast::<Instance>() };
-    let port = port as usize;
-    if port <= instance.latency_port() {
-        instance.ports[port] = data;
-        if port == instance.latency_port() {
-            instance.write_latency();
-        }
+    // SAFETY: a non-null `handle` came from `instantiate` and the host does not call us concurrently
+    // on it.
+    let Some(instance) = (unsafe { handle.cast::<Instance>().as_mut() }) else {
+        return;
+    };
+    // Only remembered: the location is written (latency) and read (controls) in `run`.
+    if let Some(slot) = usize::try_from(port)
+        .ok()
+        .filter(|&p| p <= instance.latency_port())
+        .and_then(|p| instance.ports.get_mut(p))
+    {
+        *slot = data;
     }
 }
 
 pub(crate) unsafe extern "C" fn activate(handle: Handle) {
     // SAFETY: as in `connect_port`.
-    let instance = unsafe { &mut *handle.cast::<Instance>() };
+    let Some(instance) = (unsafe { handle.cast::<Instance>().as_mut() }) else {
+        return;
+    };
     for c in &mut instance.channels {
         c.reset();
     }
-    instance.write_latency();
 }
 
 pub(crate) unsafe extern "C" fn run(handle: Handle, sample_count: c_ulong) {
-    let _denormals = DenormalGuard::new();
     // SAFETY: as in `connect_port`.
-    let instance = unsafe { &mut *handle.cast::<Instance>() };
+    let Some(instance) = (unsafe { handle.cast::<Instance>().as_mut() }) else {
+        return;
+    };
+    let _denormals = DenormalGuard::new();
     let atten_db = instance.control(instance.atten_port(), ATTEN_DEFAULT_DB);
     let bypass = instance.control(instance.bypass_port(), 0.0) > 0.0;
     let nb = instance.nb_channels();
     for c in &mut instance.channels {
         c.set_controls(atten_db, bypass);
     }
-    let total = sample_count as usize;
+    let total = usize::try_from(sample_count).unwrap_or(usize::MAX);
     let mut done = 0;
     while done < total {
         let n = SCRATCH_SAMPLES.min(total - done);

@@ -230,12 +230,15 @@ fn backends() -> Vec<&'static str> {
 ///
 /// After `flush()` the object starts a new stream (fresh state). Calls from several threads on one
 /// object are serialised; use one `Denoiser` per thread for parallelism. The GIL is released while a
-/// call works.
+/// call works or waits for the stream's lock (no lock is ever taken while holding the GIL), and
+/// `latency_samples`, computed once at construction, takes none.
 #[pyclass(module = "dfn4")]
 struct Denoiser {
     enhancer: Enhancer,
     stream: Mutex<ChannelStream<AnyBackend>>,
     sample_rate: u32,
+    /// Computed once at construction (it never changes), so reading it takes no lock.
+    latency_samples: usize,
     backend: String,
     atten_lim_db: Option<f32>,
 }
@@ -258,10 +261,13 @@ impl Denoiser {
                 Ok::<_, Error>((enhancer, stream))
             })
             .map_err(py_err)?;
+        let at_48k = stream.denoiser_latency_samples() as f64;
+        let latency_samples = (at_48k * f64::from(rate) / SAMPLE_RATE_HZ as f64).round() as usize;
         Ok(Self {
             enhancer,
             stream: Mutex::new(stream),
             sample_rate: rate,
+            latency_samples,
             backend: backend.to_string(),
             atten_lim_db,
         })
@@ -307,11 +313,13 @@ impl Denoiser {
 
     /// Drops the stream's state and starts a new one (what was given since the last flush is lost).
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
-        let fresh = py
-            .detach(|| self.enhancer.channel(self.sample_rate))
-            .map_err(py_err)?;
-        *self.stream.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
-        Ok(())
+        // The lock is taken with the GIL released: another thread's `process` may hold it for long.
+        py.detach(|| {
+            let fresh = self.enhancer.channel(self.sample_rate)?;
+            *self.stream.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+            Ok::<_, Error>(())
+        })
+        .map_err(py_err)
     }
 
     /// The denoiser's algorithmic delay (STFT window and look-ahead) in samples at this stream's rate:
@@ -320,13 +328,7 @@ impl Denoiser {
     /// 10 ms hop of buffering, and the resamplers' delays at other rates than 48 kHz).
     #[getter]
     fn latency_samples(&self) -> usize {
-        let at_48k = self
-            .stream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .denoiser_latency_samples();
-        let rate = f64::from(self.sample_rate);
-        (at_48k as f64 * rate / SAMPLE_RATE_HZ as f64).round() as usize
+        self.latency_samples
     }
 
     /// The stream's sample rate in Hz.

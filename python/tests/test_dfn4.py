@@ -224,3 +224,75 @@ def test_strided_and_fortran_arrays():
     wide[:, ::2] = x
     assert np.array_equal(dfn4.enhance(wide[:, ::2], 16000), want)
     assert np.array_equal(dfn4.enhance(x[1].copy(), 16000), want[1])
+
+
+def test_no_lock_taken_with_the_gil():
+    """`latency_samples` and `reset` never hold the GIL while another thread's `process` holds the
+    stream: a pure-Python thread keeps running during long `process` calls, and `latency_samples`
+    answers at once (it takes no lock)."""
+    import time
+
+    d = dfn4.Denoiser()
+    want_latency = d.latency_samples
+    # Size the input so that one `process` call lasts about two seconds on this machine.
+    x = noisy_speech(5.0, 48000, seed=7)
+    start = time.monotonic()
+    d.process(x)
+    per_second = max(time.monotonic() - start, 1e-3) / 5.0
+    long_x = np.tile(x, int(np.clip(np.ceil(2.0 / per_second / 5.0), 1, 60)))
+
+    stop = threading.Event()
+    counter = [0]
+    calls = []  # (counter before, counter after, seconds) of each long `process` call
+    latency_s = []
+    resets = [0]
+
+    def processor():
+        for _ in range(3):
+            before, t0 = counter[0], time.monotonic()
+            d.process(long_x)
+            calls.append((before, counter[0], time.monotonic() - t0))
+        stop.set()
+
+    def controller():
+        i = 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            assert d.latency_samples == want_latency
+            latency_s.append(time.monotonic() - t0)
+            i += 1
+            if i % 50 == 0:
+                d.reset()
+                resets[0] += 1
+            time.sleep(0.001)
+
+    max_gap_s = [0.0]
+
+    def count():
+        last = time.monotonic()
+        while not stop.is_set():
+            counter[0] += 1
+            now = time.monotonic()
+            max_gap_s[0] = max(max_gap_s[0], now - last)
+            last = now
+
+    threads = [threading.Thread(target=f) for f in (processor, controller, count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads)
+    assert len(calls) == 3 and latency_s and resets[0] > 0
+    for before, after, seconds in calls:
+        # Without the fix, `latency_samples` waited for the stream lock holding the GIL and the counter
+        # froze for the whole call.
+        assert after > before, f"the Python thread made no progress during a {seconds:.2f} s process call"
+    # Before the fix the counter stalled for about a whole call (>= 2 s); a loaded machine may pause a
+    # thread, but not for half of a call or a second.
+    shortest = min(seconds for _, _, seconds in calls)
+    print(f"process calls {[round(c[2], 2) for c in calls]} s, longest Python stall {max_gap_s[0]:.3f} s, "
+          f"slowest latency_samples {max(latency_s) * 1e3:.2f} ms, {resets[0]} resets")
+    assert max_gap_s[0] < max(1.0, shortest / 2), (
+        f"the Python thread stalled {max_gap_s[0]:.2f} s (process calls of {shortest:.2f} s)"
+    )
+    assert max(latency_s) < 1.0, f"latency_samples took {max(latency_s):.3f} s"

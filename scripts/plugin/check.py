@@ -70,6 +70,8 @@ def latency(so, label, rate_hz):
         if d.port_names[p].decode() == "latency":
             port = p
     d.activate(handle)
+    # LADSPA: output port values are meaningful only after run (the plugin writes its latency there).
+    d.run(handle, 0)
     print(int(values[port].value))
     d.cleanup(handle)
 
