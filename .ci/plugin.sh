@@ -25,7 +25,9 @@ apt_install ladspa-sdk lilv-utils lv2file sox python3 pipewire pipewire-bin wire
 echo "== cargo clippy -p dfn4-plugin --all-targets -- -D warnings"
 cargo clippy -p dfn4-plugin --all-targets -- -D warnings
 
-echo "== cargo test -p dfn4-plugin"
+echo "== cargo build -p dfn4-plugin --lib; cargo test -p dfn4-plugin"
+# The dlopen test loads the debug cdylib, which `cargo test` alone does not link.
+cargo build -p dfn4-plugin --lib
 cargo test -p dfn4-plugin
 
 echo "== cargo build --release -p dfn4-plugin --lib --example pipewire_check; cargo build --bin dfn4 (the reference)"

@@ -64,7 +64,11 @@ fn cycle(path: &CString) {
 #[test]
 fn hundred_dlopen_cycles_keep_memory_flat() {
     let so = plugin_so();
-    assert!(so.exists(), "{} (built with the tests)", so.display());
+    assert!(
+        so.exists(),
+        "{} is missing: build it first with `cargo build -p dfn4-plugin --lib`",
+        so.display()
+    );
     let path = CString::new(so.to_str().unwrap()).unwrap();
     // Warm-up: the allocator's arenas and the loader's caches reach their steady size.
     for _ in 0..3 {
