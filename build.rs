@@ -32,6 +32,7 @@ fn build_cuda_graph_shim() {
     println!("cargo::rustc-check-cfg=cfg(dfn4_cuda_graph)");
     println!("cargo::rerun-if-changed=csrc/cuda_graph.cpp");
     println!("cargo::rerun-if-changed=csrc/selective_scan.cpp");
+    println!("cargo::rerun-if-changed=csrc/guarded.h");
     for var in [
         "DFN4_CUDA_INCLUDE",
         "DFN4_CUDA_LIB",

@@ -20,14 +20,14 @@
 #include <optional>
 #include <string>
 
+#include "guarded.h"
+
 #define DFN4_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
 
 // Bumped whenever a signature below changes; the Rust loader refuses a mismatching shim.
 constexpr int kAbiVersion = 1;
-
-thread_local std::string last_error;
 
 // A CUDAGraph plus the side stream it is captured on. Deriving from CUDAGraph only gives access to the
 // protected members an aborted capture has to clean up.
@@ -121,21 +121,6 @@ struct Graph : at::cuda::CUDAGraph {
     }
   }
 };
-
-template <typename F>
-int guarded(F&& f) noexcept {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    last_error = e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return 1;
-}
 
 Graph* as_graph(void* g) { return static_cast<Graph*>(g); }
 

@@ -34,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "guarded.h"
+
 #define DFN4_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
@@ -43,8 +45,6 @@ constexpr int kAbiVersion = 1;
 // The CUDA kernels hold one (d, n) pair per thread, 16 d by 16 n per block of 256 threads.
 constexpr int kStateN = 16;
 constexpr int kDPerBlock = 16;
-
-thread_local std::string last_error;
 
 // ---------------------------------------------------------------------------------------------------
 // CUDA kernels (compiled at run time by NVRTC; no headers needed).
@@ -166,6 +166,15 @@ void resolve(void* lib, const char* name, F& out) {
   out = reinterpret_cast<F>(p);
 }
 
+// The folder (with its trailing '/', or empty) of the shared object that holds `symbol`.
+bool folder_of(void* symbol, std::string& dir) {
+  Dl_info info{};
+  if (dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return false;
+  dir = info.dli_fname;
+  dir = dir.substr(0, dir.find_last_of('/') + 1);
+  return true;
+}
+
 // libnvrtc: by soname, else beside the CUDA runtime that libtorch loaded (pip's nvidia/cu13/lib).
 void* open_nvrtc() {
   if (const char* env = std::getenv("DFN4_NVRTC")) {
@@ -174,10 +183,7 @@ void* open_nvrtc() {
   for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) {
     if (void* h = dlopen(name, RTLD_NOW | RTLD_LOCAL)) return h;
   }
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&cudaFree), &info) != 0 && info.dli_fname != nullptr) {
-    std::string dir(info.dli_fname);
-    dir = dir.substr(0, dir.find_last_of('/') + 1);
+  if (std::string dir; folder_of(reinterpret_cast<void*>(&cudaFree), dir)) {
     for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12"}) {
       if (void* h = dlopen((dir + name).c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
     }
@@ -189,10 +195,8 @@ void* open_nvrtc() {
 // loader's path; loading it first from libnvrtc's own folder makes that lookup find it.
 void preload_builtins(void* nvrtc_lib) {
   void* sym = dlsym(nvrtc_lib, "nvrtcCreateProgram");
-  Dl_info info{};
-  if (sym == nullptr || dladdr(sym, &info) == 0 || info.dli_fname == nullptr) return;
-  std::string dir(info.dli_fname);
-  dir = dir.substr(0, dir.find_last_of('/') + 1);
+  std::string dir;
+  if (sym == nullptr || !folder_of(sym, dir)) return;
   DIR* d = opendir(dir.empty() ? "." : dir.c_str());
   if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
@@ -477,21 +481,6 @@ struct SelectiveScan : torch::autograd::Function<SelectiveScan> {
     return scan_backward(s[0], s[1], s[2], s[3], s[4], s[5], grads[0].contiguous());
   }
 };
-
-template <typename F>
-int guarded(F&& f) noexcept {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    last_error = e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return 1;
-}
 
 const at::Tensor& as_tensor(void* p) { return *static_cast<at::Tensor*>(p); }
 

@@ -67,15 +67,21 @@ fn expect_one_error_line(stderr: &[u8], needle: &str) {
 
 /// A minimal WAV header with the given format tag and bit depth, followed by `data_len` bytes of zeros.
 fn raw_wav(format_tag: u16, bits: u16, data_len: u32) -> Vec<u8> {
-    let block_align = bits.div_ceil(8).max(1);
+    wav_bytes(format_tag, 1, 16_000, bits, data_len)
+}
+
+/// A WAV of `data_len` zero bytes with this fmt chunk (byte rate and block align as a writer would
+/// compute them from the others, wrapping where the claim overflows the field).
+fn wav_bytes(format_tag: u16, channels: u16, rate_hz: u32, bits: u16, data_len: u32) -> Vec<u8> {
+    let block_align = channels.wrapping_mul(bits.div_ceil(8).max(1));
     let mut v = b"RIFF".to_vec();
     v.extend_from_slice(&(36 + data_len).to_le_bytes());
     v.extend_from_slice(b"WAVEfmt ");
     v.extend_from_slice(&16u32.to_le_bytes());
     v.extend_from_slice(&format_tag.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&16_000u32.to_le_bytes());
-    v.extend_from_slice(&(16_000 * u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate_hz.to_le_bytes());
+    v.extend_from_slice(&rate_hz.wrapping_mul(u32::from(block_align)).to_le_bytes());
     v.extend_from_slice(&block_align.to_le_bytes());
     v.extend_from_slice(&bits.to_le_bytes());
     v.extend_from_slice(b"data");
@@ -126,25 +132,9 @@ fn wav_header_announcing_far_more_than_the_file_holds() {
     );
 }
 
-/// A 16-bit PCM WAV of `frames` silent frames that claims `rate_hz` and `channels` (byte rate and block
-/// align as a writer would compute them, wrapping where the claim overflows the field).
+/// A 16-bit PCM WAV of `frames` silent frames that claims `rate_hz` and `channels`.
 fn pcm16_wav(rate_hz: u32, channels: u16, frames: u32) -> Vec<u8> {
-    let block_align = channels.wrapping_mul(2);
-    let data_len = frames * u32::from(channels) * 2;
-    let mut v = b"RIFF".to_vec();
-    v.extend_from_slice(&(36 + data_len).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&channels.to_le_bytes());
-    v.extend_from_slice(&rate_hz.to_le_bytes());
-    v.extend_from_slice(&rate_hz.wrapping_mul(u32::from(block_align)).to_le_bytes());
-    v.extend_from_slice(&block_align.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data_len.to_le_bytes());
-    v.extend(std::iter::repeat_n(0u8, data_len as usize));
-    v
+    wav_bytes(1, channels, rate_hz, 16, frames * u32::from(channels) * 2)
 }
 
 #[test]

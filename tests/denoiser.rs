@@ -248,6 +248,22 @@ fn invalid_params_are_rejected() {
     assert!(Denoiser::new(Arc::new(MockBackend::identity(0.0)), bad).is_err());
 }
 
+/// Heap events (allocations and frees) while `d` processes `x` hop by hop after a warm-up of 10 hops.
+fn steady_heap_events<B: Backend>(d: &mut Denoiser<B>, x: &[f32]) -> usize {
+    let mut hop = [0.0f32; HOP_SIZE];
+    let mut out = [0.0f32; HOP_SIZE];
+    for chunk in x.chunks_exact(HOP_SIZE).take(10) {
+        hop.copy_from_slice(chunk);
+        d.process_frame(&hop, &mut out).unwrap();
+    }
+    heap_events(|| {
+        for chunk in x.chunks_exact(HOP_SIZE).skip(10) {
+            hop.copy_from_slice(chunk);
+            d.process_frame(&hop, &mut out).unwrap();
+        }
+    })
+}
+
 #[test]
 fn process_frame_does_not_allocate() {
     // The counter works: an allocation on this thread is seen.
@@ -262,18 +278,7 @@ fn process_frame_does_not_allocate() {
     };
     for lsnr_db in [-20.0, 0.0, 25.0, 40.0] {
         let mut d = denoiser(MockBackend::identity(lsnr_db), params);
-        let mut out = [0.0f32; HOP_SIZE];
-        let mut hop = [0.0f32; HOP_SIZE];
-        for chunk in x.chunks_exact(HOP_SIZE).take(10) {
-            hop.copy_from_slice(chunk);
-            d.process_frame(&hop, &mut out).unwrap();
-        }
-        let n = heap_events(|| {
-            for chunk in x.chunks_exact(HOP_SIZE).skip(10) {
-                hop.copy_from_slice(chunk);
-                d.process_frame(&hop, &mut out).unwrap();
-            }
-        });
+        let n = steady_heap_events(&mut d, &x);
         assert_eq!(
             n, 0,
             "process_frame allocated or freed {n} times at lsnr {lsnr_db} dB"
@@ -388,18 +393,7 @@ fn repairs_and_resets_do_not_allocate() {
     {
         x[(12 + 3 * k) * HOP_SIZE + 17 * k] = v;
     }
-    let mut hop = [0.0f32; HOP_SIZE];
-    let mut out = [0.0f32; HOP_SIZE];
-    for chunk in x.chunks_exact(HOP_SIZE).take(10) {
-        hop.copy_from_slice(chunk);
-        d.process_frame(&hop, &mut out).unwrap();
-    }
-    let n = heap_events(|| {
-        for chunk in x.chunks_exact(HOP_SIZE).skip(10) {
-            hop.copy_from_slice(chunk);
-            d.process_frame(&hop, &mut out).unwrap();
-        }
-    });
+    let n = steady_heap_events(&mut d, &x);
     assert_eq!(n, 0, "allocated or freed {n} times");
     assert_eq!(d.health().input.total(), 4);
     assert_eq!(d.health().resets, 1);

@@ -133,21 +133,27 @@ pub fn synthetic_rir(rt60_s: f32, drr_db: f32, rng: &mut impl Rng) -> (Vec<f32>,
     let tail_energy: f32 = rir[1..].iter().map(|v| v * v).sum();
     let g = (10f32.powf(-drr_db / 10.0) / tail_energy.max(1e-12)).sqrt();
     rir[1..].iter_mut().for_each(|v| *v *= g);
-    let (full_ms, zero_ms) = (0.020 * FS, 0.040 * FS);
-    let early = rir
-        .iter()
+    let early = early_reverb(&rir, 0);
+    (rir, early)
+}
+
+/// The early part of a room response whose direct path is at index `direct`: whole for 20 ms after it,
+/// then a cosine fade to 0 at 40 ms, nothing later (the dereverberation target's reverberation).
+pub fn early_reverb(rir: &[f32], direct: usize) -> Vec<f32> {
+    let direct = direct as f32;
+    let (full, zero) = (direct + 0.020 * FS, direct + 0.040 * FS);
+    rir.iter()
         .enumerate()
-        .take(zero_ms as usize)
+        .take(zero as usize)
         .map(|(i, &v)| {
             let t = i as f32;
-            if t <= full_ms {
+            if t <= full {
                 v
             } else {
-                v * (0.5 + 0.5 * (PI * (t - full_ms) / (zero_ms - full_ms)).cos())
+                v * (0.5 + 0.5 * (PI * (t - full) / (zero - full)).cos())
             }
         })
-        .collect();
-    (rir, early)
+        .collect()
 }
 
 /// A second-order IIR section (direct form I), coefficients normalised by `a0`.

@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::augment::{
-    band_limit, coloured_noise, convolve, hum, log_uniform, normalise_rms, power, random_eq,
-    synthetic_rir, Biquad,
+    band_limit, coloured_noise, convolve, early_reverb, hum, log_uniform, normalise_rms, power,
+    random_eq, synthetic_rir, Biquad,
 };
 use super::corpus::{resample_to_48k, Clip, Corpus};
 use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
@@ -332,8 +332,7 @@ pub fn make_example(
 }
 
 /// A recorded or simulated room response, cut to start 1 ms before its direct-path peak and to at most
-/// 1.2 s, and its early part (the target's reverberation, as for [`synthetic_rir`]: whole for 20 ms after
-/// the peak, faded out by 40 ms), both scaled to a unit peak.
+/// 1.2 s, and its early part ([`early_reverb`], as for [`synthetic_rir`]), both scaled to a unit peak.
 fn room_rir(samples: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let fs = SAMPLE_RATE_HZ as f32;
     let peak = samples
@@ -350,21 +349,7 @@ fn room_rir(samples: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let end = samples.len().min(start + (1.2 * fs) as usize);
     let g = 1.0 / peak.1.max(1e-9);
     let rir: Vec<f32> = samples[start..end].iter().map(|v| v * g).collect();
-    let direct = (peak.0 - start) as f32;
-    let (full, zero) = (direct + 0.020 * fs, direct + 0.040 * fs);
-    let early = rir
-        .iter()
-        .enumerate()
-        .take(zero as usize)
-        .map(|(i, &v)| {
-            let t = i as f32;
-            if t <= full {
-                v
-            } else {
-                v * (0.5 + 0.5 * (std::f32::consts::PI * (t - full) / (zero - full)).cos())
-            }
-        })
-        .collect();
+    let early = early_reverb(&rir, peak.0 - start);
     (rir, early)
 }
 

@@ -79,17 +79,11 @@ static SHIM_SO: &[u8] = include_bytes!(env!("DFN4_CUDA_GRAPH_SO"));
 #[cfg(dfn4_cuda_graph)]
 fn load() -> std::result::Result<Shim, String> {
     let lib = super::shim::EmbeddedLib::open(c"dfn4-cuda-graph", SHIM_SO, "the CUDA-graph shim")?;
+    lib.check_abi(c"dfn4_cg_abi_version", ABI_VERSION)?;
     // SAFETY (all transmutes below): each symbol is the shim's `extern "C"` function of exactly that
-    // signature (csrc/cuda_graph.cpp), and the ABI version check guards against a mismatched shim.
+    // signature (csrc/cuda_graph.cpp), and the ABI version was checked above.
     unsafe {
         use std::mem::transmute;
-        type VersionFn = unsafe extern "C" fn() -> c_int;
-        let version = transmute::<*mut c_void, VersionFn>(lib.sym(c"dfn4_cg_abi_version")?)();
-        if version != ABI_VERSION {
-            return Err(format!(
-                "CUDA-graph shim ABI {version} where {ABI_VERSION} was expected"
-            ));
-        }
         Ok(Shim {
             last_error: transmute::<*mut c_void, LastErrorFn>(lib.sym(c"dfn4_cg_last_error")?),
             new: transmute::<*mut c_void, NewFn>(lib.sym(c"dfn4_cg_new")?),

@@ -131,17 +131,11 @@ static SO: &[u8] = include_bytes!(env!("DFN4_SELECTIVE_SCAN_SO"));
 #[cfg(dfn4_cuda_graph)]
 fn load() -> std::result::Result<Lib, String> {
     let lib = super::shim::EmbeddedLib::open(c"dfn4-selective-scan", SO, "the fused scan")?;
+    lib.check_abi(c"dfn4_ss_abi_version", ABI_VERSION)?;
     // SAFETY (all transmutes): each symbol is the object's `extern "C"` function of exactly that
-    // signature (csrc/selective_scan.cpp); the ABI version check guards against a mismatch.
+    // signature (csrc/selective_scan.cpp); the ABI version was checked above.
     unsafe {
         use std::mem::transmute;
-        type VersionFn = unsafe extern "C" fn() -> c_int;
-        let version = transmute::<*mut c_void, VersionFn>(lib.sym(c"dfn4_ss_abi_version")?)();
-        if version != ABI_VERSION {
-            return Err(format!(
-                "fused scan ABI {version} where {ABI_VERSION} was expected"
-            ));
-        }
         Ok(Lib {
             last_error: transmute::<*mut c_void, LastErrorFn>(lib.sym(c"dfn4_ss_last_error")?),
             apply: transmute::<*mut c_void, ApplyFn>(lib.sym(c"dfn4_ss_apply")?),

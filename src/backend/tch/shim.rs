@@ -65,6 +65,28 @@ impl EmbeddedLib {
     }
 }
 
+impl EmbeddedLib {
+    /// Checks the object's C ABI version (`int name()`) against `expected`, so that a stale object is
+    /// refused before any other symbol of it is used.
+    pub(crate) fn check_abi(
+        &self,
+        name: &CStr,
+        expected: std::ffi::c_int,
+    ) -> std::result::Result<(), String> {
+        type VersionFn = unsafe extern "C" fn() -> std::ffi::c_int;
+        // SAFETY: every embedded object exports its version as `int name(void)`.
+        let version = unsafe { std::mem::transmute::<*mut c_void, VersionFn>(self.sym(name)?)() };
+        if version == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} ABI {version} where {expected} was expected",
+                self.what
+            ))
+        }
+    }
+}
+
 fn dl_error() -> String {
     // SAFETY: dlerror returns null or a NUL-terminated message owned by libc, copied out at once.
     let msg = unsafe { libc::dlerror() };
