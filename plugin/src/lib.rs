@@ -1,7 +1,7 @@
 //! dfn4 as an audio plugin: the host ABI glue, ports and buffering over the dfn4 library.
 //!
 //! - [`engine`]: the processing core of one channel (any host rate and block size, fixed reported
-//!   latency, bypass crossfade), testable without a host.
+//!   latency, bypass crossfade): the library's shared host glue, [`dfn4::host::HostChannel`].
 //! - [`ladspa`]: the LADSPA 1.1 ABI (`ladspa_descriptor`): a mono and a stereo plugin.
 //! - [`lv2`]: the LV2 ABI (`lv2_descriptor`) for the same two plugins; the bundle's Turtle files are in
 //!   `plugin/lv2/dfn4.lv2/`.
