@@ -20,27 +20,39 @@
 //! println!("{:.1} s of audio", report.audio_s);
 //! # Ok::<(), dfn4::Error>(())
 //! ```
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::audio_io::wav::{SampleFormat, WavReader, WavWriter};
+use crate::audio_io::wav::{Existing, SampleFormat, WavReader, WavWriter};
 use crate::backend::{AnyBackend, Backend};
 use crate::config::{check_channels, check_sample_rate, HOP_SIZE, SAMPLE_RATE_HZ};
 use crate::denoiser::{DenoiseParams, Denoiser};
 use crate::dsp::resample::StreamResampler;
+use crate::dsp::soft_clip::soft_clip;
 use crate::{Error, Result};
 
-/// Progress callback: `(frames_done, frames_total)` of the input, called after every block.
+/// Progress callback: `(frames_done, frames_total)` of the input, called after every block
+/// (`frames_total` is 0 for a stream whose length is not known in advance).
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Samples per block read from a file (all channels together), so a block of a file with many channels
+/// at a high rate stays a few MiB: 2^20 samples, one second of 48 kHz audio up to 21 channels.
+const BLOCK_SAMPLES: usize = 1 << 20;
 
 /// Options of [`Enhancer::enhance_file`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileOptions {
     /// Sample format of the output (`None`: the input's).
     pub out_format: Option<SampleFormat>,
+    /// What to do when the output path holds a file already (default: refuse).
+    pub existing: Existing,
+    /// Bend output peaks above −1 dBFS towards full scale ([`crate::dsp::soft_clip`]) instead of
+    /// letting an integer format clip them (default: off, the output is the model's).
+    pub soft_clip: bool,
 }
 
 /// What [`Enhancer::enhance_file`] did.
@@ -54,8 +66,15 @@ pub struct FileReport {
     pub sample_rate_hz: u32,
     /// Number of channels.
     pub channels: usize,
+    /// Sample format of the output.
+    pub out_format: SampleFormat,
     /// NaN/Inf input samples that were replaced by 0.
     pub non_finite_replaced: u64,
+    /// Output samples beyond full scale (|x| > 1): clipped in an integer format, kept in float.
+    pub beyond_full_scale: u64,
+    /// The largest output magnitude before any clipping (1.0 = full scale; after the soft clipper
+    /// when it is on).
+    pub peak: f32,
 }
 
 /// Enhances whole signals with one shared backend and fixed run-time parameters.
@@ -119,8 +138,9 @@ where
     }
 
     /// Enhances the WAV file `input` into `output` (same rate, channels and length; the input's sample
-    /// format unless `options` says otherwise), reading and writing blocks of one second so memory
-    /// stays constant. The output appears complete or not at all.
+    /// format unless `options` says otherwise), reading and writing blocks of up to one second so
+    /// memory stays constant. A regular output file appears complete or not at all, and an existing
+    /// one is replaced only when `options.existing` allows it (see [`WavWriter::create`]).
     pub fn enhance_file(
         &self,
         input: &Path,
@@ -128,18 +148,44 @@ where
         options: &FileOptions,
         progress: Progress<'_>,
     ) -> Result<FileReport> {
+        let reader = WavReader::open(input)?;
+        self.enhance_wav(reader, options, progress, |rate_hz, format, channels, frames| {
+            WavWriter::create(output, rate_hz, format, channels, options.existing, frames)
+        })
+    }
+
+    /// Enhances a WAV stream (a file, stdin, memory) into the writer `open_output` makes once the
+    /// input's rate, output format, channel count and length (`None`: a stream of unknown length) are
+    /// known (a file, stdout). The writer is finished only when everything went well; dropped
+    /// otherwise.
+    pub fn enhance_wav<R: Read>(
+        &self,
+        mut reader: WavReader<R>,
+        options: &FileOptions,
+        progress: Progress<'_>,
+        open_output: impl FnOnce(u32, SampleFormat, usize, Option<u64>) -> Result<WavWriter>,
+    ) -> Result<FileReport> {
         let start = Instant::now();
-        let mut reader = WavReader::open(input)?;
         let (rate_hz, nb_channels) = (reader.sample_rate_hz(), reader.channels());
-        let total = reader.frames();
+        let total = if reader.length_known() {
+            reader.frames()
+        } else {
+            0
+        };
         let format = options.out_format.unwrap_or(reader.format());
-        let mut writer = WavWriter::create(output, rate_hz, format, nb_channels)?;
         let mut chains = (0..nb_channels)
             .map(|_| self.channel(rate_hz))
             .collect::<Result<Vec<_>>>()?;
+        let mut writer = open_output(
+            rate_hz,
+            format,
+            nb_channels,
+            reader.length_known().then_some(total),
+        )?;
         let mut block = vec![Vec::new(); nb_channels];
         let mut outs: Vec<Vec<f32>> = vec![Vec::new(); nb_channels];
-        let block_frames = rate_hz as usize;
+        let block_frames = (rate_hz as usize).min(BLOCK_SAMPLES / nb_channels).max(1);
+        let mut peak = 0f32;
         let mut done = 0u64;
         loop {
             let n = reader.read_block(block_frames, &mut block)?;
@@ -155,9 +201,13 @@ where
                     y.clear();
                     chain.push(x, y).map_err(|e| in_channel(c, e))
                 })?;
+            peak = peak.max(finish_block(&mut outs, options.soft_clip));
             writer.write_block(&outs)?;
             done += n as u64;
             progress(done, total);
+        }
+        if done == 0 {
+            return Err(crate::audio_io::wav::empty_file());
         }
         chains
             .par_iter_mut()
@@ -167,16 +217,33 @@ where
                 y.clear();
                 chain.finish(y).map_err(|e| in_channel(c, e))
             })?;
+        peak = peak.max(finish_block(&mut outs, options.soft_clip));
         writer.write_block(&outs)?;
+        let beyond_full_scale = writer.beyond_full_scale();
         writer.finish()?;
         Ok(FileReport {
             audio_s: reader.duration_s(),
             processing_s: start.elapsed().as_secs_f64(),
             sample_rate_hz: rate_hz,
             channels: nb_channels,
+            out_format: format,
             non_finite_replaced: reader.non_finite_replaced(),
+            beyond_full_scale,
+            peak,
         })
     }
+}
+
+/// Applies the soft clipper when asked; returns the block's peak magnitude.
+fn finish_block(outs: &mut [Vec<f32>], soft: bool) -> f32 {
+    let mut peak = 0f32;
+    for x in outs.iter_mut().flatten() {
+        if soft {
+            *x = soft_clip(*x);
+        }
+        peak = peak.max(x.abs());
+    }
+    peak
 }
 
 fn in_channel(c: usize, e: Error) -> Error {

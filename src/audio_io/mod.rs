@@ -2,5 +2,7 @@
 //! ([`wav`], [`wav_format`]).
 pub mod wav;
 pub mod wav_format;
+mod wav_read;
+mod wav_write;
 
 pub use wav::{decode_wav, read_wav, write_wav_atomic, SampleFormat, WavAudio};

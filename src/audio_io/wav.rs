@@ -1,13 +1,15 @@
-//! WAV reading and writing with hound: strict validation on the way in (truncation, empty files, odd
-//! encodings, NaN/Inf), and an all-or-nothing write on the way out (temp file in the target's directory,
-//! then rename), so a failed run never leaves a partial output behind.
-use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+//! WAV files: the sample formats dfn4 reads and writes, whole-file helpers, and the block reader and
+//! writer ([`WavReader`] in `wav_read`, [`WavWriter`] in `wav_write`): strict validation on the way in
+//! (truncation, empty files, odd encodings, NaN/Inf), an output that never destroys what a path held on
+//! the way out.
+use std::io::Read;
+use std::path::Path;
 
-use super::wav_format;
+pub use super::wav_read::WavReader;
+pub use super::wav_write::{remove_temp_files, Existing, WavWriter};
 use crate::{Error, Result};
+#[cfg(test)]
+use super::wav_format;
 
 /// Sample encodings dfn4 reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,11 @@ impl SampleFormat {
         }
     }
 
+    /// Bytes per stored sample.
+    pub fn bytes(self) -> usize {
+        usize::from(self.bits() / 8)
+    }
+
     /// Short name as used on the command line (`i16`, `i24`, `i32`, `f32`).
     pub fn name(self) -> &'static str {
         match self {
@@ -40,18 +47,6 @@ impl SampleFormat {
             Self::I24 => "i24",
             Self::I32 => "i32",
             Self::F32 => "f32",
-        }
-    }
-
-    fn hound_spec(self, channels: u16, sample_rate_hz: u32) -> hound::WavSpec {
-        hound::WavSpec {
-            channels,
-            sample_rate: sample_rate_hz,
-            bits_per_sample: self.bits(),
-            sample_format: match self {
-                Self::F32 => hound::SampleFormat::Float,
-                _ => hound::SampleFormat::Int,
-            },
         }
     }
 }
@@ -81,191 +76,8 @@ impl WavAudio {
     }
 }
 
-fn hound_error(e: hound::Error) -> Error {
-    match e {
-        hound::Error::IoError(e) => Error::Io(e),
-        hound::Error::FormatError(msg) => Error::Wav(format!("not a valid WAV file: {msg}")),
-        hound::Error::Unsupported => Error::Wav("unsupported WAV encoding".into()),
-        other => Error::Wav(other.to_string()),
-    }
-}
-
 /// Frames per block when a whole file is decoded at once.
 const DECODE_BLOCK_FRAMES: usize = 1 << 16;
-/// How much of a file's start is searched for the `fmt ` chunk before hound parses the header.
-const PROBE_BYTES: u64 = 1 << 20;
-
-/// A WAV file read block by block: the header is validated when it is opened (encoding, and that the
-/// data chunk is not announced longer than the file), samples come out de-interleaved as `f32` in
-/// [-1, 1], and memory does not grow with the file's length. NaN/Inf samples of float files become 0
-/// and are counted ([`Self::non_finite_replaced`]).
-pub struct WavReader<R: Read + Seek> {
-    inner: hound::WavReader<R>,
-    format: SampleFormat,
-    channels: usize,
-    frames: u64,
-    frames_read: u64,
-    non_finite_replaced: u64,
-    /// Integer full-scale factor `2^-(bits-1)` (unused for float files).
-    scale: f64,
-}
-
-impl WavReader<BufReader<File>> {
-    /// Opens and validates the WAV file at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
-        let mut head = Vec::new();
-        (&mut file).take(PROBE_BYTES).read_to_end(&mut head)?;
-        file.seek(SeekFrom::Start(0))?;
-        Self::from_parts(BufReader::new(file), &head, len)
-    }
-}
-
-impl<'a> WavReader<Cursor<&'a [u8]>> {
-    /// Validates a WAV file held in memory.
-    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
-        Self::from_parts(Cursor::new(bytes), bytes, bytes.len() as u64)
-    }
-}
-
-impl<R: Read + Seek> WavReader<R> {
-    /// `head` is the start of the file (for the format probe), `file_len` its length in bytes.
-    fn from_parts(reader: R, head: &[u8], file_len: u64) -> Result<Self> {
-        let declared = wav_format::probe(head)?;
-        declared.check_supported()?;
-        let inner = hound::WavReader::new(reader).map_err(hound_error)?;
-        let spec = inner.spec();
-        let format = match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Float, 32) => SampleFormat::F32,
-            (hound::SampleFormat::Int, 16) => SampleFormat::I16,
-            (hound::SampleFormat::Int, 24) => SampleFormat::I24,
-            (hound::SampleFormat::Int, 32) => SampleFormat::I32,
-            (_, bits) => {
-                return Err(Error::Wav(format!(
-                    "unsupported sample format: {bits}-bit {:?}",
-                    spec.sample_format
-                )))
-            }
-        };
-        if spec.sample_rate == 0 {
-            return Err(Error::Wav("not a valid WAV file: sample rate 0".into()));
-        }
-        let channels = usize::from(spec.channels);
-        // Before anything is sized by the header's rate or channel count.
-        crate::config::check_format(spec.sample_rate, channels)?;
-        let announced = u64::from(inner.len());
-        if announced == 0 {
-            return Err(Error::InvalidInput(
-                "the WAV file holds no audio samples (zero length)".into(),
-            ));
-        }
-        // A header that announces more data than the file holds is refused before any work is done;
-        // the bytes before the data chunk are at least the 44 of a minimal header.
-        let bytes_per_sample = u64::from(spec.bits_per_sample / 8);
-        if let Some(data_at) = wav_format::data_offset(head) {
-            let present = file_len.saturating_sub(data_at) / bytes_per_sample;
-            if present < announced {
-                return Err(truncated(announced, present));
-            }
-        } else if announced.saturating_mul(bytes_per_sample) > file_len {
-            return Err(truncated(announced, file_len / bytes_per_sample));
-        }
-        let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f64;
-        Ok(Self {
-            inner,
-            format,
-            channels,
-            frames: announced / channels as u64,
-            frames_read: 0,
-            non_finite_replaced: 0,
-            scale,
-        })
-    }
-
-    /// Sample rate in Hz.
-    pub fn sample_rate_hz(&self) -> u32 {
-        self.inner.spec().sample_rate
-    }
-
-    /// Number of channels.
-    pub fn channels(&self) -> usize {
-        self.channels
-    }
-
-    /// The file's sample encoding.
-    pub fn format(&self) -> SampleFormat {
-        self.format
-    }
-
-    /// Frames (samples per channel) the file holds.
-    pub fn frames(&self) -> u64 {
-        self.frames
-    }
-
-    /// Duration in seconds.
-    pub fn duration_s(&self) -> f64 {
-        self.frames as f64 / f64::from(self.sample_rate_hz())
-    }
-
-    /// NaN/Inf samples replaced by 0 so far.
-    pub fn non_finite_replaced(&self) -> u64 {
-        self.non_finite_replaced
-    }
-
-    /// Reads up to `max_frames` frames into `out` (one vector per channel, cleared first); returns the
-    /// number of frames read, 0 at the end of the data.
-    pub fn read_block(&mut self, max_frames: usize, out: &mut [Vec<f32>]) -> Result<usize> {
-        if out.len() != self.channels {
-            return Err(Error::InvalidInput(format!(
-                "{} output channels for a file of {}",
-                out.len(),
-                self.channels
-            )));
-        }
-        out.iter_mut().for_each(Vec::clear);
-        let n = (max_frames as u64).min(self.frames - self.frames_read) as usize;
-        let announced = self.frames * self.channels as u64;
-        let read_before = self.frames_read * self.channels as u64;
-        let nb_channels = self.channels;
-        let mut i = 0usize;
-        match self.format {
-            SampleFormat::F32 => {
-                for s in self.inner.samples::<f32>().take(n * nb_channels) {
-                    let s = s.map_err(|e| truncation_or(e, announced, read_before + i as u64))?;
-                    let v = if s.is_finite() {
-                        s
-                    } else {
-                        self.non_finite_replaced += 1;
-                        0.0
-                    };
-                    out[i % nb_channels].push(v);
-                    i += 1;
-                }
-            }
-            _ => {
-                let scale = self.scale;
-                for s in self.inner.samples::<i32>().take(n * nb_channels) {
-                    let s = s.map_err(|e| truncation_or(e, announced, read_before + i as u64))?;
-                    // Full-scale convention: divide by 2^(bits-1), so i16 -32768 maps to exactly -1.0.
-                    out[i % nb_channels].push((f64::from(s) * scale) as f32);
-                    i += 1;
-                }
-            }
-        }
-        if i != n * nb_channels {
-            return Err(truncated(announced, read_before + i as u64));
-        }
-        self.frames_read += n as u64;
-        Ok(n)
-    }
-}
-
-fn truncated(announced: u64, present: u64) -> Error {
-    Error::Wav(format!(
-        "truncated WAV file: the header announces {announced} samples but the data ends after {present}"
-    ))
-}
 
 /// Reads and validates a whole WAV file (see [`decode_wav`]).
 pub fn read_wav(path: &Path) -> Result<WavAudio> {
@@ -280,7 +92,7 @@ pub fn decode_wav(bytes: &[u8]) -> Result<WavAudio> {
     read_all(WavReader::from_bytes(bytes)?)
 }
 
-fn read_all<R: Read + Seek>(mut reader: WavReader<R>) -> Result<WavAudio> {
+fn read_all<R: Read>(mut reader: WavReader<R>) -> Result<WavAudio> {
     let frames = usize::try_from(reader.frames())
         .map_err(|_| Error::InvalidInput("the WAV file is too long for this machine".into()))?;
     let mut channels: Vec<Vec<f32>> = (0..reader.channels())
@@ -292,6 +104,9 @@ fn read_all<R: Read + Seek>(mut reader: WavReader<R>) -> Result<WavAudio> {
             all.extend_from_slice(part);
         }
     }
+    if channels[0].is_empty() {
+        return Err(empty_file());
+    }
     Ok(WavAudio {
         sample_rate_hz: reader.sample_rate_hz(),
         format: reader.format(),
@@ -300,128 +115,13 @@ fn read_all<R: Read + Seek>(mut reader: WavReader<R>) -> Result<WavAudio> {
     })
 }
 
-/// hound reports data that ends before the header said it would as a generic I/O error.
-fn truncation_or(e: hound::Error, announced: u64, read: u64) -> Error {
-    match e {
-        hound::Error::IoError(_) => truncated(announced, read),
-        other => hound_error(other),
-    }
-}
-
-/// A temporary file that is removed on drop unless it was renamed into place.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Distinguishes temp files of concurrent writes in one process (directory mode runs files in parallel).
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A WAV file written block by block that appears complete or not at all: samples go to a hidden temp
-/// file in the target's directory, which [`Self::finish`] syncs and renames over the target. Dropped
-/// without `finish` (an error on the way), it removes the temp file and leaves the target untouched.
-pub struct WavWriter {
-    writer: Option<hound::WavWriter<BufWriter<File>>>,
-    /// A second handle on the temp file, to sync it once hound has flushed and let go of its own.
-    file: File,
-    tmp: TempFile,
-    path: PathBuf,
-    format: SampleFormat,
-    channels: usize,
-}
-
-impl WavWriter {
-    /// Starts writing `channels` channels at `sample_rate_hz` in `format` to a temp file beside `path`.
-    pub fn create(
-        path: &Path,
-        sample_rate_hz: u32,
-        format: SampleFormat,
-        channels: usize,
-    ) -> Result<Self> {
-        let nb_channels = u16::try_from(channels)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| Error::InvalidInput(format!("cannot write {channels} channels")))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", path.display())))?;
-        let tmp = TempFile {
-            path: dir.join(format!(
-                ".{}.{}-{}.tmp",
-                name.to_string_lossy(),
-                std::process::id(),
-                TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-            )),
-            keep: false,
-        };
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp.path)?;
-        let spec = format.hound_spec(nb_channels, sample_rate_hz);
-        let handle = file.try_clone()?;
-        let writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(hound_error)?;
-        Ok(Self {
-            writer: Some(writer),
-            file: handle,
-            tmp,
-            path: path.to_path_buf(),
-            format,
-            channels,
-        })
-    }
-
-    /// Appends one block: one slice per channel, all of the same length (`f32` in [-1, 1]; integer
-    /// formats are rounded and clipped).
-    pub fn write_block<S: AsRef<[f32]>>(&mut self, block: &[S]) -> Result<()> {
-        let frames = block.first().map_or(0, |c| c.as_ref().len());
-        if block.len() != self.channels || block.iter().any(|c| c.as_ref().len() != frames) {
-            return Err(Error::InvalidInput(format!(
-                "a block needs {} channels of equal length",
-                self.channels
-            )));
-        }
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| Error::InvalidInput("the WAV writer is finished".into()))?;
-        for i in 0..frames {
-            for ch in block {
-                write_sample(writer, self.format, ch.as_ref()[i])?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Completes the header, syncs the data and renames the temp file over the target.
-    pub fn finish(mut self) -> Result<()> {
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::InvalidInput("the WAV writer is finished".into()))?;
-        // finalize writes the header and flushes hound's buffer into the file.
-        writer.finalize().map_err(hound_error)?;
-        self.file.sync_all()?;
-        fs::rename(&self.tmp.path, &self.path)?;
-        self.tmp.keep = true;
-        Ok(())
-    }
+/// The error for a file without samples (a header that says so, or a stream that ends before any).
+pub(crate) fn empty_file() -> Error {
+    Error::InvalidInput("the WAV file holds no audio samples (zero length)".into())
 }
 
 /// Writes `channels` (equal lengths, `f32` in [-1, 1]; integers are rounded and clipped) as a WAV file
-/// at `path`, all or nothing (see [`WavWriter`]).
+/// at `path`, all or nothing, replacing a file that is there (see [`WavWriter`]).
 pub fn write_wav_atomic(
     path: &Path,
     sample_rate_hz: u32,
@@ -434,32 +134,22 @@ pub fn write_wav_atomic(
             "channels must be non-empty and of equal length".into(),
         ));
     }
-    let mut writer = WavWriter::create(path, sample_rate_hz, format, channels.len())?;
+    let mut writer = WavWriter::create(
+        path,
+        sample_rate_hz,
+        format,
+        channels.len(),
+        Existing::Overwrite,
+        Some(frames as u64),
+    )?;
     writer.write_block(channels)?;
     writer.finish()
-}
-
-fn write_sample<W: std::io::Write + std::io::Seek>(
-    writer: &mut hound::WavWriter<W>,
-    format: SampleFormat,
-    x: f32,
-) -> Result<()> {
-    let int = |bits: u16| {
-        let full = (1i64 << (bits - 1)) as f64;
-        (f64::from(x) * full).round().clamp(-full, full - 1.0) as i32
-    };
-    match format {
-        SampleFormat::F32 => writer.write_sample(x),
-        SampleFormat::I16 => writer.write_sample(int(16) as i16),
-        SampleFormat::I24 => writer.write_sample(int(24)),
-        SampleFormat::I32 => writer.write_sample(int(32)),
-    }
-    .map_err(hound_error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tone(frames: usize, phase: f32) -> Vec<f32> {
         (0..frames)
@@ -580,5 +270,164 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("sub")]);
+    }
+
+    /// A reader that can only read, a few bytes at a time, like a pipe.
+    struct Pipe<'a>(&'a [u8]);
+
+    impl Read for Pipe<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn wav_bytes(format: SampleFormat, chans: &[Vec<f32>]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wav");
+        write_wav_atomic(&path, 16_000, format, chans).unwrap();
+        fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn reads_streams_of_unknown_length_to_the_end() {
+        let chans = vec![tone(1001, 0.0), tone(1001, 1.0)];
+        for format in [SampleFormat::I16, SampleFormat::I24, SampleFormat::F32] {
+            let bytes = wav_bytes(format, &chans);
+            let known = decode_wav(&bytes).unwrap();
+            let data_len_at = wav_format::data_chunk(&bytes).unwrap().0 - 4;
+            for unknown in [0u32, u32::MAX] {
+                let mut b = bytes.clone();
+                b[data_len_at..data_len_at + 4].copy_from_slice(&unknown.to_le_bytes());
+                b[4..8].copy_from_slice(&unknown.to_le_bytes());
+                assert_eq!(decode_wav(&b).unwrap(), known, "{format:?} {unknown:#x}");
+                // Through a pipe, with a partial frame at the end (dropped).
+                b.push(7);
+                let mut r = WavReader::from_reader(Pipe(&b), None).unwrap();
+                assert!(!r.length_known());
+                let mut block = vec![Vec::new(); 2];
+                let mut frames = 0;
+                while r.read_block(300, &mut block).unwrap() > 0 {
+                    frames += block[0].len();
+                }
+                assert_eq!((frames, r.frames()), (1001, 1001));
+            }
+        }
+        // A stream that ends before any sample is an empty file.
+        let mut b = wav_bytes(SampleFormat::I16, &[vec![0.5]]);
+        b.truncate(b.len() - 2);
+        let at = wav_format::data_chunk(&b).unwrap().0 - 4;
+        b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_wav(&b).unwrap_err().to_string().contains("no audio samples"));
+    }
+
+    #[test]
+    fn known_length_through_a_pipe_still_detects_truncation() {
+        let bytes = wav_bytes(SampleFormat::I16, &[tone(500, 0.0)]);
+        let cut = &bytes[..bytes.len() - 100];
+        let mut r = WavReader::from_reader(Pipe(cut), None).unwrap();
+        let mut block = vec![Vec::new()];
+        let err = loop {
+            match r.read_block(64, &mut block) {
+                Ok(0) => panic!("read to the end of a truncated stream"),
+                Ok(_) => {}
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("announces 500 samples but the data ends after 450"), "{err}");
+    }
+
+    #[test]
+    fn writes_the_header_forms_sox_writes() {
+        let fmt_of = |format, nb_channels: usize| {
+            let b = wav_bytes(format, &vec![vec![0.25; 10]; nb_channels]);
+            let tag = u16::from_le_bytes([b[20], b[21]]);
+            let fmt_len = u32::from_le_bytes([b[16], b[17], b[18], b[19]]);
+            let has_fact = b.windows(4).any(|w| w == b"fact");
+            (tag, fmt_len, has_fact)
+        };
+        assert_eq!(fmt_of(SampleFormat::I16, 1), (1, 16, false));
+        assert_eq!(fmt_of(SampleFormat::I16, 2), (1, 16, false));
+        assert_eq!(fmt_of(SampleFormat::F32, 1), (3, 18, true));
+        assert_eq!(fmt_of(SampleFormat::F32, 2), (3, 18, true));
+        assert_eq!(fmt_of(SampleFormat::I24, 1), (0xfffe, 40, false));
+        assert_eq!(fmt_of(SampleFormat::I16, 3), (0xfffe, 40, false));
+        assert_eq!(fmt_of(SampleFormat::F32, 3), (0xfffe, 40, true));
+        // hound, a second reader, agrees with the lengths the writer patched in.
+        let b = wav_bytes(SampleFormat::I24, &[tone(333, 0.0)]);
+        assert_eq!(b.len() % 2, 0, "odd data is padded");
+        let r = hound::WavReader::new(std::io::Cursor::new(&b)).unwrap();
+        assert_eq!((r.len(), r.spec().bits_per_sample), (333, 24));
+    }
+
+    #[test]
+    fn reads_24_bit_samples_in_32_bit_containers() {
+        let bytes = wav_bytes(SampleFormat::I24, &[vec![0.5, -0.25, -1.0]]);
+        let twenty_four = decode_wav(&bytes).unwrap();
+        // The same samples as WAVE_FORMAT_EXTENSIBLE 24-in-32: block align 4, container bits 32.
+        let (data_at, _) = wav_format::data_chunk(&bytes).unwrap();
+        let mut b = bytes[..data_at].to_vec();
+        b[32..34].copy_from_slice(&4u16.to_le_bytes()); // block align
+        b[34..36].copy_from_slice(&32u16.to_le_bytes()); // container bits
+        b[28..32].copy_from_slice(&(16_000u32 * 4).to_le_bytes());
+        b[data_at - 4..data_at].copy_from_slice(&12u32.to_le_bytes());
+        for s in bytes[data_at..data_at + 9].chunks(3) {
+            b.extend_from_slice(s);
+            b.push(if s[2] & 0x80 != 0 { 0xff } else { 0 });
+        }
+        assert_eq!(decode_wav(&b).unwrap().channels, twenty_four.channels);
+    }
+
+    #[test]
+    fn refuses_an_existing_file_unless_told_and_keeps_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("orig.wav");
+        fs::write(&target, b"precious").unwrap();
+        let w = WavWriter::create(&target, 8000, SampleFormat::I16, 1, Existing::Refuse, None);
+        assert!(w.err().unwrap().to_string().contains("refusing to overwrite"));
+        // A file that appears while the output is written is not replaced either.
+        let late = dir.path().join("late.wav");
+        let mut w = WavWriter::create(&late, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
+        w.write_block(&[[0.5f32; 4]]).unwrap();
+        fs::write(&late, b"precious").unwrap();
+        assert!(w.finish().is_err());
+        assert_eq!(fs::read(&late).unwrap(), b"precious");
+        // Overwrite through a symlink replaces the target and keeps the link.
+        let link = dir.path().join("link.wav");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_wav_atomic(&link, 8000, SampleFormat::I16, &[vec![0.5; 4]]).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(read_wav(&target).unwrap().frames(), 4);
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["late.wav", "link.wav", "orig.wav"]);
+    }
+
+    #[test]
+    fn writes_devices_in_place_and_counts_samples_beyond_full_scale() {
+        let mut w =
+            WavWriter::create(Path::new("/dev/null"), 8000, SampleFormat::I16, 1, Existing::Refuse, Some(5))
+                .unwrap();
+        w.write_block(&[[0.5, 1.5, -1.0, -1.25, f32::NAN]]).unwrap();
+        assert_eq!(w.beyond_full_scale(), 2);
+        w.finish().unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    }
+
+    #[test]
+    fn remove_temp_files_stops_an_output_from_appearing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.wav");
+        let mut w = WavWriter::create(&path, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
+        w.write_block(&[[0.5f32; 4]]).unwrap();
+        assert!(remove_temp_files() >= 1);
+        assert!(w.finish().is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -17,6 +17,8 @@ pub struct DeclaredFormat {
     pub format_tag: u16,
     /// Bits per sample (the valid bits of an extensible header when it states them).
     pub bits_per_sample: u16,
+    /// Bytes per frame (`nBlockAlign`): channels × container bytes (a 24-bit sample may sit in 4).
+    pub block_align: u16,
 }
 
 impl DeclaredFormat {
@@ -61,8 +63,9 @@ pub fn probe(bytes: &[u8]) -> Result<DeclaredFormat> {
         let body = at + 8;
         if id == b"fmt " {
             let tag = u16_at(bytes, body);
+            let block_align = u16_at(bytes, body + 12);
             let bits = u16_at(bytes, body + 14);
-            let (Some(tag), Some(bits)) = (tag, bits) else {
+            let (Some(tag), Some(block_align), Some(bits)) = (tag, block_align, bits) else {
                 return Err(Error::Wav(
                     "not a valid WAV file: fmt chunk is cut short".into(),
                 ));
@@ -71,6 +74,7 @@ pub fn probe(bytes: &[u8]) -> Result<DeclaredFormat> {
                 return Ok(DeclaredFormat {
                     format_tag: tag,
                     bits_per_sample: bits,
+                    block_align,
                 });
             }
             // WAVEFORMATEXTENSIBLE: cbSize(2) validBits(2) channelMask(4) subFormat GUID(16) after the
@@ -85,6 +89,7 @@ pub fn probe(bytes: &[u8]) -> Result<DeclaredFormat> {
             return Ok(DeclaredFormat {
                 format_tag: sub_tag,
                 bits_per_sample: if valid_bits > 0 { valid_bits } else { bits },
+                block_align,
             });
         }
         // Chunks are padded to an even length; a length that overflows ends the search.
@@ -98,18 +103,24 @@ pub fn probe(bytes: &[u8]) -> Result<DeclaredFormat> {
     ))
 }
 
-/// Byte offset of the `data` chunk's samples, when the chunk starts within `head` (the start of a RIFF
-/// file); `None` otherwise.
-pub fn data_offset(head: &[u8]) -> Option<u64> {
+/// The `data` chunk, when its header lies within `head` (the start of a RIFF file): the byte offset of
+/// its first sample and the length its header declares.
+pub fn data_chunk(head: &[u8]) -> Option<(usize, u32)> {
     let mut at = 12usize;
     while let (Some(id), Some(len)) = (head.get(at..at + 4), u32_at(head, at + 4)) {
         let body = at + 8;
         if id == b"data" {
-            return Some(body as u64);
+            return Some((body, len));
         }
         at = body.checked_add(len as usize + (len as usize & 1))?;
     }
     None
+}
+
+/// A declared data length that means "read to the end": 0xFFFFFFFF is what ffmpeg and sox write to a
+/// pipe, 0 what some recorders leave when they are killed before they patch the header.
+pub fn is_unknown_length(declared_len: u32) -> bool {
+    declared_len == 0 || declared_len == u32::MAX
 }
 
 #[cfg(test)]
@@ -152,6 +163,7 @@ mod tests {
         for (tag, bits) in [(1, 16), (1, 24), (1, 32), (3, 32)] {
             let f = probe(&header(tag, bits, None)).unwrap();
             assert_eq!((f.format_tag, f.bits_per_sample), (tag, bits));
+            assert_eq!(f.block_align, bits / 8);
             f.check_supported().unwrap();
         }
         let f = probe(&header(3, 32, Some(3))).unwrap();
@@ -172,6 +184,17 @@ mod tests {
         assert!(msg(header(3, 64, None)).contains("64-bit float"));
         assert!(msg(header(3, 64, Some(3))).contains("64-bit float"));
         assert!(msg(header(2, 4, None)).contains("format tag 0x0002 is compressed"));
+    }
+
+    #[test]
+    fn finds_the_data_chunk_after_padded_chunks() {
+        let mut h = header(1, 16, None);
+        assert_eq!(data_chunk(&h), None);
+        let at = h.len() + 8;
+        h.extend_from_slice(b"data");
+        h.extend_from_slice(&6u32.to_le_bytes());
+        assert_eq!(data_chunk(&h), Some((at, 6)));
+        assert!(is_unknown_length(0) && is_unknown_length(u32::MAX) && !is_unknown_length(6));
     }
 
     #[test]

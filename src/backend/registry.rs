@@ -64,7 +64,7 @@ pub const BACKENDS: &[BackendInfo] = &[
     BackendInfo {
         name: "native-f16",
         feature: None,
-        summary: "pure-Rust engine, half-float weights widened to f32 (default)",
+        summary: "pure-Rust engine, half-float weights widened to f32",
         engine: Engine::Native(WeightPrecision::F16),
     },
     BackendInfo {

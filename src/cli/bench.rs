@@ -16,6 +16,7 @@ const RANDOM_WEIGHTS_SEED: u64 = 0;
 
 /// Arguments of `dfn4 bench`.
 #[derive(Debug, Args)]
+#[command(after_help = super::backend_help())]
 pub struct BenchArgs {
     /// Batch sizes of the offline runs (space- or comma-separated).
     #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "N", default_values_t = [1, 2, 4, 8], value_parser = positive)]
@@ -29,8 +30,7 @@ pub struct BenchArgs {
     /// Timed iterations per configuration.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = positive)]
     pub num_runs: usize,
-    /// Backends to measure, the first being the speedup baseline (native, tch-cpu, tch-cuda,
-    /// tch-cuda-eager, tch-mps, mlx-cpu, mlx-gpu; tch-cuda-eager is tch-cuda without CUDA graphs).
+    /// Backends to measure, the first being the speedup baseline (names: the list below).
     /// Default: every backend compiled in and available.
     #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME", conflicts_with = "only")]
     pub backends: Vec<String>,

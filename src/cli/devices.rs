@@ -11,11 +11,21 @@ pub struct DevicesArgs {
     /// Only this audio host (e.g. ALSA, PulseAudio); default: every available host.
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
+    /// Let the audio libraries print their own diagnostics (ALSA and JACK probe every device they
+    /// know and complain about each one that is absent; hidden by default).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// Runs `dfn4 devices`.
 pub fn run(args: &DevicesArgs) -> Result<()> {
-    let hosts = list_hosts(args.host.as_deref()).context("cannot list audio devices")?;
+    let listing = || list_hosts(args.host.as_deref());
+    let hosts = if args.verbose {
+        listing()
+    } else {
+        with_stderr_silenced(listing)
+    }
+    .context("cannot list audio devices")?;
     if hosts.is_empty() {
         println!("no audio host available");
     }
@@ -114,4 +124,29 @@ mod tests {
         );
         assert_eq!(compress_counts(&[1, 2]), None);
     }
+}
+
+/// Runs `f` with file descriptor 2 pointed at /dev/null: the C audio libraries write their probing
+/// noise straight to it, past Rust's `eprintln!`. Restored afterwards; if anything fails on the way,
+/// `f` simply runs with stderr as it was.
+fn with_stderr_silenced<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: plain descriptor calls on descriptors this function owns (the duplicate of 2 and
+    // /dev/null); fd 2 is put back before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
+        if saved >= 0 {
+            unsafe { libc::close(saved) };
+        }
+        return f();
+    }
+    let result = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    result
 }

@@ -1,8 +1,11 @@
-//! `dfn4 enhance IN OUT`: denoises one WAV file, or every `*.wav` of a directory in parallel. The output
-//! keeps the input's rate, channels, length and (unless `--out-format` says otherwise) sample format.
-use std::fs;
+//! `dfn4 enhance IN... OUT`: denoises a WAV file, stdin (`-`), several files into a folder, or every
+//! `*.wav` of a directory in parallel. The output keeps the input's rate, channels, length and (unless
+//! `--out-format` says otherwise) sample format. Paths are planned and checked first
+//! ([`super::enhance_paths`]); status, progress and warnings go to stderr, so stdout can carry audio.
+use std::fs::File;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,10 +14,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use dfn4::audio_io::SampleFormat;
+use dfn4::audio_io::wav::{remove_temp_files, Existing, SampleFormat, WavReader, WavWriter};
 use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
 use dfn4::enhance::{Enhancer, FileOptions, FileReport};
 
+use super::enhance_paths::{plan, Endpoint, Job, Plan, Skipped};
 use super::filter_args::FilterArgs;
 
 /// Files of more frames than this (10 s at 48 kHz) get a progress bar (when stderr is a terminal).
@@ -22,17 +26,22 @@ const PROGRESS_MIN_FRAMES: u64 = 480_000;
 
 /// Arguments of `dfn4 enhance`.
 #[derive(Debug, Args)]
+#[command(after_help = super::backend_help())]
 pub struct EnhanceArgs {
-    /// Input WAV file, or a directory whose *.wav files are all enhanced.
-    pub input: PathBuf,
-    /// Output WAV file; for a directory input, the output directory (created if missing). An existing
-    /// directory given for a file input receives a file of the input's name.
-    pub output: PathBuf,
+    /// Inputs then the output. One input: a WAV file, `-` for stdin, or a directory whose *.wav files
+    /// are all enhanced. The output: a WAV file, `-` for stdout, or a folder (created if missing when
+    /// named with a trailing `/`). Several inputs: files, and the output is a folder (created if
+    /// missing) that receives a file of each input's name.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+    /// Replace output files that exist already (refused otherwise; an input is never overwritten).
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
     /// Model weights (safetensors); the config is read from PATH with a .json extension if present.
     /// Default: the weights embedded in this build.
     #[arg(long, value_name = "PATH")]
-    pub model: Option<PathBuf>,
-    /// Inference backend ("native" is the exact f32 engine).
+    pub model: Option<std::path::PathBuf>,
+    /// Inference backend (the list, and why the default is the default: below, or `--help`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BACKEND)]
     pub backend: String,
     /// Attenuation limit, post-filter and LSNR gates.
@@ -41,6 +50,11 @@ pub struct EnhanceArgs {
     /// Sample format of the output (default: the input's).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub out_format: Option<OutFormat>,
+    /// Round output peaks above -1 dBFS off towards full scale instead of letting a 16/24/32-bit
+    /// output clip them (off by default: the output is the model's; clipped samples are counted and
+    /// reported either way).
+    #[arg(long)]
+    pub soft_clip: bool,
 }
 
 /// Output sample formats selectable on the command line.
@@ -72,14 +86,8 @@ pub fn run(args: &EnhanceArgs) -> Result<()> {
     let params = args.filter.params()?;
     // Name, feature and device are checked before the input, so a typo fails fast.
     registry::lookup(&args.backend)?.availability()?;
-    let meta = fs::metadata(&args.input)
-        .with_context(|| format!("cannot read input {}", args.input.display()))?;
-    let is_dir = meta.is_dir();
-    let (input, output) = if is_dir {
-        check_dir_paths(&args.input, &args.output)?
-    } else {
-        check_file_paths(&args.input, &args.output)?
-    };
+    let plan = plan(&args.paths, args.overwrite)?;
+    remove_temp_files_on_interrupt();
     let backend = registry::create(
         &args.backend,
         ModelSource::from_option(args.model.as_deref()),
@@ -88,49 +96,66 @@ pub fn run(args: &EnhanceArgs) -> Result<()> {
         Enhancer::new(Arc::new(backend), params).context("cannot create the denoiser")?;
     let options = FileOptions {
         out_format: args.out_format.map(SampleFormat::from),
+        existing: if args.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        },
+        soft_clip: args.soft_clip,
     };
-    if is_dir {
-        run_dir(&enhancer, &input, &output, &options)
-    } else {
-        run_file(&enhancer, &input, &output, &options)
+    match plan {
+        Plan::One(job) => run_one(&enhancer, &job, &options),
+        Plan::Many {
+            jobs,
+            out_dir,
+            skipped,
+        } => run_many(&enhancer, &jobs, &out_dir, &skipped, &options),
     }
 }
 
-/// `path` made absolute with symlinks resolved; for a file that does not exist yet, its directory is
-/// resolved instead and the name appended.
-fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = fs::canonicalize(path) {
-        return Some(p);
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Some(fs::canonicalize(parent).ok()?.join(path.file_name()?))
+/// Ctrl-C, SIGTERM and SIGHUP remove the temp files of outputs being written, then exit 130: no
+/// partial output is ever left behind.
+fn remove_temp_files_on_interrupt() {
+    // Failing to install the handler only loses the clean-up; the run itself is unaffected.
+    let _ = ctrlc::set_handler(|| {
+        let removed = remove_temp_files();
+        eprintln!("interrupted; {removed} unfinished output file(s) removed");
+        std::process::exit(130);
+    });
 }
 
-fn same_path(a: &Path, b: &Path) -> bool {
-    matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
-}
-
-fn summary(output: &Path, report: &FileReport) -> String {
+fn summary(output: &str, report: &FileReport) -> String {
     let secs = report.processing_s;
     format!(
-        "{}: {:.2} s of audio processed in {secs:.2} s (RTF {:.3})",
-        output.display(),
+        "{output}: {:.2} s of audio processed in {secs:.2} s (RTF {:.3})",
         report.audio_s,
         secs / report.audio_s.max(f64::MIN_POSITIVE)
     )
 }
 
-fn warn_non_finite(path: &Path, report: &FileReport) -> Option<String> {
-    (report.non_finite_replaced > 0).then(|| {
-        format!(
-            "warning: {}: replaced {} NaN/Inf samples with 0",
-            path.display(),
+/// Warnings about a finished file: repaired input samples, output beyond full scale.
+fn warnings(input: &str, output: &str, report: &FileReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if report.non_finite_replaced > 0 {
+        lines.push(format!(
+            "warning: {input}: replaced {} NaN/Inf samples with 0",
             report.non_finite_replaced
-        )
-    })
+        ));
+    }
+    if report.beyond_full_scale > 0 {
+        let peak_db = 20.0 * report.peak.max(f32::MIN_POSITIVE).log10();
+        let what = if report.out_format == SampleFormat::F32 {
+            "beyond full scale, kept in the float output (players and converters may clip them)"
+        } else {
+            "clipped at full scale"
+        };
+        lines.push(format!(
+            "warning: {output}: {} samples {what}; peak {peak_db:+.1} dBFS (--soft-clip rounds such \
+             peaks off; --atten-lim-db or a quieter input also avoid them)",
+            report.beyond_full_scale
+        ));
+    }
+    lines
 }
 
 fn stderr_target() -> ProgressDrawTarget {
@@ -141,142 +166,124 @@ fn stderr_target() -> ProgressDrawTarget {
     }
 }
 
-/// The output file for a file input (an existing directory receives a file of the input's name), after
-/// checking that it is not the input and that its directory exists.
-fn check_file_paths(input: &Path, output: &Path) -> Result<(PathBuf, PathBuf)> {
-    let output = if output.is_dir() {
-        output.join(input.file_name().context("the input has no file name")?)
+/// A `File` on this process's stdin or stdout (a duplicate descriptor), so the WAV reader and writer
+/// treat them as any other file (a pipe, or a regular file after a shell redirect).
+fn std_file(stdout: bool) -> std::io::Result<File> {
+    let fd = if stdout {
+        std::io::stdout().as_fd().try_clone_to_owned()
     } else {
-        output.to_path_buf()
+        std::io::stdin().as_fd().try_clone_to_owned()
     };
-    if same_path(input, &output) {
-        bail!(
-            "the output {} is the input file; refusing to overwrite it",
-            output.display()
-        );
-    }
-    let out_dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !out_dir.is_dir() {
-        bail!(
-            "cannot write output {}: directory {} does not exist",
-            output.display(),
-            out_dir.display()
-        );
-    }
-    Ok((input.to_path_buf(), output))
+    Ok(File::from(fd?))
 }
 
-fn run_file(enhancer: &Enhancer, input: &Path, output: &Path, options: &FileOptions) -> Result<()> {
+fn run_one(enhancer: &Enhancer, job: &Job, options: &FileOptions) -> Result<()> {
+    let (in_name, out_name) = (job.input.display(), job.output.display());
+    if job.output == Endpoint::Std && std::io::stdout().is_terminal() {
+        bail!("refusing to write audio to a terminal; redirect stdout to a file or a pipe");
+    }
+    if let (Endpoint::Path(out), true) = (&job.output, job.create_parent) {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        }
+    }
     let bar = ProgressBar::with_draw_target(None, stderr_target());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {percent:>3}% elapsed {elapsed} eta {eta}")
             .context("progress bar template")?,
     );
-    let report = enhancer
-        .enhance_file(input, output, options, &|done, total| {
-            // Short files finish before a bar would be worth drawing.
-            if total > PROGRESS_MIN_FRAMES {
-                bar.set_length(total);
-                bar.set_position(done);
+    let progress = |done: u64, total: u64| {
+        // Short files finish before a bar would be worth drawing; streams have no known total.
+        if total > PROGRESS_MIN_FRAMES {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let result = match &job.input {
+        Endpoint::Path(p) => WavReader::open(p),
+        Endpoint::Std => {
+            let file = std_file(false).context("cannot read stdin")?;
+            let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            WavReader::from_reader(file, len)
+        }
+    }
+    .and_then(|reader| {
+        enhancer.enhance_wav(reader, options, &progress, |rate_hz, format, channels, frames| {
+            match &job.output {
+                Endpoint::Path(p) => {
+                    WavWriter::create(p, rate_hz, format, channels, options.existing, frames)
+                }
+                Endpoint::Std => {
+                    WavWriter::to_stream(std_file(true)?, rate_hz, format, channels, frames)
+                }
             }
         })
-        .map_err(|e| file_error(input, output, e))?;
+    });
     bar.finish_and_clear();
-    if let Some(w) = warn_non_finite(input, &report) {
+    let report = result.map_err(|e| file_error(&in_name, &out_name, e))?;
+    for w in warnings(&in_name, &out_name, &report) {
         eprintln!("{w}");
     }
-    println!("{}", summary(output, &report));
+    eprintln!("{}", summary(&out_name, &report));
     Ok(())
 }
 
 /// Whether a library error is about the input file (unreadable, not WAV, truncated, ...).
 fn is_input_error(e: &dfn4::Error) -> bool {
     match e {
-        dfn4::Error::Wav(_) | dfn4::Error::InvalidInput(_) => true,
+        dfn4::Error::Wav(_) | dfn4::Error::InvalidInput(_) | dfn4::Error::UnsupportedFormat(_) => {
+            true
+        }
         dfn4::Error::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
         _ => false,
     }
 }
 
 /// Library errors on reading name the input, the rest the output.
-fn file_error(input: &Path, output: &Path, e: dfn4::Error) -> anyhow::Error {
+fn file_error(input: &str, output: &str, e: dfn4::Error) -> anyhow::Error {
     let context = if is_input_error(&e) {
-        format!("cannot read input {}", input.display())
+        format!("cannot read input {input}")
     } else {
-        format!("cannot enhance into {}", output.display())
+        format!("cannot enhance into {output}")
     };
     anyhow::Error::new(e).context(context)
 }
 
-/// The `*.wav` files (any case of the extension) directly inside `dir`, sorted by name.
-fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
-        let is_wav = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
-        if is_wav && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn check_dir_paths(in_dir: &Path, out_dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    if out_dir.exists() && !out_dir.is_dir() {
-        bail!(
-            "the input {} is a directory, so the output {} must be one too",
-            in_dir.display(),
-            out_dir.display()
-        );
-    }
-    if same_path(in_dir, out_dir) {
-        bail!(
-            "the output directory {} is the input directory; refusing to overwrite the inputs",
-            out_dir.display()
-        );
-    }
-    Ok((in_dir.to_path_buf(), out_dir.to_path_buf()))
-}
-
-fn run_dir(
+fn run_many(
     enhancer: &Enhancer,
-    in_dir: &Path,
+    jobs: &[Job],
     out_dir: &Path,
+    skipped: &[Skipped],
     options: &FileOptions,
 ) -> Result<()> {
-    let files = wav_files(in_dir)?;
-    if files.is_empty() {
-        bail!("no .wav files in {}", in_dir.display());
+    for s in skipped {
+        eprintln!("skipped {}: {}", s.path.display(), s.why);
     }
-    fs::create_dir_all(out_dir)
+    std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
-    let bar = ProgressBar::with_draw_target(Some(files.len() as u64), stderr_target());
+    let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), stderr_target());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} files, elapsed {elapsed}")
             .context("progress bar template")?,
     );
     let start = Instant::now();
-    let audio_s: Vec<Option<f64>> = files
+    let audio_s: Vec<Option<f64>> = jobs
         .par_iter()
-        .map(|input| {
-            let output = out_dir.join(input.file_name().unwrap_or_default());
-            let result = enhancer.enhance_file(input, &output, options, &|_, _| {});
+        .map(|job| {
+            let (Endpoint::Path(input), Endpoint::Path(output)) = (&job.input, &job.output) else {
+                return None;
+            };
+            let result = enhancer.enhance_file(input, output, options, &|_, _| {});
             bar.inc(1);
+            let (in_name, out_name) = (job.input.display(), job.output.display());
             match result {
                 Ok(report) => {
                     bar.suspend(|| {
-                        if let Some(w) = warn_non_finite(input, &report) {
+                        for w in warnings(&in_name, &out_name, &report) {
                             eprintln!("{w}");
                         }
-                        println!("{}", summary(&output, &report));
+                        eprintln!("{}", summary(&out_name, &report));
                     });
                     Some(report.audio_s)
                 }
@@ -288,7 +295,7 @@ fn run_dir(
                         "cannot enhance"
                     };
                     let msg = format!("{what}: {e}").replace('\n', " ");
-                    bar.suspend(|| eprintln!("error: {}: {msg}", input.display()));
+                    bar.suspend(|| eprintln!("error: {in_name}: {msg}"));
                     None
                 }
             }
@@ -298,15 +305,20 @@ fn run_dir(
     let failed = audio_s.iter().filter(|s| s.is_none()).count();
     let total_s: f64 = audio_s.iter().flatten().sum();
     let wall_s = start.elapsed().as_secs_f64();
-    println!(
-        "{} of {} files enhanced into {}: {total_s:.2} s of audio in {wall_s:.2} s wall clock (RTF {:.3})",
-        files.len() - failed,
-        files.len(),
+    let skipped_note = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; {} other entries skipped (listed above)", skipped.len())
+    };
+    eprintln!(
+        "{} of {} files enhanced into {}: {total_s:.2} s of audio in {wall_s:.2} s wall clock (RTF {:.3}){skipped_note}",
+        jobs.len() - failed,
+        jobs.len(),
         out_dir.display(),
         wall_s / total_s.max(f64::MIN_POSITIVE)
     );
     if failed > 0 {
-        bail!("{failed} of {} files failed", files.len());
+        bail!("{failed} of {} files failed", jobs.len());
     }
     Ok(())
 }

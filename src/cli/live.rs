@@ -56,6 +56,10 @@ pub struct LiveArgs {
     #[cfg(feature = "gui")]
     #[arg(long)]
     pub gui: bool,
+    /// Without the `gui` feature, `--gui` is accepted only to say which feature it needs.
+    #[cfg(not(feature = "gui"))]
+    #[arg(long, hide = true)]
+    pub gui: bool,
     /// Attenuation limit, post-filter and LSNR gates (same options, meaning and defaults as
     /// `dfn4 enhance`).
     #[command(flatten)]
@@ -126,6 +130,10 @@ pub(crate) fn build_workers(
 
 /// Runs `dfn4 live`.
 pub fn run(args: &LiveArgs) -> Result<()> {
+    #[cfg(not(feature = "gui"))]
+    if args.gui {
+        return Err(super::missing_feature("`--gui`", "gui"));
+    }
     let params = args.filter.params()?;
     if let Some(s) = args.duration {
         if !s.is_finite() || s <= 0.0 {

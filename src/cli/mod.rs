@@ -4,6 +4,7 @@ pub mod bench;
 #[cfg(feature = "live")]
 pub mod devices;
 pub mod enhance;
+pub mod enhance_paths;
 pub mod filter_args;
 #[cfg(feature = "gui")]
 pub mod gui;
@@ -12,7 +13,10 @@ pub mod live;
 #[cfg(feature = "train")]
 pub mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use dfn4::backend::registry::BACKENDS;
+use dfn4::backend::DEFAULT_BACKEND;
 
 /// dfn4: real-time speech denoiser (DeepFilterNet signal path with the Mamba-based DfNet4 network).
 #[derive(Debug, Parser)]
@@ -42,6 +46,55 @@ pub enum Command {
     /// List audio hosts and their input and output devices with supported rates (cargo feature `live`).
     #[cfg(feature = "live")]
     Devices(devices::DevicesArgs),
+    // The commands of features this build lacks: hidden, they say which feature to build with
+    // instead of clap's "unrecognized subcommand".
+    #[cfg(not(feature = "gui"))]
+    #[command(hide = true)]
+    Gui(MissingFeature),
+    #[cfg(not(feature = "train"))]
+    #[command(hide = true)]
+    Train(MissingFeature),
+    #[cfg(not(feature = "live"))]
+    #[command(hide = true)]
+    Live(MissingFeature),
+    #[cfg(not(feature = "live"))]
+    #[command(hide = true)]
+    Devices(MissingFeature),
+}
+
+/// The arguments of a command whose feature is not compiled in: anything, ignored.
+#[derive(Debug, Args)]
+pub struct MissingFeature {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+/// The error of a command or option whose cargo feature this build lacks.
+pub fn missing_feature(what: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} needs the cargo feature \"{feature}\", which this build lacks (rebuild with \
+         `cargo install --path . --features {feature}`; see README, Install)"
+    )
+}
+
+/// The backends, which are in this build, the default and why: the epilogue of `enhance --help` and
+/// `bench --help`.
+pub fn backend_help() -> String {
+    let mut text = String::from("Backends (--backend NAME):\n");
+    for b in BACKENDS {
+        let note = match (b.compiled(), b.name == DEFAULT_BACKEND) {
+            (true, true) => " [default]".to_string(),
+            (true, false) => String::new(),
+            (false, _) => format!(" [not in this build: cargo feature \"{}\"]", b.feature.unwrap_or("?")),
+        };
+        text.push_str(&format!("  {:<15} {}{note}\n", b.name, b.summary));
+    }
+    text.push_str(&format!(
+        "The default, {DEFAULT_BACKEND}, needs nothing beyond this binary on any machine and is the \
+         fastest engine per streaming step on one CPU core (1.76x native's, with the same dev-set \
+         scores to three decimals; docs/benchmarks.md). `dfn4 bench` measures them on this machine."
+    ));
+    text
 }
 
 /// Runs the parsed command.
@@ -57,6 +110,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Live(args) => live::run(&args),
         #[cfg(feature = "live")]
         Command::Devices(args) => devices::run(&args),
+        #[cfg(not(feature = "gui"))]
+        Command::Gui(_) => Err(missing_feature("`dfn4 gui`", "gui")),
+        #[cfg(not(feature = "train"))]
+        Command::Train(_) => Err(missing_feature("`dfn4 train`", "train")),
+        #[cfg(not(feature = "live"))]
+        Command::Live(_) => Err(missing_feature("`dfn4 live`", "live")),
+        #[cfg(not(feature = "live"))]
+        Command::Devices(_) => Err(missing_feature("`dfn4 devices`", "live")),
     }
 }
 
@@ -87,7 +148,9 @@ mod tests {
     #[cfg(not(feature = "train"))]
     #[test]
     fn train_needs_the_feature() {
-        assert!(Cli::try_parse_from(["dfn4", "train"]).is_err());
+        let cli = Cli::try_parse_from(["dfn4", "train", "--steps", "7"]).expect("parses");
+        let err = run(cli).unwrap_err().to_string();
+        assert!(err.contains("cargo feature \"train\""), "{err}");
     }
 
     #[cfg(feature = "gui")]
@@ -115,7 +178,18 @@ mod tests {
     #[cfg(not(feature = "gui"))]
     #[test]
     fn gui_needs_the_feature() {
-        assert!(Cli::try_parse_from(["dfn4", "gui", "--demo"]).is_err());
+        let cli = Cli::try_parse_from(["dfn4", "gui", "--demo"]).expect("parses");
+        let err = run(cli).unwrap_err().to_string();
+        assert!(err.contains("cargo feature \"gui\""), "{err}");
+    }
+
+    #[test]
+    fn backend_help_lists_every_backend_and_the_default() {
+        let help = backend_help();
+        for b in BACKENDS {
+            assert!(help.contains(b.name), "{help}");
+        }
+        assert!(help.contains("[default]") && help.contains(DEFAULT_BACKEND));
     }
 
     #[cfg(not(feature = "live"))]
