@@ -22,7 +22,7 @@ for name, secs in (("short", 10), ("long", long_s)):
             w.writeframes(struct.pack(f"<{len(block)}h", *block))
 PY
 peak_kib() {
-  /usr/bin/time -v target/release/dfn4 enhance "$1" "$work/out.wav" 2>&1 >/dev/null |
+  /usr/bin/time -v target/release/dfn4 enhance -y "$1" "$work/out.wav" 2>&1 >/dev/null |
     awk '/Maximum resident set size/ {print $6}'
 }
 short_kib=$(peak_kib "$work/short.wav")

@@ -39,7 +39,7 @@ for v in v1 v3; do
     src=data/devset/noisy
     [ "$v" = v3 ] && src=data/devset_v3/noisy
     rm -rf "${out:?}/${name}_$v"
-    "$dfn4" enhance "${enh_args[@]}" "$src" "$out/${name}_$v"
+    "$dfn4" enhance -y "${enh_args[@]}" "$src" "$out/${name}_$v"
 done
 "$py" scripts/eval/eval.py --clean data/devset/clean --enhanced noisy=data/devset/noisy \
     --enhanced "$name=$out/${name}_v1" --json "$out/${name}_v1.json" | tee "$out/${name}_v1.md"

@@ -64,7 +64,7 @@ set +e
 
 # Parity on the GPU: the same 10 s recording through native, tch-cuda and mlx-gpu.
 for b in native tch-cuda mlx-gpu; do
-  "$WORK/dfn4" enhance --backend "$b" assets/noisy_speech.wav "$OUT/enh_$b.wav" >"$OUT/enh_$b.log" 2>&1
+  "$WORK/dfn4" enhance -y --backend "$b" assets/noisy_speech.wav "$OUT/enh_$b.wav" >"$OUT/enh_$b.log" 2>&1
   echo "enhance --backend $b: exit $?"
   tail -n 3 "$OUT/enh_$b.log"
 done

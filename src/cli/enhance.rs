@@ -151,7 +151,7 @@ fn warnings(input: &str, output: &str, report: &FileReport) -> Vec<String> {
         };
         lines.push(format!(
             "warning: {output}: {} samples {what}; peak {peak_db:+.1} dBFS (--soft-clip rounds such \
-             peaks off; --atten-lim-db or a quieter input also avoid them)",
+             peaks off below full scale)",
             report.beyond_full_scale
         ));
     }
