@@ -1,8 +1,19 @@
 """dfn4: real-time speech denoising (DeepFilterNet4 in Rust) over numpy float32 arrays.
 
 Errors carry the library's text: bad input, bad parameters, an unknown backend or an unreadable WAV
-raise ValueError; a file that cannot be opened or written raises OSError; a failing backend raises
-RuntimeError. The GIL is released while Rust works.
+raise ValueError; a file that cannot be opened or written raises OSError (its subclass for the errno,
+with `errno`, `strerror` and `filename` set); a failing backend raises RuntimeError. The GIL is
+released while Rust works.
+
+Rules shared with the `dfn4` command line:
+- NaN and infinite samples are replaced by 0 and a RuntimeWarning gives their count (the command line
+  prints the same warning on stderr); samples beyond +-1000 are refused (ValueError).
+- Arrays are `[samples]` or `[channels, samples]`; a 2-D array with more channels than samples or more
+  than 256 channels is refused as ambiguous (it is most likely soundfile's `[samples, channels]`: pass
+  `x.T`).
+- Sample rates from 1000 to 768000 Hz.
+- `enhance_file` never writes over its input and replaces an existing output only with
+  `overwrite=True` (`dfn4 enhance --overwrite`).
 """
 
 from os import PathLike
@@ -33,9 +44,11 @@ def enhance(
 
     Returns a new float32 array of the same shape, sample-aligned with the input. Any rate from
     1 kHz to 768 kHz works (resampled to 48 kHz and back). `atten_lim_db`: limit of the noise
-    attenuation in dB (None: unlimited, 0: the input unchanged). Raises ValueError for a wrong dtype
-    or number of dimensions, NaN/Inf samples, a rate outside 1 kHz to 768 kHz, more than 256
-    channels, a negative or NaN limit, or an unknown backend.
+    attenuation in dB (None: unlimited, 0: the input unchanged). NaN/Inf samples are replaced by 0
+    with a RuntimeWarning giving their count. Raises ValueError for a wrong dtype or number of
+    dimensions, a shape that looks like `[samples, channels]` (more channels than samples, or more
+    than 256: "pass x.T"), samples beyond +-1000, a rate outside 1 kHz to 768 kHz, a negative or NaN
+    limit, or an unknown backend.
     """
 
 def enhance_file(
@@ -44,25 +57,33 @@ def enhance_file(
     *,
     backend: str = "native-f16",
     atten_lim_db: Optional[float] = None,
+    overwrite: bool = False,
 ) -> FileReport:
     """Enhance the WAV file `in_path` into `out_path` (same rate, channels, length and sample format).
 
     Streams in one-second blocks; the output appears complete or not at all. NaN/Inf input samples are
-    replaced by 0 and counted in the report. Raises ValueError for a malformed WAV or one outside
-    1 kHz to 768 kHz or 256 channels, OSError for i/o.
+    replaced by 0, counted in the report and warned about (RuntimeWarning). `out_path` must not be
+    `in_path` (symlinks and hard links resolved; ValueError even with `overwrite=True`); an existing
+    output file raises FileExistsError unless `overwrite=True`. Raises ValueError for a malformed WAV or
+    one outside 1 kHz to 768 kHz or 256 channels, OSError (FileNotFoundError, PermissionError, ... with
+    `errno` and `filename`) for i/o.
     """
 
 def backends() -> List[str]:
     """The backends this build can run."""
 
 class Denoiser:
-    """Streaming enhancement of one channel at `sample_rate` Hz.
+    """Streaming enhancement of one channel at `sample_rate` Hz, through the library's host glue (the
+    LADSPA/LV2 plugin's): any chunk size, a fixed delay at every rate.
 
     `process(chunk)` takes any number of samples, keeps state across calls and returns the enhanced
-    samples that are final so far; `flush()` returns the rest, so that everything returned is exactly
-    as long as the input and equals `enhance` of the whole signal. The output lags: the first calls
-    return fewer samples than given. After `flush()` a fresh stream starts. `sample_rate` must be
-    from 1000 to 768000 Hz (else ValueError).
+    samples that are final; `flush()` returns the rest, so that everything returned is exactly as long
+    as the input and sample-aligned with it (at 48 kHz it equals `enhance` of the whole signal; at
+    other rates the streaming resamplers differ slightly from the offline ones). The output lags the
+    input by exactly `latency_samples`: nothing comes back until that many samples have been given,
+    then every call returns as many samples as it was given (no bursts). NaN/Inf samples are replaced
+    by 0 with a RuntimeWarning. After `flush()` a fresh stream starts. `sample_rate` must be from 1000
+    to 768000 Hz (else ValueError).
     """
 
     def __init__(
@@ -79,9 +100,10 @@ class Denoiser:
         """Drop the state (what was given since the last flush is lost) and start a fresh stream."""
     @property
     def latency_samples(self) -> int:
-        """The denoiser's algorithmic delay at this rate (its 48 kHz delay * sample_rate / 48000,
-        rounded): how far the returned samples lag the given ones, plus up to one 10 ms hop and, at
-        other rates than 48 kHz, the resamplers' delays. Not a shift: the output is aligned."""
+        """How many samples the returned output lags the given input, exactly: the denoiser's 20 ms,
+        one 10 ms hop of buffering and, at other rates than 48 kHz, the resamplers (1439 at 48 kHz,
+        1763 at 44.1 kHz, 639 at 16 kHz, 319 at 8 kHz: the plugin's latency at the same rate). Not a
+        shift: the concatenated output is aligned with the input."""
     @property
     def sample_rate(self) -> int: ...
     @property
