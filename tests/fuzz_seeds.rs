@@ -6,8 +6,8 @@ mod checks;
 
 use std::path::{Path, PathBuf};
 
+use checks::input::Seed;
 use dfn4::audio_io::wav::{write_wav_atomic, SampleFormat};
-use dfn4::config::ModelConfig;
 use dfn4::model::Weights;
 
 fn corpus(target: &str) -> PathBuf {
@@ -54,22 +54,11 @@ fn weights_loader_corpus() {
     );
 }
 
-/// The smallest model the signal path accepts (ERB bands and DF bins are fixed): a few thousand
-/// parameters, so a valid weights file is a few KB and the fuzzer can reach the backend.
-fn tiny_config() -> ModelConfig {
-    ModelConfig {
-        conv_ch: 1,
-        d_model: 2,
-        n_layers: 1,
-        d_state: 1,
-        d_conv: 2,
-        expand: 1,
-        dt_rank: 1,
-        df_hidden: 1,
-        df_order: 2,
-        df_lookahead: 1,
-        ..ModelConfig::default()
-    }
+#[test]
+fn denoiser_input_corpus() {
+    // The seeds of every mode reach the denoiser (hops, whole channels, chunked streams).
+    let processed = replay("denoiser_input", checks::denoiser_input);
+    assert!(processed >= 6, "{processed} inputs reach the denoiser");
 }
 
 /// `[json length: u16 LE][json][safetensors]`, the weights_loader input layout.
@@ -113,7 +102,7 @@ fn regenerate_fuzz_seeds() {
 
     let dir = corpus("weights_loader");
     std::fs::create_dir_all(&dir).unwrap();
-    let cfg = tiny_config();
+    let cfg = checks::tiny_config();
     let tiny = Weights::random(&cfg, 1).to_safetensors_bytes().unwrap();
     let json = serde_json::json!({ "model": cfg }).to_string();
     std::fs::write(dir.join("seed-tiny"), weights_input(&json, &tiny)).unwrap();
@@ -128,4 +117,153 @@ fn regenerate_fuzz_seeds() {
         weights_input(shipped, &tiny[..64]),
     )
     .unwrap();
+
+    let dir = corpus("denoiser_input");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in denoiser_seeds() {
+        std::fs::write(dir.join(format!("seed-{name}")), seed.0).unwrap();
+    }
+}
+
+/// Hand-made `denoiser_input` seeds, one per mode and hostile case (the layout is in fuzz/checks.rs
+/// and fuzz/input.rs; burst values index `input::SPECIAL_VALUES`: 0 NaN, 1 +Inf, 2 −Inf, 5 f32::MAX,
+/// 7 1e30, 9 1000.5, 11 a subnormal).
+fn denoiser_seeds() -> Vec<(&'static str, Seed)> {
+    let hops = |n: usize, s: Seed, hop: &dyn Fn(Seed) -> Seed| (0..n).fold(s, |s, _| hop(s.u8(0)));
+    let tone = |s: Seed| s.tone(1, &[]);
+    let mut seeds = vec![
+        ("hops-clean", hops(12, Seed::default().u8(0), &tone).u8(0)),
+        (
+            "hops-one-nan",
+            hops(4, Seed::default().u8(0), &tone)
+                .u8(0)
+                .tone(1, &[(0, 100, 1)])
+                .u8(0)
+                .tone(1, &[])
+                .u8(0)
+                .tone(1, &[]),
+        ),
+        (
+            "hops-inf-bursts",
+            hops(3, Seed::default().u8(0), &tone)
+                .u8(0)
+                .tone(2, &[(1, 0, 1), (2, 479, 1), (1, 200, 32)])
+                .u8(0)
+                .noise(1)
+                .u8(0)
+                .tone(1, &[]),
+        ),
+        (
+            "hops-huge",
+            Seed::default()
+                .u8(0)
+                .u8(0)
+                .tone(3, &[(5, 10, 3), (7, 300, 5), (9, 400, 2), (11, 40, 8)])
+                .u8(0)
+                .noise(3)
+                .u8(0)
+                .raw(&[f32::MAX, f32::MIN, 1e30, -0.0, f32::NAN, 1e-45])
+                .u8(0)
+                .tone(1, &[]),
+        ),
+        (
+            "hops-reset-and-params",
+            Seed::default()
+                .u8(1)
+                .u8(0)
+                .tone(1, &[(0, 5, 1)])
+                .u8(6)
+                .u8(0)
+                .tone(1, &[])
+                // Valid: a 12 dB limit and the post-filter at a huge (finite) beta.
+                .u8(0x37)
+                .control(12.0)
+                .control(1e30)
+                .control(-10.0)
+                .control(30.0)
+                .control(20.0)
+                .u8(0)
+                .tone(1, &[(1, 50, 4)])
+                // Refused: a NaN limit and a negative beta.
+                .u8(0x17)
+                .control(f32::NAN)
+                .control(-1.0)
+                .control(f32::NEG_INFINITY)
+                .control(f32::INFINITY)
+                .control(0.0)
+                .u8(0)
+                .tone(1, &[])
+                .u8(100),
+        ),
+    ];
+    // enhance: mode 2, rate byte (bits 0-1 = 0: STREAM_RATES[b >> 2]; 3: BAD_RATES[b >> 2]), channel
+    // count index (0: 1, 6: 2, 12: none, 13: 256, 14: 257, 15: 32,767), frames, one signal per channel.
+    let enhance =
+        |rate: u8, channels: u8, frames: u16, nb: usize, signal: &dyn Fn(Seed) -> Seed| {
+            (0..nb).fold(
+                Seed::default().u8(2).u8(rate).u8(channels).u16(frames),
+                |s, _| signal(s),
+            )
+        };
+    seeds.extend([
+        ("enhance-48k-stereo", enhance(4 << 2, 6, 4800, 2, &tone)),
+        (
+            "enhance-44100-mono",
+            enhance(3 << 2, 0, 4410, 1, &|s| s.noise(1)),
+        ),
+        ("enhance-47999-mono", enhance(10 << 2, 0, 3000, 1, &tone)),
+        ("enhance-1khz", enhance(7 << 2, 0, 250, 1, &tone)),
+        ("enhance-768khz", enhance(8 << 2, 0, 20_000, 1, &tone)),
+        (
+            "enhance-nan-refused",
+            enhance(4 << 2, 0, 960, 1, &|s| s.tone(1, &[(0, 7, 1)])),
+        ),
+        ("enhance-no-channels", enhance(4 << 2, 12, 0, 0, &tone)),
+        ("enhance-256-channels", enhance(0, 13, 100, 256, &tone)),
+        ("enhance-257-channels", enhance(0, 14, 0, 257, &tone)),
+        ("enhance-zero-hz", enhance(3, 0, 100, 1, &tone)),
+        ("enhance-999-hz", enhance(3 | 2 << 2, 0, 100, 1, &tone)),
+        ("enhance-u32-max-hz", enhance(3 | 4 << 2, 0, 100, 1, &tone)),
+        (
+            "enhance-any-rate",
+            Seed::default()
+                .u8(2)
+                .u8(1)
+                .u32(43_210)
+                .u8(0)
+                .u16(2000)
+                .tone(1, &[]),
+        ),
+    ]);
+    // Streams: mode 3, rate byte as above, then chunks (a byte, a length, a signal).
+    let chunk = |s: Seed, n: u16, signal: &dyn Fn(Seed) -> Seed| signal(s.u8(0).frames(n));
+    let stream = |rate: u8| Seed::default().u8(3).u8(rate);
+    seeds.extend([
+        (
+            "stream-44100-odd-chunks",
+            [1u16, 0, 441, 4096, 7, 1000, 16_383]
+                .iter()
+                .fold(stream(3 << 2), |s, &n| chunk(s, n, &tone)),
+        ),
+        (
+            "stream-48k-nan-chunk-refused",
+            chunk(
+                chunk(chunk(stream(4 << 2), 480, &tone), 480, &|s| {
+                    s.tone(1, &[(0, 3, 1)])
+                }),
+                480,
+                &tone,
+            ),
+        ),
+        (
+            "stream-48001-huge-chunk-refused",
+            chunk(
+                chunk(stream(11 << 2), 2000, &|s| s.tone(3, &[])),
+                2000,
+                &tone,
+            ),
+        ),
+        ("stream-bad-rate", chunk(stream(3 | 3 << 2), 100, &tone)),
+    ]);
+    seeds
 }
