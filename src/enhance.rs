@@ -149,9 +149,14 @@ where
         progress: Progress<'_>,
     ) -> Result<FileReport> {
         let reader = WavReader::open(input)?;
-        self.enhance_wav(reader, options, progress, |rate_hz, format, channels, frames| {
-            WavWriter::create(output, rate_hz, format, channels, options.existing, frames)
-        })
+        self.enhance_wav(
+            reader,
+            options,
+            progress,
+            |rate_hz, format, channels, frames| {
+                WavWriter::create(output, rate_hz, format, channels, options.existing, frames)
+            },
+        )
     }
 
     /// Enhances a WAV stream (a file, stdin, memory) into the writer `open_output` makes once the

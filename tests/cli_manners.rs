@@ -99,7 +99,11 @@ fn devices_fifos_and_dev_stdout_are_written_in_place() {
         .arg("/dev/stdout")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(&out.stdout[..4], b"RIFF");
     assert!(fs::symlink_metadata("/dev/stdout")
         .unwrap()
@@ -176,7 +180,10 @@ fn an_interrupted_run_leaves_the_folder_clean() {
             .read_to_string(&mut stderr)
             .unwrap();
         assert_eq!(status.code(), Some(130), "SIG{signal}: {stderr}");
-        assert!(stderr.contains("unfinished output file(s) removed"), "{stderr}");
+        assert!(
+            stderr.contains("unfinished output file(s) removed"),
+            "{stderr}"
+        );
         assert_eq!(dir_names(&out_dir), Vec::<String>::new(), "SIG{signal}");
     }
 }
@@ -228,13 +235,21 @@ fn dash_is_stdin_and_stdout_and_status_stays_on_stderr() {
     // `cat in.wav | dfn4 enhance - - | ...`: the same bytes as the file output, exact lengths in the
     // header (the input's length is known).
     let out = pipe_through(&model, &["-", "-"], &bytes);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, expected);
     assert!(String::from_utf8_lossy(&out.stderr).contains("-: 0.31 s of audio processed"));
     // ffmpeg's pipe form (length unknown, 0xFFFFFFFF or 0) is read to its end.
     for unknown in [u32::MAX, 0] {
         let out = pipe_through(&model, &["-", "-"], &with_unknown_length(&bytes, unknown));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let decoded = dfn4::audio_io::decode_wav(&out.stdout).unwrap();
         assert_eq!(decoded.frames(), 5000);
         let reference = dfn4::audio_io::decode_wav(&expected).unwrap();
@@ -298,9 +313,7 @@ fn directory_mode_says_what_it_skipped() {
         .stderr(predicate::str::contains("skipped"))
         .stderr(predicate::str::contains("c.mp3: not a .wav file"))
         .stderr(predicate::str::contains("notes.txt: not a .wav file"))
-        .stderr(predicate::str::contains(
-            "1 of 1 files enhanced into",
-        ))
+        .stderr(predicate::str::contains("1 of 1 files enhanced into"))
         .stderr(predicate::str::contains("2 other entries skipped"));
 }
 
@@ -323,10 +336,17 @@ fn clipping_is_counted_and_soft_clip_avoids_it() {
     };
     let stderr = String::from_utf8(run("i16.wav", &["--out-format", "i16"])).unwrap();
     // 1.5 is +3.5 dBFS; resampling to 48 kHz and back overshoots a little.
-    assert!(stderr.contains("samples clipped at full scale; peak +3."), "{stderr}");
+    assert!(
+        stderr.contains("samples clipped at full scale; peak +3."),
+        "{stderr}"
+    );
     let stderr = String::from_utf8(run("f32.wav", &[])).unwrap();
-    assert!(stderr.contains("beyond full scale, kept in the float output"), "{stderr}");
-    let stderr = String::from_utf8(run("soft.wav", &["--out-format", "i16", "--soft-clip"])).unwrap();
+    assert!(
+        stderr.contains("beyond full scale, kept in the float output"),
+        "{stderr}"
+    );
+    let stderr =
+        String::from_utf8(run("soft.wav", &["--out-format", "i16", "--soft-clip"])).unwrap();
     assert!(!stderr.contains("warning"), "{stderr}");
     let soft = read_wav(&dir.path().join("soft.wav"));
     let peak = soft.channels[0].iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -374,7 +394,10 @@ fn help_lists_every_backend_and_missing_features_are_named() {
         for b in dfn4::backend::registry::BACKENDS {
             assert!(help.contains(b.name), "{cmd} --help lacks {}", b.name);
         }
-        assert!(help.contains("[default]") && help.contains("The default,"), "{help}");
+        assert!(
+            help.contains("[default]") && help.contains("The default,"),
+            "{help}"
+        );
     }
     #[cfg(not(feature = "live"))]
     dfn4()

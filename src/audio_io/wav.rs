@@ -5,11 +5,11 @@
 use std::io::Read;
 use std::path::Path;
 
+#[cfg(test)]
+use super::wav_format;
 pub use super::wav_read::WavReader;
 pub use super::wav_write::{remove_temp_files, Existing, WavWriter};
 use crate::{Error, Result};
-#[cfg(test)]
-use super::wav_format;
 
 /// Sample encodings dfn4 reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,7 +320,10 @@ mod tests {
         b.truncate(b.len() - 2);
         let at = wav_format::data_chunk(&b).unwrap().0 - 4;
         b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_wav(&b).unwrap_err().to_string().contains("no audio samples"));
+        assert!(decode_wav(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("no audio samples"));
     }
 
     #[test]
@@ -336,7 +339,10 @@ mod tests {
                 Err(e) => break e.to_string(),
             }
         };
-        assert!(err.contains("announces 500 samples but the data ends after 450"), "{err}");
+        assert!(
+            err.contains("announces 500 samples but the data ends after 450"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -386,10 +392,15 @@ mod tests {
         let target = dir.path().join("orig.wav");
         fs::write(&target, b"precious").unwrap();
         let w = WavWriter::create(&target, 8000, SampleFormat::I16, 1, Existing::Refuse, None);
-        assert!(w.err().unwrap().to_string().contains("refusing to overwrite"));
+        assert!(w
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("refusing to overwrite"));
         // A file that appears while the output is written is not replaced either.
         let late = dir.path().join("late.wav");
-        let mut w = WavWriter::create(&late, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
+        let mut w =
+            WavWriter::create(&late, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
         w.write_block(&[[0.5f32; 4]]).unwrap();
         fs::write(&late, b"precious").unwrap();
         assert!(w.finish().is_err());
@@ -398,7 +409,10 @@ mod tests {
         let link = dir.path().join("link.wav");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         write_wav_atomic(&link, 8000, SampleFormat::I16, &[vec![0.5; 4]]).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(read_wav(&target).unwrap().frames(), 4);
         let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -410,21 +424,31 @@ mod tests {
 
     #[test]
     fn writes_devices_in_place_and_counts_samples_beyond_full_scale() {
-        let mut w =
-            WavWriter::create(Path::new("/dev/null"), 8000, SampleFormat::I16, 1, Existing::Refuse, Some(5))
-                .unwrap();
+        let mut w = WavWriter::create(
+            Path::new("/dev/null"),
+            8000,
+            SampleFormat::I16,
+            1,
+            Existing::Refuse,
+            Some(5),
+        )
+        .unwrap();
         w.write_block(&[[0.5, 1.5, -1.0, -1.25, f32::NAN]]).unwrap();
         assert_eq!(w.beyond_full_scale(), 2);
         w.finish().unwrap();
         use std::os::unix::fs::FileTypeExt;
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
 
     #[test]
     fn remove_temp_files_stops_an_output_from_appearing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.wav");
-        let mut w = WavWriter::create(&path, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
+        let mut w =
+            WavWriter::create(&path, 8000, SampleFormat::I16, 1, Existing::Refuse, None).unwrap();
         w.write_block(&[[0.5f32; 4]]).unwrap();
         assert!(remove_temp_files() >= 1);
         assert!(w.finish().is_err());

@@ -201,8 +201,8 @@ impl<R: Read> WavReader<R> {
         let n = got / frame_bytes;
         if let (Some(announced), true) = (self.announced_frames, n < want) {
             let samples = announced * self.channels as u64;
-            let present = (self.frames_read * frame_bytes as u64 + got as u64)
-                / self.container_bytes as u64;
+            let present =
+                (self.frames_read * frame_bytes as u64 + got as u64) / self.container_bytes as u64;
             return Err(truncated(samples, present));
         }
         self.decode(n, out);

@@ -220,9 +220,10 @@ impl WavWriter {
         // A regular file behind stdout (`> out.wav`) can be patched at the end; a pipe cannot.
         let start = match &sink {
             Sink::Replace { .. } => Some(0),
-            Sink::InPlace => file.stream_position().ok().filter(|_| {
-                file.metadata().is_ok_and(|m| m.is_file())
-            }),
+            Sink::InPlace => file
+                .stream_position()
+                .ok()
+                .filter(|_| file.metadata().is_ok_and(|m| m.is_file())),
         };
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let layout = header.write(&mut out, start.map_or(0, |s| s))?;
@@ -301,7 +302,10 @@ impl WavWriter {
                 )));
             }
         }
-        let file = self.out.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::Io(e.into_error()))?;
         match self.sink {
             Sink::Replace {
                 tmp,
@@ -354,14 +358,19 @@ impl Header {
         frames: Option<u64>,
     ) -> Result<Self> {
         if channels == 0 || channels > usize::from(u16::MAX) {
-            return Err(Error::InvalidInput(format!("cannot write {channels} channels")));
+            return Err(Error::InvalidInput(format!(
+                "cannot write {channels} channels"
+            )));
         }
         if rate_hz == 0 {
-            return Err(Error::InvalidInput("cannot write a sample rate of 0 Hz".into()));
+            return Err(Error::InvalidInput(
+                "cannot write a sample rate of 0 Hz".into(),
+            ));
         }
         // A length a 32-bit header cannot hold is announced as unknown.
         let data_bytes = |n: u64| n.checked_mul((channels * format.bytes()) as u64);
-        let frames = frames.filter(|&n| data_bytes(n).is_some_and(|b| b + 80 < u64::from(u32::MAX)));
+        let frames =
+            frames.filter(|&n| data_bytes(n).is_some_and(|b| b + 80 < u64::from(u32::MAX)));
         Ok(Self {
             rate_hz,
             format,
@@ -380,7 +389,8 @@ impl Header {
         let channels = self.channels as u16;
         let bytes = self.format.bytes() as u16;
         let float = self.format == SampleFormat::F32;
-        let extensible = channels > 2 || matches!(self.format, SampleFormat::I24 | SampleFormat::I32);
+        let extensible =
+            channels > 2 || matches!(self.format, SampleFormat::I24 | SampleFormat::I32);
         let tag = if float { TAG_IEEE_FLOAT } else { TAG_PCM };
         let mut fmt = Vec::with_capacity(40);
         fmt.extend_from_slice(&(if extensible { TAG_EXTENSIBLE } else { tag }).to_le_bytes());

@@ -204,21 +204,28 @@ fn run_one(enhancer: &Enhancer, job: &Job, options: &FileOptions) -> Result<()> 
         Endpoint::Path(p) => WavReader::open(p),
         Endpoint::Std => {
             let file = std_file(false).context("cannot read stdin")?;
-            let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            let len = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
             WavReader::from_reader(file, len)
         }
     }
     .and_then(|reader| {
-        enhancer.enhance_wav(reader, options, &progress, |rate_hz, format, channels, frames| {
-            match &job.output {
+        enhancer.enhance_wav(
+            reader,
+            options,
+            &progress,
+            |rate_hz, format, channels, frames| match &job.output {
                 Endpoint::Path(p) => {
                     WavWriter::create(p, rate_hz, format, channels, options.existing, frames)
                 }
                 Endpoint::Std => {
                     WavWriter::to_stream(std_file(true)?, rate_hz, format, channels, frames)
                 }
-            }
-        })
+            },
+        )
     });
     bar.finish_and_clear();
     let report = result.map_err(|e| file_error(&in_name, &out_name, e))?;

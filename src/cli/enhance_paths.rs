@@ -262,7 +262,10 @@ fn check_output_file(input: Option<&Path>, out: &Path, overwrite: bool) -> Resul
         Err(_) => {
             check_extension(out)?;
             if out.symlink_metadata().is_ok() && !overwrite {
-                bail!("the output {} is a broken symlink; pass --overwrite (-y) to replace it", out.display());
+                bail!(
+                    "the output {} is a broken symlink; pass --overwrite (-y) to replace it",
+                    out.display()
+                );
             }
         }
     }
@@ -381,12 +384,17 @@ mod tests {
         let b = d.join("b.wav");
         fs::write(&b, b"y").unwrap();
         let err = one(&[b.clone(), a.clone()], false).unwrap_err().to_string();
-        assert!(err.contains("exists; pass --overwrite") && err.contains("order"), "{err}");
+        assert!(
+            err.contains("exists; pass --overwrite") && err.contains("order"),
+            "{err}"
+        );
         assert!(one(&[b.clone(), a.clone()], true).is_ok());
         // In == out is refused even with --overwrite.
         assert!(one(&[a.clone(), a.clone()], true).is_err());
         // Names the tool would not honour.
-        let err = one(&[a.clone(), d.join("x.mp3")], false).unwrap_err().to_string();
+        let err = one(&[a.clone(), d.join("x.mp3")], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(".mp3"), "{err}");
         assert!(one(&[a.clone(), d.join("x")], false).is_ok());
         // Devices are written in place.

@@ -85,7 +85,10 @@ pub fn backend_help() -> String {
         let note = match (b.compiled(), b.name == DEFAULT_BACKEND) {
             (true, true) => " [default]".to_string(),
             (true, false) => String::new(),
-            (false, _) => format!(" [not in this build: cargo feature \"{}\"]", b.feature.unwrap_or("?")),
+            (false, _) => format!(
+                " [not in this build: cargo feature \"{}\"]",
+                b.feature.unwrap_or("?")
+            ),
         };
         text.push_str(&format!("  {:<15} {}{note}\n", b.name, b.summary));
     }
