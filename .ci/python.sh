@@ -2,9 +2,10 @@
 # CI part for the Python package (workspace member python/, package dfn4-python, module `dfn4`): clippy,
 # an abi3 wheel built by maturin, installed without a compiler or an index into a fresh venv, and the
 # pytest suite (python/tests: parity with `dfn4 enhance --out-format f32`, streaming in random chunks ==
-# offline, ValueError messages, files, two threads == one at a time; test_manners.py: shapes, rates, help()
-# defaults, OSError errno/filename, in == out and --overwrite, NaN warnings, streaming lag at 8-48 kHz; examples/ray_enhance.py on a local 2-CPU Ray cluster over 20 files
-# with corrupt ones) against the debug `dfn4` binary.
+# offline, ValueError messages, files, two threads == one at a time; test_manners.py: shapes, rates,
+# help() defaults, OSError errno/filename, in == out and overwrite, NaN warnings, streaming lag at
+# 8-48 kHz; examples/ray_enhance.py on a local 2-CPU Ray cluster over 20 files with corrupt ones)
+# against the debug `dfn4` binary.
 # Called by .ci/run; runnable alone from the repository root: bash .ci/python.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
