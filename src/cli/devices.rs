@@ -95,6 +95,31 @@ fn compress_counts(counts: &[u16]) -> Option<String> {
     (consecutive && counts.len() > 3).then(|| format!("{first}–{last}"))
 }
 
+/// Runs `f` with file descriptor 2 pointed at /dev/null: the C audio libraries write their probing
+/// noise straight to it, past Rust's `eprintln!`. Restored afterwards; if anything fails on the way,
+/// `f` simply runs with stderr as it was.
+fn with_stderr_silenced<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: plain descriptor calls on descriptors this function owns (the duplicate of 2 and
+    // /dev/null); fd 2 is put back before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
+        if saved >= 0 {
+            unsafe { libc::close(saved) };
+        }
+        return f();
+    }
+    let result = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,29 +149,4 @@ mod tests {
         );
         assert_eq!(compress_counts(&[1, 2]), None);
     }
-}
-
-/// Runs `f` with file descriptor 2 pointed at /dev/null: the C audio libraries write their probing
-/// noise straight to it, past Rust's `eprintln!`. Restored afterwards; if anything fails on the way,
-/// `f` simply runs with stderr as it was.
-fn with_stderr_silenced<T>(f: impl FnOnce() -> T) -> T {
-    use std::os::fd::AsRawFd;
-    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
-        return f();
-    };
-    // SAFETY: plain descriptor calls on descriptors this function owns (the duplicate of 2 and
-    // /dev/null); fd 2 is put back before returning.
-    let saved = unsafe { libc::dup(2) };
-    if saved < 0 || unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
-        if saved >= 0 {
-            unsafe { libc::close(saved) };
-        }
-        return f();
-    }
-    let result = f();
-    unsafe {
-        libc::dup2(saved, 2);
-        libc::close(saved);
-    }
-    result
 }
