@@ -133,4 +133,11 @@ fn run_checkpoints_resumes_and_exports() {
     dfn4::train::run(args("5", &ckpt2, &export2)).unwrap();
     let w3 = Weights::load(&export2.join("dfn4.safetensors")).unwrap();
     assert_eq!(w2, w3, "resumed and uninterrupted training differ");
+    // Uploading on the training thread instead of the producer changes nothing but timing.
+    let (ckpt3, export3) = (dir.path().join("ckpt3"), dir.path().join("models3"));
+    let mut main_upload = args("5", &ckpt3, &export3);
+    main_upload.upload = "main".into();
+    dfn4::train::run(main_upload).unwrap();
+    let w4 = Weights::load(&export3.join("dfn4.safetensors")).unwrap();
+    assert_eq!(w3, w4, "--upload main and producer differ");
 }

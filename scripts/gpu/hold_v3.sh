@@ -7,6 +7,12 @@
 #                                 with corpus v2's dev split from .carry/dev2 for the built-in validation
 #   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, tensor vs fused
 #                                 scan; GPU memory sampled by nvidia-smi; JSON lines to $OUT/bench.jsonl
+#   hold_v3.sh e2e STEPS B        end to end (data included), side by side: STEPS training steps at
+#                                 batch B with the upload on the training thread (--upload main, the
+#                                 earlier trainer) then on the producer thread (the default); the
+#                                 trainer's own samples/s lines to $OUT/e2e.log. Throwaway checkpoints.
+#   hold_v3.sh mixrate B N        the CPU mixing rate alone on 15 and 16 threads (examples/mix_rate,
+#                                 carried as .carry/tch/mix_rate)
 #   hold_v3.sh start MIN ARGS...  the trainer in its own session (setsid, so it outlives this call) for
 #                                 MIN minutes, resuming from /tmp/ck/latest, else from the committed
 #                                 models/checkpoint_v3, else models/checkpoint; ARGS go to the trainer.
@@ -52,6 +58,24 @@ bench)
     grep '^{' "$OUT/bench.log" >"$OUT/bench.jsonl"
     echo "peak GPU memory used (MiB): $(sort -n "$OUT/mem.txt" | tail -1)"
     ;;
+e2e)
+    steps=$1; batch=$2
+    install_bin
+    for upload in main producer; do
+        rm -rf /tmp/e2e-ck && mkdir -p /tmp/e2e-ck
+        echo "== --upload $upload, batch $batch, $steps steps" | tee -a "$OUT/e2e.log"
+        PYTHONUNBUFFERED=1 "$BIN" --corpus "$CORPUS" --device cuda --threads 15 --batch "$batch" \
+            --steps "$steps" --log-every 25 --val-every 100000 --ckpt-every 100000 --dev-examples "$batch" \
+            --upload "$upload" --ckpt-dir /tmp/e2e-ck --export-dir /tmp/e2e-export 2>&1 |
+            grep -E '^(step|device|scan)' | tee -a "$OUT/e2e.log"
+    done
+    ;;
+mixrate)
+    cp .carry/tch/mix_rate /tmp/mix_rate && chmod +x /tmp/mix_rate
+    for t in 15 16; do
+        RAYON_NUM_THREADS=$t /tmp/mix_rate "$CORPUS" "$1" "$2" 3.0 | tee -a "$OUT/mixrate.log"
+    done
+    ;;
 start)
     minutes=$1; shift
     install_bin
@@ -89,7 +113,7 @@ poll)
     ls -la "$OUT" "$OUT/ck" "$OUT/best"
     ;;
 *)
-    echo "usage: $0 prepare | bench B... | start MINUTES ARGS... | poll SECONDS" >&2
+    echo "usage: $0 prepare | bench B... | e2e STEPS B | mixrate B N | start MINUTES ARGS... | poll SECONDS" >&2
     exit 64
     ;;
 esac

@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// Upper end of the training SNR range in dB (the lower end is -5 dB).
     #[arg(long, default_value_t = 20.0)]
     pub snr_max_db: f32,
+    /// Where batches are copied to the device: producer (the mixing thread, pinned and asynchronous
+    /// on CUDA, overlapping the step) or main (the training thread, before each step).
+    #[arg(long, default_value = "producer", value_parser = ["producer", "main"])]
+    pub upload: String,
     /// Measure instead of training: time by phase of one step at each batch size, tensor and fused
     /// scan, as JSON lines (e.g. --bench-batches 32 64 128 256).
     #[arg(long, num_args = 1..)]
@@ -130,6 +134,7 @@ impl From<TrainArgs> for TrainConfig {
             threads: a.threads,
             git_rev: a.git_rev,
             scan: a.scan,
+            upload: a.upload,
             snr_max_db: a.snr_max_db,
             bench_batches: a.bench_batches,
             bench_steps: a.bench_steps,

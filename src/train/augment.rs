@@ -46,12 +46,22 @@ fn irfft(mut spec: Vec<Complex32>, n: usize) -> Vec<f32> {
 
 /// `x * h`, truncated to `x.len()` samples (causal, same alignment as `x`).
 pub fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
-    let n = (x.len() + h.len()).next_power_of_two();
-    let (xs, hs) = (rfft(x, n), rfft(h, n));
-    let prod = xs.iter().zip(&hs).map(|(a, b)| a * b).collect();
-    let mut y = irfft(prod, n);
-    y.truncate(x.len());
+    let [y] = convolve_many(x, [h]);
     y
+}
+
+/// `x * h` for each `h` (truncated to `x.len()`), sharing the transform of `x`: a reverberant signal
+/// and its early-reflection target cost four FFTs instead of six.
+pub fn convolve_many<const N: usize>(x: &[f32], hs: [&[f32]; N]) -> [Vec<f32>; N] {
+    let longest = hs.iter().map(|h| h.len()).max().unwrap_or(0);
+    let n = (x.len() + longest).next_power_of_two();
+    let xs = rfft(x, n);
+    hs.map(|h| {
+        let prod = xs.iter().zip(&rfft(h, n)).map(|(a, b)| a * b).collect();
+        let mut y = irfft(prod, n);
+        y.truncate(x.len());
+        y
+    })
 }
 
 /// Removes everything above `cutoff_hz` (brick wall with a short cosine taper of 5% of the cutoff).
@@ -81,18 +91,53 @@ pub fn band_limit(x: &mut [f32], cutoff_hz: f32) {
 /// Noise with power spectrum ∝ `f^(−exponent)`: 0 white, 1 pink, 2 brown. Unit RMS.
 pub fn coloured_noise(len: usize, exponent: f32, rng: &mut impl Rng) -> Vec<f32> {
     let n = len.next_power_of_two().max(2);
-    let white: Vec<f32> = (0..n).map(|_| gauss(rng)).collect();
-    let mut s = rfft(&white, n);
+    // The spectrum of white Gaussian noise is drawn directly: independent complex Gaussian bins (real
+    // at DC and Nyquist, with twice the variance of each part elsewhere), so no forward FFT is needed.
+    let half = n / 2;
+    let mut s: Vec<Complex32> = (0..=half)
+        .map(|k| {
+            if k == 0 || k == half {
+                Complex32::new(std::f32::consts::SQRT_2 * gauss(rng), 0.0)
+            } else {
+                Complex32::new(gauss(rng), gauss(rng))
+            }
+        })
+        .collect();
     let df = FS / n as f32;
+    let slope = -exponent / 2.0;
     for (k, v) in s.iter_mut().enumerate() {
         // Below 20 Hz the slope is held flat so brown noise does not become a DC drift.
         let f = (k as f32 * df).max(20.0);
-        *v *= f.powf(-exponent / 2.0);
+        *v *= (slope * f.ln()).exp();
     }
     let mut y = irfft(s, n);
     y.truncate(len);
     normalise_rms(&mut y);
     y
+}
+
+/// `len` samples of `amp · sin(2π f t + phase)` added into `out`, by rotating a phasor in f64 (one
+/// complex multiply a sample instead of a `sin`; the drift over minutes of audio is below 1e-9).
+fn add_sine(out: &mut [f32], f_hz: f64, amp: f64, phase: f64) {
+    let w = 2.0 * std::f64::consts::PI * f_hz / SAMPLE_RATE_HZ as f64;
+    let (step_im, step_re) = w.sin_cos();
+    let (mut im, mut re) = phase.sin_cos();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o += (amp * im) as f32;
+        (re, im) = (re * step_re - im * step_im, re * step_im + im * step_re);
+        // Renormalise now and then against rounding growth.
+        if i % 4096 == 4095 {
+            let norm = (re * re + im * im).sqrt();
+            (re, im) = (re / norm, im / norm);
+        }
+    }
+}
+
+/// Multiplies `x` by `1 + depth · sin(2π f t + phase)` (slow amplitude modulation).
+pub fn amplitude_modulate(x: &mut [f32], f_hz: f32, depth: f32, phase: f32) {
+    let mut m = vec![1.0f32; x.len()];
+    add_sine(&mut m, f64::from(f_hz), f64::from(depth), f64::from(phase));
+    x.iter_mut().zip(&m).for_each(|(v, g)| *v *= g);
 }
 
 /// Mains hum: a 50 or 60 Hz fundamental with random harmonic amplitudes plus a little white noise. Unit RMS.
@@ -104,16 +149,10 @@ pub fn hum(len: usize, rng: &mut impl Rng) -> Vec<f32> {
             (h as f32 * f0, amp, rng.random_range(0.0..2.0 * PI))
         })
         .collect();
-    let mut y: Vec<f32> = (0..len)
-        .map(|i| {
-            let t = i as f32 / FS;
-            let tone: f32 = harmonics
-                .iter()
-                .map(|&(f, a, ph)| a * (2.0 * PI * f * t + ph).sin())
-                .sum();
-            tone + 0.02 * gauss(rng)
-        })
-        .collect();
+    let mut y: Vec<f32> = (0..len).map(|_| 0.02 * gauss(rng)).collect();
+    for (f, a, ph) in harmonics {
+        add_sine(&mut y, f64::from(f), f64::from(a), f64::from(ph));
+    }
     normalise_rms(&mut y);
     y
 }
@@ -127,8 +166,12 @@ pub fn synthetic_rir(rt60_s: f32, drr_db: f32, rng: &mut impl Rng) -> (Vec<f32>,
     let decay = 6.9078 / (rt60_s * FS); // 60 dB in rt60 seconds, amplitude ln(1000)
     let mut rir = vec![0.0f32; len.max(predelay + 2)];
     rir[0] = 1.0;
-    for (i, v) in rir.iter_mut().enumerate().skip(predelay) {
-        *v = gauss(rng) * (-(i as f32) * decay).exp();
+    // exp(-i·decay) by repeated multiplication (in f64: no drift over the 1.2 s).
+    let step = (-f64::from(decay)).exp();
+    let mut envelope = (-(predelay as f64) * f64::from(decay)).exp();
+    for v in rir.iter_mut().skip(predelay) {
+        *v = gauss(rng) * envelope as f32;
+        envelope *= step;
     }
     let tail_energy: f32 = rir[1..].iter().map(|v| v * v).sum();
     let g = (10f32.powf(-drr_db / 10.0) / tail_energy.max(1e-12)).sqrt();
@@ -233,11 +276,9 @@ pub fn random_eq(rng: &mut impl Rng, max_db: f32) -> Vec<Biquad> {
     f
 }
 
-/// Standard normal sample (Box–Muller).
+/// Standard normal sample (ziggurat, `rand_distr`).
 pub fn gauss(rng: &mut impl Rng) -> f32 {
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random_range(0.0..1.0);
-    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    rng.sample(rand_distr::StandardNormal)
 }
 
 /// Log-uniform sample in `[lo, hi)`.
@@ -274,6 +315,9 @@ mod tests {
         assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-4));
         let y = convolve(&x, &[0.0, 0.0, 0.5]);
         assert!((y[502] - 0.5 * x[500]).abs() < 1e-4);
+        let [a, b] = convolve_many(&x, [&[0.0, 0.0, 0.5], &[1.0]]);
+        assert_eq!(a, y);
+        assert!(x.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-4));
     }
 
     #[test]
@@ -319,5 +363,73 @@ mod tests {
         band_limit(&mut brown, 500.0);
         // Most of brown noise's power lies below 500 Hz.
         assert!(power(&brown) > 0.8 * before);
+    }
+
+    #[test]
+    fn phasor_sines_match_sin_over_minutes() {
+        let len = 48_000 * 180;
+        for (f, ph) in [(50.0, 0.3), (660.0, 2.0), (0.25, 5.0)] {
+            let mut y = vec![0.0f32; len];
+            add_sine(&mut y, f, 0.7, ph);
+            let worst = (0..len).step_by(997).fold(0f64, |m, i| {
+                let t = i as f64 / SAMPLE_RATE_HZ as f64;
+                let exact = 0.7 * (2.0 * std::f64::consts::PI * f * t + ph).sin();
+                m.max((f64::from(y[i]) - exact).abs())
+            });
+            assert!(worst < 1e-6, "{f} Hz: {worst}");
+        }
+        let mut x = vec![2.0f32; 1000];
+        amplitude_modulate(&mut x, 1.0, 0.5, std::f32::consts::FRAC_PI_2);
+        assert!((x[0] - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gauss_is_standard_normal() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let v: Vec<f32> = (0..200_000).map(|_| gauss(&mut rng)).collect();
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!(mean.abs() < 0.01 && (power(&v) - 1.0).abs() < 0.02);
+        // Tails: 4.55 % beyond two standard deviations.
+        let beyond = v.iter().filter(|x| x.abs() > 2.0).count() as f32 / v.len() as f32;
+        assert!((beyond - 0.0455).abs() < 0.003, "{beyond}");
+    }
+
+    /// Mean power of `x` per Hz between `lo` and `hi` (one long FFT).
+    fn band_density(x: &[f32], lo: f32, hi: f32) -> f32 {
+        let n = x.len().next_power_of_two();
+        let s = rfft(x, n);
+        let df = FS / n as f32;
+        let bins: Vec<f32> = s
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (lo..hi).contains(&(*k as f32 * df)))
+            .map(|(_, v)| v.norm_sqr())
+            .collect();
+        bins.iter().sum::<f32>() / bins.len() as f32
+    }
+
+    #[test]
+    fn coloured_noise_has_the_requested_slope() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
+        for exponent in [0.0f32, 1.0, 2.0] {
+            let x = coloured_noise(48_000 * 4, exponent, &mut rng);
+            assert!((power(&x) - 1.0).abs() < 1e-3);
+            // Power density falls by 2^exponent per octave (1 kHz band vs 4 kHz band: 4^exponent).
+            let ratio = band_density(&x, 800.0, 1_200.0) / band_density(&x, 3_200.0, 4_800.0);
+            let expected = 4f32.powf(exponent);
+            assert!(
+                (ratio / expected - 1.0).abs() < 0.2,
+                "{exponent}: {ratio} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn hum_is_unit_rms_with_its_fundamental() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+        let y = hum(48_000, &mut rng);
+        assert!((power(&y) - 1.0).abs() < 1e-3);
+        let f0_band = band_density(&y, 45.0, 65.0);
+        assert!(f0_band > 100.0 * band_density(&y, 20_000.0, 23_000.0));
     }
 }

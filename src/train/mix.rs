@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::augment::{
-    band_limit, coloured_noise, convolve, early_reverb, hum, log_uniform, normalise_rms, power,
-    random_eq, synthetic_rir, Biquad,
+    amplitude_modulate, band_limit, coloured_noise, convolve_many, early_reverb, hum, log_uniform,
+    normalise_rms, power, random_eq, synthetic_rir, Biquad,
 };
 use super::corpus::{resample_to_48k, Clip, Corpus};
 use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
@@ -204,10 +204,7 @@ fn noise_signal(
             let f = log_uniform(rng, 0.1, 4.0);
             let depth = rng.random_range(0.2..0.9);
             let ph = rng.random_range(0.0..std::f32::consts::TAU);
-            for (i, v) in n.iter_mut().enumerate() {
-                let t = i as f32 / SAMPLE_RATE_HZ as f32;
-                *v *= 1.0 + depth * (std::f32::consts::TAU * f * t + ph).sin();
-            }
+            amplitude_modulate(&mut n, f, depth, ph);
         }
         n
     } else {
@@ -298,7 +295,8 @@ pub fn make_example(
                     rng,
                 )
             };
-        (convolve(&speech, &rir), convolve(&speech, &early))
+        let [reverberant, target] = convolve_many(&speech, [&rir, &early]);
+        (reverberant, target)
     } else {
         (speech.clone(), speech)
     };

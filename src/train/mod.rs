@@ -78,6 +78,9 @@ pub struct TrainConfig {
     pub scan: String,
     /// Upper end of the training SNR range in dB (the lower end is −5 dB).
     pub snr_max_db: f32,
+    /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
+    /// or "main" (the training thread, before its step).
+    pub upload: String,
     /// Measure instead of training: step time by phase at each of these batch sizes, for the tensor and
     /// the fused scan ([`bench`]); empty = train.
     pub bench_batches: Vec<usize>,
@@ -115,6 +118,7 @@ impl Default for TrainConfig {
             git_rev: None,
             scan: "fused".into(),
             snr_max_db: 20.0,
+            upload: "producer".into(),
             bench_batches: Vec::new(),
             bench_steps: 20,
         }

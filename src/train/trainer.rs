@@ -20,6 +20,12 @@ use crate::config::{ModelConfig, NB_DF, NB_ERB};
 use crate::dsp::erb::erb_widths;
 use crate::model::Weights;
 
+/// A batch from the producer thread: uploaded already, or still in host memory.
+enum Prepared {
+    Device(DeviceBatch),
+    Host(HostBatch),
+}
+
 /// Salt of the dev set's seed, so dev mixtures never coincide with training ones.
 const DEV_SALT: u64 = 0x0def_5e70_0000_0001;
 
@@ -51,18 +57,65 @@ pub struct Trainer {
     loss: LossFn,
 }
 
-/// Device tensors of a host batch: (erb, cplx, noisy spectrum, clean spectrum); the spectra are
-/// computed on the device from the waveforms (`[B, T, F, 2]`).
-fn to_device(hb: &HostBatch, loss: &LossFn, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
-    let (b, t) = (hb.batch as i64, hb.frames as i64);
-    let put = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).reshape(shape).to_device(device);
-    let wave = |v: &[f32]| loss.stft(&put(v, &[b, hb.samples as i64]));
-    (
-        put(&hb.erb, &[b, t, NB_ERB as i64]),
-        put(&hb.cplx, &[b, t, 2, NB_DF as i64]),
-        wave(&hb.noisy),
-        wave(&hb.clean),
-    )
+/// A batch on the device: the features and both waveforms, ready for a step. The producer thread
+/// uploads it ([`Upload::Producer`]), so the training thread only queues GPU work: on CUDA the host
+/// copies go through pinned memory and the transfer is queued without waiting for it.
+pub struct DeviceBatch {
+    /// Examples.
+    pub batch: usize,
+    erb: Tensor,
+    cplx: Tensor,
+    noisy_wave: Tensor,
+    clean_wave: Tensor,
+}
+
+impl DeviceBatch {
+    /// Copies `hb` to `device` (pinned, asynchronous on CUDA).
+    pub fn upload(hb: &HostBatch, device: Device) -> Self {
+        let (b, t) = (hb.batch as i64, hb.frames as i64);
+        let put = |v: &[f32], shape: &[i64]| {
+            let host = Tensor::from_slice(v).reshape(shape);
+            if device.is_cuda() {
+                // Pinned host memory lets the copy run as DMA, queued behind the work already on the
+                // stream; the caching host allocator keeps the block alive until it has completed.
+                host.pin_memory(device)
+                    .to_device_(device, tch::Kind::Float, true, false)
+            } else {
+                host.to_device(device)
+            }
+        };
+        Self {
+            batch: hb.batch,
+            erb: put(&hb.erb, &[b, t, NB_ERB as i64]),
+            cplx: put(&hb.cplx, &[b, t, 2, NB_DF as i64]),
+            noisy_wave: put(&hb.noisy, &[b, hb.samples as i64]),
+            clean_wave: put(&hb.clean, &[b, hb.samples as i64]),
+        }
+    }
+}
+
+/// Where a batch is copied to the device: on the producer thread (default: the copy overlaps the
+/// training thread's work) or on the training thread before its step (the earlier behaviour, for
+/// comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// The producer thread uploads each batch after mixing it.
+    Producer,
+    /// The training thread uploads each batch at the start of its step.
+    Main,
+}
+
+impl Upload {
+    /// `"producer"` or `"main"`.
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        match name {
+            "producer" => Ok(Self::Producer),
+            "main" => Ok(Self::Main),
+            other => Err(crate::Error::Config(format!(
+                "unknown --upload {other:?} (producer or main)"
+            ))),
+        }
+    }
 }
 
 impl Trainer {
@@ -95,14 +148,14 @@ impl Trainer {
         })
     }
 
-    /// One optimiser step on `hb`.
+    /// One optimiser step on `hb` (uploaded first).
     pub fn train_step(&mut self, hb: &HostBatch, lr: f64, clip_norm: f64) -> StepStats {
         self.train_step_marked(hb, lr, clip_norm, &mut |_| {})
     }
 
     /// [`train_step`](Self::train_step), calling `mark(phase)` after each phase has been queued:
-    /// "to_device", the forward's phases ([`DfNet4::forward_seq_marked`]), "loss", "backward",
-    /// "optimizer" (a profiler synchronises the device there).
+    /// "to_device" (the upload), then the phases of [`Self::train_step_device_marked`] (a profiler
+    /// synchronises the device there).
     pub fn train_step_marked(
         &mut self,
         hb: &HostBatch,
@@ -110,10 +163,30 @@ impl Trainer {
         clip_norm: f64,
         mark: &mut dyn FnMut(&'static str),
     ) -> StepStats {
-        let (erb, cplx, noisy, clean) = to_device(hb, &self.loss, self.device);
-        self.opt.zero_grad();
+        let db = DeviceBatch::upload(hb, self.device);
         mark("to_device");
-        let out = self.net.forward_seq_marked(&erb, &cplx, mark);
+        self.train_step_device_marked(&db, lr, clip_norm, mark)
+    }
+
+    /// One optimiser step on a batch already on the device.
+    pub fn train_step_device(&mut self, db: &DeviceBatch, lr: f64, clip_norm: f64) -> StepStats {
+        self.train_step_device_marked(db, lr, clip_norm, &mut |_| {})
+    }
+
+    /// [`train_step_device`](Self::train_step_device) with marks: "spectra" (both STFTs on the
+    /// device), the forward's phases ([`DfNet4::forward_seq_marked`]), "loss", "backward", "optimizer".
+    pub fn train_step_device_marked(
+        &mut self,
+        db: &DeviceBatch,
+        lr: f64,
+        clip_norm: f64,
+        mark: &mut dyn FnMut(&'static str),
+    ) -> StepStats {
+        let noisy = self.loss.stft(&db.noisy_wave);
+        let clean = self.loss.stft(&db.clean_wave);
+        self.opt.zero_grad();
+        mark("spectra");
+        let out = self.net.forward_seq_marked(&db.erb, &db.cplx, mark);
         let (l, _) = self.loss.compute(&out, &noisy, &clean);
         mark("loss");
         l.total.backward();
@@ -139,8 +212,12 @@ impl Trainer {
         let mut n_ex = 0.0;
         tch::no_grad(|| {
             for hb in dev {
-                let (erb, cplx, noisy, clean) = to_device(hb, &self.loss, self.device);
-                let out = self.net.forward_seq(&erb, &cplx);
+                let db = DeviceBatch::upload(hb, self.device);
+                let (noisy, clean) = (
+                    self.loss.stft(&db.noisy_wave),
+                    self.loss.stft(&db.clean_wave),
+                );
+                let out = self.net.forward_seq(&db.erb, &db.cplx);
                 let (l, enh) = self.loss.compute(&out, &noisy, &clean);
                 let n = enh.size()[1];
                 let y = self.loss.istft(&enh);
@@ -293,8 +370,10 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         })
         .collect();
 
-    // Producer thread: batches for the coming steps, mixed in parallel by rayon.
-    let (tx, rx) = mpsc::sync_channel::<(u64, HostBatch)>(4);
+    // Producer thread: batches for the coming steps, mixed in parallel by rayon and (by default)
+    // uploaded to the device, so the copy overlaps the training thread's work.
+    let upload = Upload::parse(&args.upload)?;
+    let (tx, rx) = mpsc::sync_channel::<(u64, Prepared)>(4);
     {
         let (corpus, mix, b, from, to) = (
             corpus.clone(),
@@ -305,10 +384,12 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         );
         std::thread::spawn(move || {
             for step in from..to {
-                if tx
-                    .send((step, make_batch(&corpus, Split::Train, &mix, seed, step, b)))
-                    .is_err()
-                {
+                let hb = make_batch(&corpus, Split::Train, &mix, seed, step, b);
+                let prepared = match upload {
+                    Upload::Producer => Prepared::Device(DeviceBatch::upload(&hb, device)),
+                    Upload::Main => Prepared::Host(hb),
+                };
+                if tx.send((step, prepared)).is_err() {
                     break;
                 }
             }
@@ -341,7 +422,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             break;
         }
         let t0 = Instant::now();
-        let (step, hb) = rx.recv().ctx(|| "the data threads stopped".into())?;
+        let (step, prepared) = rx.recv().ctx(|| "the data threads stopped".into())?;
         debug_assert_eq!(step, state.step);
         let wait = t0.elapsed().as_secs_f64();
         let start = args.schedule_start.min(args.steps);
@@ -357,7 +438,10 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         } else {
             state.grad_norm_ema.map_or(f64::INFINITY, |m| 2.0 * m)
         };
-        let st = trainer.train_step(&hb, lr, clip);
+        let (st, examples) = match &prepared {
+            Prepared::Device(db) => (trainer.train_step_device(db, lr, clip), db.batch),
+            Prepared::Host(hb) => (trainer.train_step(hb, lr, clip), hb.batch),
+        };
         if st.grad_norm.is_finite() {
             let g = st.grad_norm.min(clip);
             state.grad_norm_ema = Some(state.grad_norm_ema.map_or(g, |m| 0.98 * m + 0.02 * g));
@@ -372,7 +456,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             0.9 * step_s_avg + 0.1 * dt
         };
         state.step += 1;
-        state.examples_seen += hb.batch as u64;
+        state.examples_seen += examples as u64;
         state.train_seconds += dt;
         window.push(st);
         win_time += dt;
