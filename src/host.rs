@@ -23,6 +23,9 @@ use crate::dsp::resample::BlockResampler;
 use crate::dsp::sanitize::InputGuard;
 use crate::{Error, Result};
 
+mod interleaved;
+pub use interleaved::{HostStream, PartialFrame};
+
 /// The largest number of resampler blocks the buffering analysis walks through (one period of the block
 /// pattern; rates in common use need one to a few hundred).
 const MAX_PERIOD_BLOCKS: usize = 1 << 20;
@@ -228,6 +231,7 @@ pub struct HostChannel {
     ramp_samples: usize,
     bypass: bool,
     atten_control_db: f32,
+    post_filter: bool,
     errors: u64,
     guard: InputGuard,
 }
@@ -289,6 +293,7 @@ impl HostChannel {
             ramp_samples,
             bypass: false,
             atten_control_db,
+            post_filter: false,
             errors: 0,
             guard: InputGuard::new(),
             denoiser,
@@ -356,10 +361,31 @@ impl HostChannel {
     pub fn set_atten_control_db(&mut self, atten_control_db: f32) {
         if atten_control_db.to_bits() != self.atten_control_db.to_bits() {
             self.atten_control_db = atten_control_db;
-            let params = params_for_control(atten_control_db);
-            if self.denoiser.set_params(params).is_err() {
-                self.errors += 1;
-            }
+            self.apply_params();
+        }
+    }
+
+    /// libDF's post-filter on or off (as `dfn4 enhance --post-filter`; off by default), from the next
+    /// hop on. Real-time safe.
+    pub fn set_post_filter(&mut self, on: bool) {
+        if on != self.post_filter {
+            self.post_filter = on;
+            self.apply_params();
+        }
+    }
+
+    /// Whether the post-filter is on.
+    pub fn post_filter(&self) -> bool {
+        self.post_filter
+    }
+
+    fn apply_params(&mut self) {
+        let params = DenoiseParams {
+            post_filter: self.post_filter,
+            ..params_for_control(self.atten_control_db)
+        };
+        if self.denoiser.set_params(params).is_err() {
+            self.errors += 1;
         }
     }
 

@@ -316,3 +316,48 @@ fn controls_and_rate_read_back() {
         assert!(Channel::new(backend(), rate_hz).is_err(), "{rate_hz} Hz");
     }
 }
+
+#[test]
+fn interleaved_stream_equals_its_channels_and_never_allocates() {
+    use dfn4::host::HostStream;
+    let rate_hz = 44_100;
+    let left = test_signal(rate_hz, 0.7);
+    let right: Vec<f32> = left.iter().rev().map(|x| 0.5 * x).collect();
+    let mut stream = HostStream::new(backend(), rate_hz, 2).unwrap();
+    stream.set_atten_control_db(12.0);
+    stream.set_post_filter(true);
+    assert!(stream.post_filter() && stream.atten_control_db() == 12.0);
+    let mut io: Vec<f32> = left
+        .iter()
+        .zip(&right)
+        .flat_map(|(l, r)| [*l, *r])
+        .collect();
+    assert!(stream.process_interleaved(&mut io[..3]).is_err());
+    let events = heap_events(|| {
+        // Odd block sizes, one above the scratch size.
+        let mut at = 0;
+        for n in [1usize, 333, 2049, 7].iter().cycle() {
+            let end = (at + 2 * n).min(io.len());
+            stream.process_interleaved(&mut io[at..end]).unwrap();
+            at = end;
+            if at == io.len() {
+                break;
+            }
+        }
+    });
+    assert_eq!(events, 0);
+    for (c, x) in [left, right].iter().enumerate() {
+        let mut ch = Channel::new(backend(), rate_hz).unwrap();
+        ch.set_atten_control_db(12.0);
+        ch.set_post_filter(true);
+        let expected = run(&mut ch, x, &[480]);
+        let got: Vec<f32> = io.iter().skip(c).step_by(2).copied().collect();
+        assert_eq!(got, expected, "channel {c}");
+    }
+    assert_eq!(
+        stream.latency_samples(),
+        Channel::new(backend(), rate_hz).unwrap().latency_samples()
+    );
+    assert!(HostStream::new(backend(), 48_000, 0).is_err());
+    assert!(HostStream::new(backend(), 48_000, 257).is_err());
+}
