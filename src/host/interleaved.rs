@@ -72,7 +72,7 @@ impl HostStream {
     /// of frames is refused untouched. Never allocates, locks or blocks.
     pub fn process_interleaved(&mut self, io: &mut [f32]) -> std::result::Result<(), PartialFrame> {
         let nb = self.channels.len();
-        if io.len() % nb != 0 {
+        if !io.len().is_multiple_of(nb) {
             return Err(PartialFrame {
                 samples: io.len(),
                 channels: nb,
