@@ -19,6 +19,9 @@ if [ "$seconds" -gt 0 ]; then
   if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --version '~0.13' --locked
   fi
+  # AddressSanitizer's quarantine (256 MB by default) keeps freed memory, which counts against the
+  # 512 MB RSS limit: a 256-channel input of denoiser_input frees ~230 MB at once (docs/fuzzing.md).
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64}
   for target in wav_reader weights_loader denoiser_input plugin_host; do
     new=$(mktemp -d)
     (cd fuzz && nice -n 5 cargo +nightly fuzz run "$target" "$new" "corpus/$target" -- \
