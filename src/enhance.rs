@@ -20,14 +20,14 @@
 //! println!("{:.1} s of audio", report.audio_s);
 //! # Ok::<(), dfn4::Error>(())
 //! ```
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::audio_io::wav::{Existing, SampleFormat, WavReader, WavWriter};
+use crate::audio_io::source::AudioReader;
+use crate::audio_io::wav::{Existing, SampleFormat, WavWriter};
 use crate::backend::{AnyBackend, Backend};
 use crate::config::{check_channels, check_sample_rate, HOP_SIZE, SAMPLE_RATE_HZ};
 use crate::denoiser::{DenoiseParams, Denoiser};
@@ -137,9 +137,10 @@ where
             .collect()
     }
 
-    /// Enhances the WAV file `input` into `output` (same rate, channels and length; the input's sample
-    /// format unless `options` says otherwise), reading and writing blocks of up to one second so
-    /// memory stays constant. A regular output file appears complete or not at all, and an existing
+    /// Enhances the audio file `input` (WAV, or FLAC, Ogg Vorbis, MP3, AAC/M4A, ALAC with the feature
+    /// `formats`) into the WAV file `output` (same rate, channels and length; the input's sample format,
+    /// 16-bit for a lossy input, unless `options` says otherwise), reading and writing blocks of up to
+    /// one second so memory stays constant. A regular output file appears complete or not at all, and an existing
     /// one is replaced only when `options.existing` allows it (see [`WavWriter::create`]).
     pub fn enhance_file(
         &self,
@@ -148,8 +149,8 @@ where
         options: &FileOptions,
         progress: Progress<'_>,
     ) -> Result<FileReport> {
-        let reader = WavReader::open(input)?;
-        self.enhance_wav(
+        let reader = AudioReader::open(input)?;
+        self.enhance_reader(
             reader,
             options,
             progress,
@@ -159,34 +160,25 @@ where
         )
     }
 
-    /// Enhances a WAV stream (a file, stdin, memory) into the writer `open_output` makes once the
+    /// Enhances an input (a file of any readable format, stdin) into the writer `open_output` makes once the
     /// input's rate, output format, channel count and length (`None`: a stream of unknown length) are
     /// known (a file, stdout). The writer is finished only when everything went well; dropped
     /// otherwise.
-    pub fn enhance_wav<R: Read>(
+    pub fn enhance_reader(
         &self,
-        mut reader: WavReader<R>,
+        mut reader: AudioReader,
         options: &FileOptions,
         progress: Progress<'_>,
         open_output: impl FnOnce(u32, SampleFormat, usize, Option<u64>) -> Result<WavWriter>,
     ) -> Result<FileReport> {
         let start = Instant::now();
         let (rate_hz, nb_channels) = (reader.sample_rate_hz(), reader.channels());
-        let total = if reader.length_known() {
-            reader.frames()
-        } else {
-            0
-        };
+        let total = reader.progress_frames();
         let format = options.out_format.unwrap_or(reader.format());
         let mut chains = (0..nb_channels)
             .map(|_| self.channel(rate_hz))
             .collect::<Result<Vec<_>>>()?;
-        let mut writer = open_output(
-            rate_hz,
-            format,
-            nb_channels,
-            reader.length_known().then_some(total),
-        )?;
+        let mut writer = open_output(rate_hz, format, nb_channels, reader.exact_frames())?;
         let mut block = vec![Vec::new(); nb_channels];
         let mut outs: Vec<Vec<f32>> = vec![Vec::new(); nb_channels];
         let block_frames = (rate_hz as usize).min(BLOCK_SAMPLES / nb_channels).max(1);
@@ -227,7 +219,7 @@ where
         let beyond_full_scale = writer.beyond_full_scale();
         writer.finish()?;
         Ok(FileReport {
-            audio_s: reader.duration_s(),
+            audio_s: reader.frames_read() as f64 / f64::from(rate_hz),
             processing_s: start.elapsed().as_secs_f64(),
             sample_rate_hz: rate_hz,
             channels: nb_channels,

@@ -301,7 +301,7 @@ fn directory_mode_says_what_it_skipped() {
     let in_dir = dir.path().join("in");
     fs::create_dir(&in_dir).unwrap();
     wav_file(&in_dir, "a.wav", 16_000, 1000);
-    fs::write(in_dir.join("c.mp3"), b"ID3").unwrap();
+    fs::write(in_dir.join("c.xyz"), b"ID3").unwrap();
     fs::write(in_dir.join("notes.txt"), b"x").unwrap();
     dfn4()
         .args(["enhance", "--model"])
@@ -311,8 +311,12 @@ fn directory_mode_says_what_it_skipped() {
         .assert()
         .success()
         .stderr(predicate::str::contains("skipped"))
-        .stderr(predicate::str::contains("c.mp3: not a .wav file"))
-        .stderr(predicate::str::contains("notes.txt: not a .wav file"))
+        .stderr(predicate::str::contains(
+            "c.xyz: not an audio file dfn4 reads",
+        ))
+        .stderr(predicate::str::contains(
+            "notes.txt: not an audio file dfn4 reads",
+        ))
         .stderr(predicate::str::contains("1 of 1 files enhanced into"))
         .stderr(predicate::str::contains("2 other entries skipped"));
 }

@@ -1,8 +1,13 @@
 //! Audio files for the command line and tools: WAV reading and writing with strict validation
-//! ([`wav`], [`wav_format`]).
+//! ([`wav`], [`wav_format`]), compressed inputs ([`compressed`], feature `formats`), and one reader
+//! for whatever a user hands in ([`source`]).
+#[cfg(feature = "formats")]
+pub mod compressed;
+pub mod source;
 pub mod wav;
 pub mod wav_format;
 mod wav_read;
 mod wav_write;
 
+pub use source::AudioReader;
 pub use wav::{decode_wav, read_wav, write_wav_atomic, SampleFormat, WavAudio};

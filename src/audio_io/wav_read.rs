@@ -169,6 +169,16 @@ impl<R: Read> WavReader<R> {
         self.announced_frames.unwrap_or(self.frames_read)
     }
 
+    /// The header's length in frames, 0 for a stream of unknown length.
+    pub fn exact_or_zero(&self) -> u64 {
+        self.announced_frames.unwrap_or(0)
+    }
+
+    /// Frames handed out so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frames_read
+    }
+
     /// Duration in seconds (see [`Self::frames`]).
     pub fn duration_s(&self) -> f64 {
         self.frames() as f64 / f64::from(self.rate_hz)

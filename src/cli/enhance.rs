@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use dfn4::audio_io::wav::{remove_temp_files, Existing, SampleFormat, WavReader, WavWriter};
+use dfn4::audio_io::AudioReader;
 use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
 use dfn4::enhance::{Enhancer, FileOptions, FileReport};
 
@@ -201,7 +202,7 @@ fn run_one(enhancer: &Enhancer, job: &Job, options: &FileOptions) -> Result<()> 
         }
     };
     let result = match &job.input {
-        Endpoint::Path(p) => WavReader::open(p),
+        Endpoint::Path(p) => AudioReader::open(p),
         Endpoint::Std => {
             let file = std_file(false).context("cannot read stdin")?;
             let len = file
@@ -209,11 +210,11 @@ fn run_one(enhancer: &Enhancer, job: &Job, options: &FileOptions) -> Result<()> 
                 .ok()
                 .filter(|m| m.is_file())
                 .map(|m| m.len());
-            WavReader::from_reader(file, len)
+            WavReader::from_reader(file, len).map(AudioReader::Wav)
         }
     }
     .and_then(|reader| {
-        enhancer.enhance_wav(
+        enhancer.enhance_reader(
             reader,
             options,
             &progress,

@@ -6,6 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use dfn4::audio_io::source::is_readable_extension;
+
+/// Why directory mode leaves a file alone.
+#[cfg(feature = "formats")]
+const UNREADABLE: &str = "not an audio file dfn4 reads (WAV, FLAC, Ogg Vorbis, MP3, AAC/M4A, ALAC)";
+#[cfg(not(feature = "formats"))]
+const UNREADABLE: &str = "not a .wav file (this build reads WAV only)";
+
 /// Where audio comes from or goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -134,7 +142,7 @@ fn plan_one(input: &Endpoint, output: &Endpoint, overwrite: bool) -> Result<Plan
         let (files, skipped) = list_dir(in_path)?;
         if files.is_empty() {
             bail!(
-                "no .wav files in {}{}",
+                "no audio files dfn4 reads in {}{}",
                 in_path.display(),
                 skipped_summary(&skipped)
             );
@@ -144,8 +152,7 @@ fn plan_one(input: &Endpoint, output: &Endpoint, overwrite: bool) -> Result<Plan
     let (output, create_parent) = match output {
         Endpoint::Std => (Endpoint::Std, false),
         Endpoint::Path(p) if p.is_dir() || ends_with_separator(p) => {
-            let name = in_path.file_name().context("the input has no file name")?;
-            (Endpoint::Path(p.join(name)), !p.is_dir())
+            (Endpoint::Path(p.join(output_name(in_path)?)), !p.is_dir())
         }
         Endpoint::Path(p) => (Endpoint::Path(p.clone()), false),
     };
@@ -180,18 +187,15 @@ fn plan_many(
     let mut jobs = Vec::with_capacity(files.len());
     let mut existing = Vec::new();
     for input in files {
-        let name = input
-            .file_name()
-            .with_context(|| format!("{} has no file name", input.display()))?;
-        let output = out_dir.join(name);
+        let name = output_name(&input)?;
+        let output = out_dir.join(&name);
         if jobs
             .iter()
             .any(|j: &Job| j.output == Endpoint::Path(output.clone()))
         {
             bail!(
-                "two inputs are named {}; their outputs in {} would collide",
-                name.to_string_lossy(),
-                out_dir.display()
+                "two inputs would both be written to {}: their outputs would collide",
+                output.display()
             );
         }
         if same_path(&input, &output) {
@@ -272,6 +276,26 @@ fn check_output_file(input: Option<&Path>, out: &Path, overwrite: bool) -> Resul
     Ok(())
 }
 
+/// The name of an input's output in a folder: the same name for a WAV file, the extension replaced by
+/// `.wav` for a compressed one (`talk.mp3` → `talk.wav`).
+fn output_name(input: &Path) -> Result<std::ffi::OsString> {
+    let name = input
+        .file_name()
+        .with_context(|| format!("{} has no file name", input.display()))?;
+    let is_wav = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    Ok(if is_wav || input.extension().is_none() {
+        name.to_os_string()
+    } else {
+        input
+            .with_extension("wav")
+            .file_name()
+            .unwrap_or(name)
+            .to_os_string()
+    })
+}
+
 /// dfn4 writes WAV: an output named with another audio or file extension would be a WAV file under a
 /// misleading name, so it is refused. No extension at all is accepted.
 fn check_extension(out: &Path) -> Result<()> {
@@ -292,8 +316,9 @@ fn ends_with_separator(p: &Path) -> bool {
         .is_some_and(|s| s.ends_with(std::path::MAIN_SEPARATOR))
 }
 
-/// The `*.wav` files (any case of the extension) directly inside `dir`, sorted by name, and what else
-/// is there, with the reason it is left alone.
+/// The audio files dfn4 reads (WAV, and the compressed formats of the `formats` feature; any case of
+/// the extension) directly inside `dir`, sorted by name, and what else is there, with the reason it is
+/// left alone.
 fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
@@ -301,15 +326,12 @@ fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>)> {
         let path = entry
             .with_context(|| format!("cannot list {}", dir.display()))?
             .path();
-        let is_wav = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
         let why = if path.is_dir() {
             Some("a folder (folders inside are not entered)")
         } else if !path.is_file() {
             Some("not a regular file")
-        } else if !is_wav {
-            Some("not a .wav file (dfn4 reads WAV only)")
+        } else if !is_readable_extension(&path) {
+            Some(UNREADABLE)
         } else {
             None
         };
@@ -431,17 +453,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("in");
         fs::create_dir_all(d.join("sub")).unwrap();
-        for n in ["a.wav", "B.WAV", "c.mp3", "notes.txt"] {
+        for n in ["a.wav", "B.WAV", "c.mp3", "notes.txt", "d.FLAC"] {
             fs::write(d.join(n), b"x").unwrap();
         }
         match plan(&[d.clone(), dir.path().join("out")], false).unwrap() {
             Plan::Many { jobs, skipped, .. } => {
-                assert_eq!(jobs.len(), 2);
                 let names: Vec<_> = skipped
                     .iter()
                     .map(|s| s.path.file_name().unwrap().to_str().unwrap())
                     .collect();
-                assert_eq!(names, ["c.mp3", "notes.txt", "sub"]);
+                let outputs: Vec<_> = jobs.iter().map(|j| j.output.display()).collect();
+                if cfg!(feature = "formats") {
+                    assert_eq!(names, ["notes.txt", "sub"]);
+                    // Compressed inputs get a .wav name.
+                    assert!(
+                        outputs.iter().any(|o| o.ends_with("out/c.wav")),
+                        "{outputs:?}"
+                    );
+                    assert!(
+                        outputs.iter().any(|o| o.ends_with("out/d.wav")),
+                        "{outputs:?}"
+                    );
+                } else {
+                    assert_eq!(names, ["c.mp3", "d.FLAC", "notes.txt", "sub"]);
+                }
+                assert!(
+                    outputs.iter().any(|o| o.ends_with("out/B.WAV")),
+                    "{outputs:?}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -198,8 +198,11 @@ mod tests {
     #[cfg(not(feature = "live"))]
     #[test]
     fn live_and_devices_need_the_feature() {
-        assert!(Cli::try_parse_from(["dfn4", "live"]).is_err());
-        assert!(Cli::try_parse_from(["dfn4", "devices"]).is_err());
+        for argv in [&["dfn4", "live", "--gui"][..], &["dfn4", "devices"]] {
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            let err = run(cli).unwrap_err().to_string();
+            assert!(err.contains("cargo feature \"live\""), "{err}");
+        }
     }
 
     #[cfg(feature = "live")]
