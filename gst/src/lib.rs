@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn an_unknown_backend_is_the_registry_error() {
-        let err = shared_backend("no-such").unwrap_err().to_string();
+        let Err(err) = shared_backend("no-such") else {
+            panic!("an unknown name built a backend");
+        };
+        let err = err.to_string();
         assert!(err.contains("unknown backend \"no-such\""), "{err}");
     }
 }

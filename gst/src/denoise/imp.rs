@@ -153,11 +153,12 @@ impl Stream {
         Ok(bytes.len() / frame_bytes)
     }
 
-    /// After `frames` more frames were processed: how many leading frames of that output are start-up
-    /// delay to cut.
-    fn advance(&mut self, frames: usize) -> usize {
+    /// After `frames` more frames stamped `pts` were processed: how many leading frames of that output
+    /// are start-up delay to cut.
+    fn advance(&mut self, frames: usize, pts: Option<gst::ClockTime>) -> usize {
         let before = self.frames_in;
         self.frames_in += frames as u64;
+        self.in_end = pts.map(|pts| pts + self.frames_to_time(frames as u64));
         (self.latency_samples as u64)
             .saturating_sub(before)
             .min(frames as u64) as usize
@@ -174,15 +175,14 @@ impl Stream {
 
     /// Trims the `skip` start-up frames off `buf` (which holds `frames`) and moves its timestamp to its
     /// content's capture time.
-    fn place(&mut self, buf: &mut gst::BufferRef, frames: usize, skip: usize) {
+    fn place(&self, buf: &mut gst::BufferRef, frames: usize, skip: usize) {
         let frame_bytes = 4 * self.channels;
         if skip > 0 {
             // Cannot fail: the range lies inside the buffer.
             let _ = buf.resize(skip * frame_bytes..frames * frame_bytes);
         }
-        let in_pts = buf.pts();
-        self.in_end = in_pts.map(|pts| pts + self.frames_to_time(frames as u64));
-        let pts = in_pts
+        let pts = buf
+            .pts()
             .map(|pts| (pts + self.frames_to_time(skip as u64)).saturating_sub(self.latency()));
         buf.set_pts(pts);
         buf.set_duration(self.frames_to_time((frames - skip) as u64));
@@ -243,14 +243,15 @@ impl Dfn4Denoise {
                         .process_bytes(map.as_mut_slice())
                         .map_err(|_| gst::FlowError::Error)?;
                 }
-                let skip = stream.advance(frames);
+                let pts = stream.in_end;
+                let skip = stream.advance(frames, pts);
                 if skip == frames {
                     // Shorter than the latency: everything out was start-up delay.
                     stream.reset();
                     return Ok(gst::FlowSuccess::Ok);
                 }
                 // The silence follows the input; `place` moves it back to its content's time.
-                buf.set_pts(stream.in_end);
+                buf.set_pts(pts);
                 stream.place(buf, frames, skip);
             }
             stream.reset();
@@ -466,7 +467,7 @@ impl BaseTransformImpl for Dfn4Denoise {
                 return Err(gst::FlowError::Error);
             }
         };
-        let skip = stream.advance(frames);
+        let skip = stream.advance(frames, buf.pts());
         if skip == frames {
             return Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED);
         }
