@@ -18,10 +18,11 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian 12's GStreamer 1.22: headers and pkg-config files (core, base, audio, check) for gstreamer-rs,
 # gst-launch-1.0/gst-inspect-1.0, and the elements of the pipelines (flacenc/flacdec, wavenc: -good;
 # vorbisenc/vorbisdec, oggmux/oggdemux, audioconvert, audioresample, wavparse: -base and -good).
-# sox and python3: the checks (scripts/plugin/check.py reads WAVs through sox).
+# pkg-config: how gstreamer-rs finds GStreamer. sox and python3: the checks (scripts/plugin/check.py
+# reads WAVs through sox).
 source .ci/apt.sh
 apt_install libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools \
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good sox python3
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good pkg-config sox python3
 
 echo "== cargo clippy -p dfn4-gst --all-targets -- -D warnings"
 cargo clippy -p dfn4-gst --all-targets -- -D warnings
