@@ -34,15 +34,18 @@ class FileReport(TypedDict):
     non_finite_replaced: int
 
 def enhance(
-    audio: npt.NDArray[np.float32],
+    audio: Union[
+        npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.int16], npt.NDArray[np.int32]
+    ],
     sample_rate: int,
     *,
     backend: str = "native-f16",
     atten_lim_db: Optional[float] = None,
 ) -> npt.NDArray[np.float32]:
-    """Enhance `audio` (float32, `[samples]` or `[channels, samples]`) sampled at `sample_rate` Hz.
+    """Enhance `audio` (`[samples]` or `[channels, samples]`) sampled at `sample_rate` Hz.
 
-    Returns a new float32 array of the same shape, sample-aligned with the input. Any rate from
+    `audio` may be float32, float64 (narrowed), int16 or int32 (scaled to full scale +-1, as
+    soundfile and scipy return them); the result is always float32. Returns a new array of the same shape, sample-aligned with the input. Any rate from
     1 kHz to 768 kHz works (resampled to 48 kHz and back). `atten_lim_db`: limit of the noise
     attenuation in dB (None: unlimited, 0: the input unchanged). NaN/Inf samples are replaced by 0
     with a RuntimeWarning giving their count. Raises ValueError for a wrong dtype or number of
@@ -59,7 +62,10 @@ def enhance_file(
     atten_lim_db: Optional[float] = None,
     overwrite: bool = False,
 ) -> FileReport:
-    """Enhance the WAV file `in_path` into `out_path` (same rate, channels, length and sample format).
+    """Enhance the audio file `in_path` into the WAV file `out_path` (same rate, channels and length).
+
+    `in_path` may be WAV, FLAC, Ogg Vorbis, MP3, AAC/M4A or ALAC (recognised by content); the output
+    keeps a WAV input's sample format, a FLAC/ALAC input's bit depth, and is 16-bit for a lossy input.
 
     Streams in one-second blocks; the output appears complete or not at all. NaN/Inf input samples are
     replaced by 0, counted in the report and warned about (RuntimeWarning). `out_path` must not be

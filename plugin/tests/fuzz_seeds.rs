@@ -168,7 +168,10 @@ fn seeds() -> Vec<(&'static str, Seed)> {
             ),
         ),
         // Refused rates: 2^32 + 48,000 (not to be truncated to 48 kHz), u64::MAX, 999 Hz, 768,001 Hz.
-        ("ladspa-rate-2pow32-plus-48000", Seed::default().u8(3 << 2).u8(5)),
+        (
+            "ladspa-rate-2pow32-plus-48000",
+            Seed::default().u8(3 << 2).u8(5),
+        ),
         (
             "ladspa-rate-u64-max",
             Seed::default().u8(2 << 2).u64(u64::MAX),

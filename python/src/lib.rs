@@ -23,7 +23,7 @@ use dfn4_core::denoiser::{DenoiseParams, ATTEN_LIM_UNLIMITED_DB};
 use dfn4_core::enhance::{check_samples, Enhancer, FileOptions};
 use dfn4_core::host::HostChannel;
 use dfn4_core::Error;
-use numpy::{PyArray1, PyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyReadonlyArrayDyn};
 use pyo3::exceptions::{
     PyFileExistsError, PyOSError, PyRuntimeError, PyRuntimeWarning, PyValueError,
 };
@@ -194,10 +194,32 @@ struct Audio {
 /// most likely `[samples, channels]` (soundfile's and scipy's layout), and taking it as thousands of
 /// channels of a few samples would run for minutes and return garbage.
 /// `stream`: a `Denoiser`'s chunk, which must be 1-D.
+/// `audio` as float32 samples at full scale ±1: float32 as it is, float64 narrowed, int16 and int32
+/// scaled by 2^-15 and 2^-31 (what soundfile and scipy return by default). `None` for anything else.
+fn as_f32(audio: &Bound<'_, PyAny>) -> Option<numpy::ndarray::ArrayD<f32>> {
+    if let Ok(a) = audio.extract::<PyReadonlyArrayDyn<'_, f32>>() {
+        return Some(a.as_array().to_owned());
+    }
+    if let Ok(a) = audio.extract::<PyReadonlyArrayDyn<'_, f64>>() {
+        return Some(a.as_array().mapv(|x| x as f32));
+    }
+    if let Ok(a) = audio.extract::<PyReadonlyArrayDyn<'_, i16>>() {
+        return Some(a.as_array().mapv(|x| f32::from(x) / 32_768.0));
+    }
+    if let Ok(a) = audio.extract::<PyReadonlyArrayDyn<'_, i32>>() {
+        return Some(
+            a.as_array()
+                .mapv(|x| (f64::from(x) / 2_147_483_648.0) as f32),
+        );
+    }
+    None
+}
+
 fn read_audio(name: &str, audio: &Bound<'_, PyAny>, stream: bool) -> PyResult<Audio> {
-    let array: PyReadonlyArrayDyn<'_, f32> = audio.extract().map_err(|_| {
+    let array = as_f32(audio).ok_or_else(|| {
         PyValueError::new_err(format!(
-            "{name} must be a numpy float32 array of shape [samples] or [channels, samples], got {}",
+            "{name} must be a numpy array (float32, float64, int16 or int32) of shape [samples] or \
+             [channels, samples], got {}",
             describe(audio)
         ))
     })?;
@@ -208,7 +230,7 @@ fn read_audio(name: &str, audio: &Bound<'_, PyAny>, stream: bool) -> PyResult<Au
             array.shape()
         )));
     }
-    let view = array.as_array();
+    let view = array.view();
     let mut channels: Vec<Vec<f32>> = match array.ndim() {
         1 => vec![view.iter().copied().collect()],
         2 => {
@@ -594,7 +616,7 @@ impl Denoiser {
 ///
 /// `enhance(audio, sample_rate)` for whole signals, `Denoiser(sample_rate)` for streams,
 /// `enhance_file(in_path, out_path)` for WAV files, `backends()` for the engines of this build.
-#[pymodule]
+#[pymodule(name = "dfn4")]
 fn dfn4(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(enhance, m)?)?;
     m.add_function(wrap_pyfunction!(enhance_file, m)?)?;

@@ -9,6 +9,7 @@ import os
 import pydoc
 import time
 import warnings
+import wave
 
 import numpy as np
 import pytest
@@ -240,3 +241,33 @@ def test_streaming_denoises_at_16k_with_output_on_every_call():
     assert set(sizes) == {160}
     got = np.concatenate(outs + [d.flush()])
     assert len(got) == len(x) and np.std(got) < np.std(x)
+
+
+# What soundfile and scipy return, and the files people have (issue 27)
+
+
+def test_float64_and_integer_arrays_are_taken_and_float32_comes_back():
+    x32 = noisy_speech(1.0, 48000).astype(np.float32)
+    want = dfn4.enhance(x32, 48000)
+    got64 = dfn4.enhance(x32.astype(np.float64), 48000)
+    assert got64.dtype == np.float32
+    np.testing.assert_array_equal(got64, want)
+    x16 = np.round(x32 * 32768).clip(-32768, 32767).astype(np.int16)
+    got16 = dfn4.enhance(x16, 48000)
+    assert got16.dtype == np.float32
+    np.testing.assert_array_equal(got16, dfn4.enhance(x16.astype(np.float32) / 32768, 48000))
+    x_i32 = x16.astype(np.int32) << 16
+    np.testing.assert_array_equal(dfn4.enhance(x_i32, 48000), got16)
+
+
+def test_enhance_file_reads_compressed_files(tmp_path):
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "formats")
+    for name in ["speech.flac", "speech.mp3", "speech.ogg"]:
+        out = tmp_path / (name + ".wav")
+        report = dfn4.enhance_file(os.path.join(fixtures, name), out)
+        assert report["sample_rate"] == 48000 and report["channels"] == 1
+        assert abs(report["audio_s"] - 1.5) < 0.05
+        with wave.open(str(out)) as w:
+            assert w.getframerate() == 48000 and w.getsampwidth() == 2
+            assert abs(w.getnframes() - 72000) <= 2048
+
