@@ -59,7 +59,9 @@ def list_inputs(source: Path) -> list[tuple[Path, Path]]:
 class EnhanceActor:
     """One Ray actor: a dfn4 backend loaded once, then one file per row."""
 
-    def __init__(self, backend: str, atten_lim_db: float | None, threads: int):
+    def __init__(
+        self, backend: str, atten_lim_db: float | None, threads: int, overwrite: bool = False
+    ):
         # dfn4's thread pool (channels of a file in parallel) is sized once, at first use.
         os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, threads)))
         import dfn4
@@ -67,6 +69,7 @@ class EnhanceActor:
         self.dfn4 = dfn4
         self.backend = backend
         self.atten_lim_db = atten_lim_db
+        self.overwrite = overwrite
         # Builds the backend now (shared by every later call of this process) and checks the settings.
         self.warm = dfn4.Denoiser(48000, backend=backend, atten_lim_db=atten_lim_db)
 
@@ -79,7 +82,11 @@ class EnhanceActor:
             try:
                 Path(dst).parent.mkdir(parents=True, exist_ok=True)
                 report = self.dfn4.enhance_file(
-                    src, dst, backend=self.backend, atten_lim_db=self.atten_lim_db
+                    src,
+                    dst,
+                    backend=self.backend,
+                    atten_lim_db=self.atten_lim_db,
+                    overwrite=self.overwrite,
                 )
                 ok, audio_s = True, float(report["audio_s"])
             except Exception as e:  # a bad file is reported, never fatal
@@ -100,6 +107,7 @@ def run(
     gpus_per_worker: float = 0,
     backend: str = "native-f16",
     atten_lim_db: float | None = None,
+    overwrite: bool = False,
     files_per_task: int = 1,
 ) -> dict:
     """Enhances every file of `source` into `outdir` on the current Ray cluster; returns the summary."""
@@ -117,6 +125,7 @@ def run(
             fn_constructor_kwargs={
                 "backend": backend,
                 "atten_lim_db": atten_lim_db,
+                "overwrite": overwrite,
                 "threads": int(max(1, cpus_per_worker)),
             },
             batch_size=files_per_task,
@@ -173,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files-per-task", type=int, default=1, help="files in one actor call")
     ap.add_argument("--backend", default="native-f16")
     ap.add_argument("--atten-lim-db", type=float, default=None)
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace outputs that exist (refused otherwise)"
+    )
     ap.add_argument("--address", default=None, help='Ray cluster ("auto": the running one)')
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local cluster")
     args = ap.parse_args(argv)
@@ -188,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         gpus_per_worker=args.gpus_per_worker,
         backend=args.backend,
         atten_lim_db=args.atten_lim_db,
+        overwrite=args.overwrite,
         files_per_task=args.files_per_task,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "per_file"}, indent=2))
