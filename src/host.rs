@@ -253,7 +253,8 @@ impl HostChannel {
         crate::config::check_sample_rate(rate_hz)?;
         let sr = SAMPLE_RATE_HZ as u32;
         let rs_in = BlockResampler::new(rate_hz, sr)?;
-        let rs_out = BlockResampler::new(sr, rate_hz)?;
+        // The exact inverse of the way in: the block patterns of both sides repeat together.
+        let rs_out = BlockResampler::inverse_of(&rs_in, sr, rate_hz)?;
         let atten_control_db = 100.0;
         let denoiser = Denoiser::new(backend, params_for_control(atten_control_db))?;
         let buffering = buffering(

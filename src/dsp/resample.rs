@@ -32,9 +32,15 @@ const ALIGNED_BLOCK_IN_SAMPLES: usize = 2048;
 /// a large prime factor), under 2 MiB whatever the rates. Only rates below 6 kHz (aligned, to 48 kHz)
 /// reach the cap; 8 kHz uses 12,288, 44.1 kHz 2,058.
 pub const MAX_FFT_SAMPLES: usize = 16_384;
-/// Largest relative error of an approximated conversion ratio: 100 ppm, 0.17 cents of pitch, within the
-/// clock tolerance of ordinary sound cards.
+/// Largest relative error of an approximated conversion ratio offline ([`BlockResampler::aligned`]):
+/// 100 ppm, 0.17 cents of pitch, within the clock tolerance of ordinary sound cards.
 pub const MAX_RATIO_ERROR: f64 = 1e-4;
+/// Largest relative error of an approximated ratio on the low-delay path ([`BlockResampler::new`]):
+/// 0.2 %, 3.5 cents, far below what a listener or the model can tell, and enough for every rate to get
+/// blocks of about 10 ms (a ratio within 0.2 % of 1, such as 48,006 Hz, is the identity). Exactness
+/// does not suffer: a host's way back is the exact inverse ([`BlockResampler::inverse_of`]), so a round
+/// trip keeps every sample count; only the audio between the two runs that much fast or slow.
+pub const LIVE_MAX_RATIO_ERROR: f64 = 2e-3;
 
 fn gcd(mut a: usize, mut b: usize) -> usize {
     while b != 0 {
@@ -49,11 +55,17 @@ fn check_rates(from_hz: u32, to_hz: u32) -> Result<()> {
 }
 
 /// The conversion ratio as the smallest block pair `(in, out)`: exactly `(from, to) / gcd` when both
-/// fit in `exact_up_to`; otherwise, of the pairs whose ratio is within [`MAX_RATIO_ERROR`] of
+/// fit in `exact_up_to`; otherwise, of the pairs whose ratio is within `max_error` of
 /// `to / from` (both sides at most `MAX_FFT_SAMPLES / 2`), the one whose input block for a wanted
 /// `block_in` (a whole number of pairs) is shortest, then the one with the smaller input side; the
 /// best pair there if none is that close, which the rate range rules out in practice.
-fn ratio_units(from_hz: u32, to_hz: u32, exact_up_to: usize, block_in: usize) -> (usize, usize) {
+fn ratio_units(
+    from_hz: u32,
+    to_hz: u32,
+    exact_up_to: usize,
+    block_in: usize,
+    max_error: f64,
+) -> (usize, usize) {
     let (from, to) = (from_hz as usize, to_hz as usize);
     let g = gcd(from, to);
     let exact = (from / g, to / g);
@@ -73,7 +85,7 @@ fn ratio_units(from_hz: u32, to_hz: u32, exact_up_to: usize, block_in: usize) ->
             continue;
         }
         let err = (p as f64 / (q as f64 * ratio) - 1.0).abs();
-        if err <= MAX_RATIO_ERROR {
+        if err <= max_error {
             // Strictly shorter only: among equal blocks the smaller q, which is a reduced pair.
             let block = block_in.div_ceil(q) * q;
             if chosen.is_none_or(|(b, _, _)| block < b) {
@@ -119,13 +131,33 @@ impl BlockResampler {
         check_rates(from_hz, to_hz)?;
         let target_in = (from_hz as usize * LIVE_BLOCK_MS / 1000).max(1);
         let target_out = (to_hz as usize * LIVE_BLOCK_MS / 1000).max(1);
-        let ratio = ratio_units(from_hz, to_hz, target_in.max(target_out), target_in);
+        let ratio = ratio_units(
+            from_hz,
+            to_hz,
+            target_in.max(target_out),
+            target_in,
+            LIVE_MAX_RATIO_ERROR,
+        );
         // One FFT unit per block: the delay is then half a block, the least this resampler allows. An
         // identity within tolerance (47,999 Hz → 48 kHz) takes the 48 kHz side's block, one hop.
         let block_in = if ratio.0 == ratio.1 {
             target_in.max(target_out)
         } else {
             target_in
+        };
+        Self::with_block(from_hz, to_hz, ratio, block_in)
+    }
+
+    /// The way back of `forward` (from its output rate to its input rate) with the exact inverse of its
+    /// ratio, so a round trip keeps every sample count even when `forward`'s ratio is approximated, and
+    /// the blocks of both sides repeat together; low-delay blocks as [`Self::new`].
+    pub fn inverse_of(forward: &Self, from_hz: u32, to_hz: u32) -> Result<Self> {
+        check_rates(from_hz, to_hz)?;
+        let ratio = (forward.ratio.1, forward.ratio.0);
+        let block_in = if ratio.0 == ratio.1 {
+            forward.block_out
+        } else {
+            (from_hz as usize * LIVE_BLOCK_MS / 1000).max(1)
         };
         Self::with_block(from_hz, to_hz, ratio, block_in)
     }
@@ -137,7 +169,7 @@ impl BlockResampler {
         // The FFT resampler works on blocks of a multiple of the ratio's input side, and its delay is
         // half the output block. An even number of minimal blocks keeps that delay an integer number of
         // samples on both sides; at most MAX_FFT_SAMPLES on either side bounds the memory.
-        let ratio = ratio_units(from_hz, to_hz, ALIGNED_BLOCK_IN_SAMPLES, 1);
+        let ratio = ratio_units(from_hz, to_hz, ALIGNED_BLOCK_IN_SAMPLES, 1, MAX_RATIO_ERROR);
         let (min_block_in, min_block_out) = ratio;
         let mut nb_blocks = ALIGNED_BLOCK_IN_SAMPLES.div_ceil(min_block_in).max(1);
         nb_blocks += nb_blocks % 2;
@@ -499,9 +531,17 @@ mod tests {
         for rate in sweep_rates() {
             for (from, to) in [(rate, 48_000), (48_000, rate)] {
                 let exact = f64::from(to) / f64::from(from);
-                for (kind, r) in [
-                    ("live", BlockResampler::new(from, to).unwrap()),
-                    ("aligned", BlockResampler::aligned(from, to).unwrap()),
+                for (kind, r, tolerance) in [
+                    (
+                        "live",
+                        BlockResampler::new(from, to).unwrap(),
+                        LIVE_MAX_RATIO_ERROR,
+                    ),
+                    (
+                        "aligned",
+                        BlockResampler::aligned(from, to).unwrap(),
+                        MAX_RATIO_ERROR,
+                    ),
                 ] {
                     let what = format!("{kind} {from} → {to}: {r:?}");
                     assert!(r.block_in() <= MAX_FFT_SAMPLES, "{what}");
@@ -509,7 +549,7 @@ mod tests {
                     let (q, p) = r.ratio();
                     assert_eq!(r.block_in() * p, r.block_out() * q, "{what}");
                     let err = (p as f64 / q as f64 / exact - 1.0).abs();
-                    assert!(err <= MAX_RATIO_ERROR, "{what}: ratio error {err:e}");
+                    assert!(err <= tolerance, "{what}: ratio error {err:e}");
                     let g = gcd(from as usize, to as usize);
                     if (from as usize / g).max(to as usize / g) <= 480 {
                         assert_eq!((q, p), (from as usize / g, to as usize / g), "{what}");
@@ -530,8 +570,9 @@ mod tests {
                 assert!(r.block_in() <= from as usize / 50, "{from} → {to}: {r:?}");
             }
         }
-        // Within 100 ppm of 48 kHz the converter is the identity.
+        // Within 0.2 % of 48 kHz the low-delay converter is the identity.
         assert_eq!(BlockResampler::new(47_999, 48_000).unwrap().ratio(), (1, 1));
+        assert_eq!(BlockResampler::new(48_006, 48_000).unwrap().ratio(), (1, 1));
         assert_eq!(
             BlockResampler::new(48_000, 48_001)
                 .unwrap()
@@ -554,6 +595,26 @@ mod tests {
             // 1,001 Hz has no passband for the test's 1.2 and 3.2 kHz tones: only the length is checked.
             if rate > 10_000 {
                 assert!(err < 2e-3, "{rate}: max error {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_rate_gets_short_live_blocks_and_an_exact_way_back() {
+        // Odd rates (a prime, rates just outside the identity window, very low ones) included.
+        for rate in [
+            1_001u32, 1_096, 1_499, 1_503, 7_919, 30_261, 47_903, 48_106, 96_001, 767_999,
+        ] {
+            let there = BlockResampler::new(rate, 48_000).unwrap();
+            let back = BlockResampler::inverse_of(&there, 48_000, rate).unwrap();
+            assert_eq!(back.ratio(), (there.ratio().1, there.ratio().0), "{rate}");
+            let (q, p) = there.ratio();
+            let err = (p as f64 * f64::from(rate) / (q as f64 * 48_000.0) - 1.0).abs();
+            assert!(err <= LIVE_MAX_RATIO_ERROR, "{rate}: {err}");
+            // About 10 ms, at most 25 ms, of input per block on each side.
+            for (r, hz) in [(&there, rate), (&back, 48_000)] {
+                let ms = r.block_in() as f64 * 1000.0 / f64::from(hz);
+                assert!(ms <= 25.0, "{rate}: {ms} ms blocks, {r:?}");
             }
         }
     }

@@ -137,7 +137,13 @@ impl Worker {
     ) -> Result<Self> {
         let sr = SAMPLE_RATE_HZ as u32;
         let rs_in = BlockResampler::new(rate_in_hz, sr)?;
-        let rs_out = BlockResampler::new(sr, rate_out_hz)?;
+        // Devices at one rate go back through the exact inverse (an approximated ratio then keeps the
+        // sample counts of both sides in step).
+        let rs_out = if rate_out_hz == rate_in_hz {
+            BlockResampler::inverse_of(&rs_in, sr, rate_out_hz)?
+        } else {
+            BlockResampler::new(sr, rate_out_hz)?
+        };
         let latency = denoiser.latency_samples();
         let delays = PathDelays {
             rate_in_hz: f64::from(rate_in_hz),
