@@ -22,7 +22,7 @@ if [ "$seconds" -gt 0 ]; then
   # AddressSanitizer's quarantine (256 MB by default) keeps freed memory, which counts against the
   # 512 MB RSS limit: a 256-channel input of denoiser_input frees ~230 MB at once (docs/fuzzing.md).
   export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64}
-  for target in wav_reader weights_loader denoiser_input plugin_host; do
+  for target in wav_reader weights_loader denoiser_input plugin_host audio_decoder; do
     new=$(mktemp -d)
     (cd fuzz && nice -n 5 cargo +nightly fuzz run "$target" "$new" "corpus/$target" -- \
       -rss_limit_mb=512 -max_len=16384 -timeout=10 -max_total_time="$seconds" -print_final_stats=1)

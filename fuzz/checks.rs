@@ -423,3 +423,45 @@ fn assert_error_is_one_line(e: &dfn4::Error) {
         "error text: {msg:?}"
     );
 }
+
+/// Arbitrary bytes as a compressed audio file (FLAC, Ogg Vorbis, MP3, AAC/ALAC in MP4), decoded to the
+/// end in blocks of 1 to 4,096 frames (from the last byte): opening and reading may fail, with a one-line
+/// error, but never panic; what is read is finite, never more frames than asked, and no more than a
+/// bounded multiple of the input's size (a lying header cannot make it decode without end). Returns
+/// whether the input decoded to the end (the replay test checks that the seeds reach the decoders).
+pub fn audio_decoder(data: &[u8]) -> bool {
+    use dfn4::audio_io::compressed::CompressedReader;
+    let block = data.last().map_or(1, |b| 1 + usize::from(*b) * 16);
+    let mut reader = match CompressedReader::from_bytes(data.to_vec()) {
+        Ok(r) => r,
+        Err(e) => {
+            assert_error_is_one_line(&e);
+            return false;
+        }
+    };
+    assert!((1..=256).contains(&reader.channels()));
+    let mut out = vec![Vec::new(); reader.channels()];
+    // The most samples any codec here can produce from one byte is a few hundred (silent FLAC frames
+    // of constant subframes); 4,096 per byte bounds a runaway decode.
+    let limit = (data.len() as u64 + 1) * 4096;
+    loop {
+        match reader.read_block(block, &mut out) {
+            Ok(0) => return true,
+            Ok(n) => {
+                assert!(n <= block, "read {n} > {block} frames");
+                assert!(out.iter().all(|c| c.len() == n));
+                assert!(out.iter().flatten().all(|x| x.is_finite()));
+                assert!(
+                    reader.frames_read() <= limit,
+                    "{} frames from {} bytes",
+                    reader.frames_read(),
+                    data.len()
+                );
+            }
+            Err(e) => {
+                assert_error_is_one_line(&e);
+                return false;
+            }
+        }
+    }
+}

@@ -70,6 +70,38 @@ fn weights_input(json: &str, safetensors: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn audio_decoder_corpus() {
+    // The seeds cut from tests/data/formats decode (whole or cut short, with a clean error).
+    let decoded = replay("audio_decoder", checks::audio_decoder);
+    assert!(decoded >= 4, "{decoded} inputs decode to the end");
+}
+
+#[test]
+#[ignore = "writes the initial seeds into fuzz/corpus; run by hand"]
+fn regenerate_audio_decoder_seeds() {
+    let dir = corpus("audio_decoder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats");
+    for name in [
+        "speech.flac",
+        "speech.mp3",
+        "speech.ogg",
+        "speech.m4a",
+        "speech_alac.m4a",
+        "speech24_stereo.flac",
+    ] {
+        let bytes = std::fs::read(fixtures.join(name)).unwrap();
+        // The small lossy files whole, and the first 6 KB of each (a cut file: headers and a few
+        // frames; the lossless ones are too big to fuzz whole).
+        if bytes.len() < 20_000 {
+            std::fs::write(dir.join(format!("seed-{name}")), &bytes).unwrap();
+        }
+        let cut = &bytes[..bytes.len().min(6144)];
+        std::fs::write(dir.join(format!("seed-cut-{name}")), cut).unwrap();
+    }
+}
+
+#[test]
 #[ignore = "writes the initial seeds into fuzz/corpus; run by hand"]
 fn regenerate_fuzz_seeds() {
     let wav_dir = corpus("wav_reader");

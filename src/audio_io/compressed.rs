@@ -9,7 +9,7 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
@@ -64,18 +64,27 @@ impl CompressedReader {
     /// audio track.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path)?;
-        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
+        Self::from_source(Box::new(file), &hint)
+    }
+
+    /// Reads a compressed file held in memory (the container is recognised by content).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::from_source(Box::new(std::io::Cursor::new(bytes)), &Hint::new())
+    }
+
+    fn from_source(source: Box<dyn MediaSource>, hint: &Hint) -> Result<Self> {
+        let mss = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
         let options = FormatOptions {
             // Encoder delay and padding removed, so the decoded length is the recorded one.
             enable_gapless: true,
             ..FormatOptions::default()
         };
         let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &options, &MetadataOptions::default())
+            .format(hint, mss, &options, &MetadataOptions::default())
             .map_err(decode_error)?;
         let format = probed.format;
         let track = format
