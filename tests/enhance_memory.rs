@@ -31,6 +31,7 @@ fn enhance_peak_kib(input: &Path, output: &Path) -> i64 {
     #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_dfn4"))
         .arg("enhance")
+        .arg("--overwrite")
         .arg(input)
         .arg(output)
         .stdout(Stdio::null())
