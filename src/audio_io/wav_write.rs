@@ -44,9 +44,21 @@ fn live_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 /// Removes every temp file this process is writing and keeps any new one from being moved into place:
 /// for a front end's SIGINT/SIGTERM handler, just before it exits. Returns how many it removed.
 pub fn remove_temp_files() -> usize {
+    remove_temp_files_where(|_| true)
+}
+
+/// [`remove_temp_files`] for the temp files whose path `matches` (tests use it on their own folder:
+/// the registry is the whole process's).
+pub(crate) fn remove_temp_files_where(matches: impl Fn(&Path) -> bool) -> usize {
     let mut live = live_temp_files();
-    let removed = live.iter().filter(|p| fs::remove_file(p).is_ok()).count();
-    live.clear();
+    let mut removed = 0;
+    live.retain(|p| {
+        if !matches(p) {
+            return true;
+        }
+        removed += usize::from(fs::remove_file(p).is_ok());
+        false
+    });
     removed
 }
 
@@ -146,10 +158,85 @@ pub enum Existing {
     Overwrite,
 }
 
+/// An output file being written, by whichever route keeps what the path held (see the module): a temp
+/// file moved into place by [`OutputFile::commit`], or the path itself (stdout, a pipe, a device).
+pub(crate) struct OutputFile {
+    pub(crate) out: BufWriter<File>,
+    sink: Sink,
+    /// Where the output starts in the file when it can seek back there (to patch a header).
+    pub(crate) seekable_start: Option<u64>,
+}
+
+impl OutputFile {
+    /// Opens `path` for an output (see [`WavWriter::create`] for the rules).
+    pub(crate) fn create(path: &Path, existing: Existing) -> Result<Self> {
+        let (file, sink) = match fs::metadata(path) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                (File::options().write(true).open(path)?, Sink::InPlace)
+            }
+            Ok(meta) if meta.is_file() && existing == Existing::Refuse => {
+                return Err(exists_error(path))
+            }
+            _ => {
+                // A symlink stays; its target is replaced.
+                let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                let (tmp, file) = TempFile::create_beside(&target)?;
+                let sink = Sink::Replace {
+                    tmp,
+                    target,
+                    overwrite: existing == Existing::Overwrite,
+                };
+                (file, sink)
+            }
+        };
+        Ok(Self::start(file, sink))
+    }
+
+    /// An open stream (stdout, a pipe), written in place.
+    pub(crate) fn from_stream(file: File) -> Self {
+        Self::start(file, Sink::InPlace)
+    }
+
+    fn start(mut file: File, sink: Sink) -> Self {
+        // A regular file behind stdout (`> out.wav`) can be patched at the end; a pipe cannot.
+        let seekable_start = match &sink {
+            Sink::Replace { .. } => Some(0),
+            Sink::InPlace => file
+                .stream_position()
+                .ok()
+                .filter(|_| file.metadata().is_ok_and(|m| m.is_file())),
+        };
+        Self {
+            out: BufWriter::with_capacity(1 << 16, file),
+            sink,
+            seekable_start,
+        }
+    }
+
+    /// Flushes, syncs and moves a temp file into place (refusing a file that appeared meanwhile unless
+    /// overwriting was allowed).
+    pub(crate) fn commit(self) -> Result<()> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::Io(e.into_error()))?;
+        match self.sink {
+            Sink::Replace {
+                tmp,
+                target,
+                overwrite,
+            } => {
+                file.sync_all()?;
+                tmp.move_to(&target, overwrite)
+            }
+            Sink::InPlace => Ok(()),
+        }
+    }
+}
+
 /// A WAV file written block by block (see the module's documentation for where the bytes go).
 pub struct WavWriter {
-    out: BufWriter<File>,
-    sink: Sink,
+    file: OutputFile,
     /// Whether the header's lengths can be patched at the end.
     seekable: bool,
     /// Byte offsets of the RIFF length, the `fact` frame count (float) and the data length.
@@ -181,26 +268,7 @@ impl WavWriter {
         expected_frames: Option<u64>,
     ) -> Result<Self> {
         let header = Header::new(sample_rate_hz, format, channels, expected_frames)?;
-        let (file, sink) = match fs::metadata(path) {
-            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
-                (File::options().write(true).open(path)?, Sink::InPlace)
-            }
-            Ok(meta) if meta.is_file() && existing == Existing::Refuse => {
-                return Err(exists_error(path))
-            }
-            _ => {
-                // A symlink stays; its target is replaced.
-                let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-                let (tmp, file) = TempFile::create_beside(&target)?;
-                let sink = Sink::Replace {
-                    tmp,
-                    target,
-                    overwrite: existing == Existing::Overwrite,
-                };
-                (file, sink)
-            }
-        };
-        Self::start(file, sink, header)
+        Self::start(OutputFile::create(path, existing)?, header)
     }
 
     /// Starts writing to an open stream (stdout, a pipe), in place; a header that cannot be patched at
@@ -213,23 +281,14 @@ impl WavWriter {
         expected_frames: Option<u64>,
     ) -> Result<Self> {
         let header = Header::new(sample_rate_hz, format, channels, expected_frames)?;
-        Self::start(file, Sink::InPlace, header)
+        Self::start(OutputFile::from_stream(file), header)
     }
 
-    fn start(mut file: File, sink: Sink, header: Header) -> Result<Self> {
-        // A regular file behind stdout (`> out.wav`) can be patched at the end; a pipe cannot.
-        let start = match &sink {
-            Sink::Replace { .. } => Some(0),
-            Sink::InPlace => file
-                .stream_position()
-                .ok()
-                .filter(|_| file.metadata().is_ok_and(|m| m.is_file())),
-        };
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        let layout = header.write(&mut out, start.map_or(0, |s| s))?;
+    fn start(mut file: OutputFile, header: Header) -> Result<Self> {
+        let start = file.seekable_start;
+        let layout = header.write(&mut file.out, start.unwrap_or(0))?;
         Ok(Self {
-            out,
-            sink,
+            file,
             seekable: start.is_some(),
             riff_len_at: layout.riff_len_at,
             fact_at: layout.fact_at,
@@ -263,7 +322,7 @@ impl WavWriter {
                 encode(self.format, x, &mut self.bytes);
             }
         }
-        self.out.write_all(&self.bytes)?;
+        self.file.out.write_all(&self.bytes)?;
         self.frames_written += frames as u64;
         Ok(())
     }
@@ -278,16 +337,17 @@ impl WavWriter {
         let data_bytes = self.frames_written * (self.channels * self.format.bytes()) as u64;
         if data_bytes % 2 == 1 {
             // RIFF chunks are padded to an even length.
-            self.out.write_all(&[0])?;
+            self.file.out.write_all(&[0])?;
         }
         if self.seekable {
             let len32 = |n: u64| u32::try_from(n).unwrap_or(UNKNOWN_LENGTH);
             let data_len = len32(data_bytes);
             let riff_len = len32(self.data_len_at + 4 + data_bytes + data_bytes % 2 - 8);
             let frames = len32(self.frames_written);
+            let out = &mut self.file.out;
             let mut patch = |at: u64, v: u32| -> io::Result<()> {
-                self.out.seek(SeekFrom::Start(at))?;
-                self.out.write_all(&v.to_le_bytes())
+                out.seek(SeekFrom::Start(at))?;
+                out.write_all(&v.to_le_bytes())
             };
             patch(self.riff_len_at, riff_len)?;
             if let Some(at) = self.fact_at {
@@ -302,21 +362,7 @@ impl WavWriter {
                 )));
             }
         }
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| Error::Io(e.into_error()))?;
-        match self.sink {
-            Sink::Replace {
-                tmp,
-                target,
-                overwrite,
-            } => {
-                file.sync_all()?;
-                tmp.move_to(&target, overwrite)
-            }
-            Sink::InPlace => Ok(()),
-        }
+        self.file.commit()
     }
 }
 
