@@ -13,6 +13,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptio
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use super::metadata_guard::PatchedSource;
 use super::wav::SampleFormat;
 use crate::{Error, Result};
 
@@ -64,16 +65,20 @@ impl CompressedReader {
     /// audio track.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path)?;
+        let len = file.metadata()?.len();
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        Self::from_source(Box::new(file), &hint)
+        let source = PatchedSource::new(std::io::BufReader::new(file), Some(len))?;
+        Self::from_source(Box::new(source), &hint)
     }
 
     /// Reads a compressed file held in memory (the container is recognised by content).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
-        Self::from_source(Box::new(std::io::Cursor::new(bytes)), &Hint::new())
+        let len = bytes.len() as u64;
+        let source = PatchedSource::new(std::io::Cursor::new(bytes), Some(len))?;
+        Self::from_source(Box::new(source), &Hint::new())
     }
 
     fn from_source(source: Box<dyn MediaSource>, hint: &Hint) -> Result<Self> {

@@ -3,6 +3,8 @@
 //! for whatever a user hands in ([`source`]).
 #[cfg(feature = "formats")]
 pub mod compressed;
+#[cfg(feature = "formats")]
+mod metadata_guard;
 pub mod source;
 pub mod wav;
 pub mod wav_format;
