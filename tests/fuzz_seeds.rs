@@ -71,9 +71,10 @@ fn weights_input(json: &str, safetensors: &[u8]) -> Vec<u8> {
 
 #[test]
 fn audio_decoder_corpus() {
-    // The seeds cut from tests/data/formats decode (whole or cut short, with a clean error).
+    // The seeds from tests/data/formats: the three small lossy files decode to the end, the cut ones
+    // stop with a clean error.
     let decoded = replay("audio_decoder", checks::audio_decoder);
-    assert!(decoded >= 4, "{decoded} inputs decode to the end");
+    assert!(decoded >= 3, "{decoded} inputs decode to the end");
 }
 
 #[test]
