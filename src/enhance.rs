@@ -27,7 +27,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::audio_io::source::AudioReader;
-use crate::audio_io::wav::{Existing, SampleFormat, WavWriter};
+use crate::audio_io::wav::{Existing, SampleFormat};
+use crate::audio_io::writer::AudioWriter;
 use crate::backend::{AnyBackend, Backend};
 use crate::config::{check_channels, check_sample_rate, HOP_SIZE, SAMPLE_RATE_HZ};
 use crate::denoiser::{DenoiseParams, Denoiser};
@@ -141,7 +142,7 @@ where
     /// `formats`) into the WAV file `output` (same rate, channels and length; the input's sample format,
     /// 16-bit for a lossy input, unless `options` says otherwise), reading and writing blocks of up to
     /// one second so memory stays constant. A regular output file appears complete or not at all, and an existing
-    /// one is replaced only when `options.existing` allows it (see [`WavWriter::create`]).
+    /// one is replaced only when `options.existing` allows it (see [`AudioWriter::create`]).
     pub fn enhance_file(
         &self,
         input: &Path,
@@ -155,7 +156,7 @@ where
             options,
             progress,
             |rate_hz, format, channels, frames| {
-                WavWriter::create(output, rate_hz, format, channels, options.existing, frames)
+                AudioWriter::create(output, rate_hz, format, channels, options.existing, frames)
             },
         )
     }
@@ -169,7 +170,7 @@ where
         mut reader: AudioReader,
         options: &FileOptions,
         progress: Progress<'_>,
-        open_output: impl FnOnce(u32, SampleFormat, usize, Option<u64>) -> Result<WavWriter>,
+        open_output: impl FnOnce(u32, SampleFormat, usize, Option<u64>) -> Result<AudioWriter>,
     ) -> Result<FileReport> {
         let start = Instant::now();
         let (rate_hz, nb_channels) = (reader.sample_rate_hz(), reader.channels());
@@ -217,13 +218,14 @@ where
         peak = peak.max(finish_block(&mut outs, options.soft_clip));
         writer.write_block(&outs)?;
         let beyond_full_scale = writer.beyond_full_scale();
+        let out_format = writer.format();
         writer.finish()?;
         Ok(FileReport {
             audio_s: reader.frames_read() as f64 / f64::from(rate_hz),
             processing_s: start.elapsed().as_secs_f64(),
             sample_rate_hz: rate_hz,
             channels: nb_channels,
-            out_format: format,
+            out_format,
             non_finite_replaced: reader.non_finite_replaced(),
             beyond_full_scale,
             peak,

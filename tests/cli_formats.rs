@@ -159,3 +159,33 @@ fn seconds_in(text: &str) -> Option<f64> {
         .find(|(_, unit)| *unit == "s" || unit.starts_with("s,"))
         .and_then(|(n, _)| n.parse().ok())
 }
+
+#[test]
+fn a_flac_name_gives_a_flac_file_with_the_wav_output_s_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, flac) = (dir.path().join("o.wav"), dir.path().join("o.flac"));
+    enhance(&fixture("speech.wav"), &wav, &[]).success();
+    enhance(&fixture("speech.wav"), &flac, &[]).success();
+    let bytes = fs::read(&flac).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // Decoded by dfn4's own reader (symphonia): the same samples as the 16-bit WAV, and the length
+    // STREAMINFO states.
+    let mut reader = dfn4::audio_io::AudioReader::open(&flac).unwrap();
+    let mut block = vec![Vec::new()];
+    let mut samples = Vec::new();
+    while reader.read_block(10_000, &mut block).unwrap() > 0 {
+        samples.extend_from_slice(&block[0]);
+    }
+    assert_eq!(samples, read_wav(&wav).channels[0]);
+    // Float is not a FLAC format: refused before anything is written.
+    enhance(
+        &fixture("speech.wav"),
+        &dir.path().join("f.flac"),
+        &["--out-format", "f32"],
+    )
+    .code(1)
+    .stderr(predicate::str::contains(
+        "FLAC holds 16- or 24-bit integers",
+    ));
+    assert!(!dir.path().join("f.flac").exists());
+}

@@ -4,12 +4,16 @@
 #[cfg(feature = "formats")]
 pub mod compressed;
 #[cfg(feature = "formats")]
+pub mod flac_write;
+#[cfg(feature = "formats")]
 mod metadata_guard;
 pub mod source;
 pub mod wav;
 pub mod wav_format;
+pub mod writer;
 mod wav_read;
 mod wav_write;
 
 pub use source::AudioReader;
+pub use writer::AudioWriter;
 pub use wav::{decode_wav, read_wav, write_wav_atomic, SampleFormat, WavAudio};

@@ -327,6 +327,11 @@ impl WavWriter {
         Ok(())
     }
 
+    /// The sample format written.
+    pub fn format(&self) -> SampleFormat {
+        self.format
+    }
+
     /// Samples written beyond full scale (|x| > 1): clipped in an integer file, kept in a float one.
     pub fn beyond_full_scale(&self) -> u64 {
         self.beyond_full_scale

@@ -14,8 +14,9 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use dfn4::audio_io::wav::{remove_temp_files, Existing, SampleFormat, WavReader, WavWriter};
-use dfn4::audio_io::AudioReader;
+use dfn4::audio_io::wav::{remove_temp_files, Existing, SampleFormat, WavReader};
+use dfn4::audio_io::writer::is_flac_path;
+use dfn4::audio_io::{AudioReader, AudioWriter};
 use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
 use dfn4::enhance::{Enhancer, FileOptions, FileReport};
 
@@ -88,6 +89,23 @@ pub fn run(args: &EnhanceArgs) -> Result<()> {
     // Name, feature and device are checked before the input, so a typo fails fast.
     registry::lookup(&args.backend)?.availability()?;
     let plan = plan(&args.paths, args.overwrite)?;
+    if let (
+        Plan::One(Job {
+            output: Endpoint::Path(out),
+            ..
+        }),
+        Some(f),
+    ) = (&plan, args.out_format)
+    {
+        if is_flac_path(out) && matches!(f, OutFormat::F32 | OutFormat::I32) {
+            bail!(
+                "FLAC holds 16- or 24-bit integers: --out-format {} cannot be written to {} (use i16 \
+                 or i24, or a .wav name)",
+                SampleFormat::from(f).name(),
+                out.display()
+            );
+        }
+    }
     remove_temp_files_on_interrupt();
     let backend = registry::create(
         &args.backend,
@@ -220,10 +238,10 @@ fn run_one(enhancer: &Enhancer, job: &Job, options: &FileOptions) -> Result<()> 
             &progress,
             |rate_hz, format, channels, frames| match &job.output {
                 Endpoint::Path(p) => {
-                    WavWriter::create(p, rate_hz, format, channels, options.existing, frames)
+                    AudioWriter::create(p, rate_hz, format, channels, options.existing, frames)
                 }
                 Endpoint::Std => {
-                    WavWriter::to_stream(std_file(true)?, rate_hz, format, channels, frames)
+                    AudioWriter::wav_stream(std_file(true)?, rate_hz, format, channels, frames)
                 }
             },
         )

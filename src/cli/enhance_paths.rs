@@ -296,15 +296,19 @@ fn output_name(input: &Path) -> Result<std::ffi::OsString> {
     })
 }
 
-/// dfn4 writes WAV: an output named with another audio or file extension would be a WAV file under a
-/// misleading name, so it is refused. No extension at all is accepted.
+/// dfn4 writes WAV, and FLAC for a `.flac` name (feature `formats`): an output named with another
+/// extension would be a WAV file under a misleading name, so it is refused. No extension at all is
+/// accepted (WAV).
 fn check_extension(out: &Path) -> Result<()> {
+    let flac_ok = cfg!(feature = "formats");
     match out.extension().and_then(|e| e.to_str()) {
         None => Ok(()),
         Some(e) if e.eq_ignore_ascii_case("wav") => Ok(()),
+        Some(e) if flac_ok && e.eq_ignore_ascii_case("flac") => Ok(()),
         Some(e) => bail!(
-            "dfn4 writes WAV files only; the output {} has the extension .{e} (name it .wav, or write \
-             `-` and pipe it into an encoder)",
+            "dfn4 writes WAV{} files only; the output {} has the extension .{e} (name it .wav, or \
+             write `-` and pipe it into an encoder)",
+            if flac_ok { " and FLAC" } else { "" },
             out.display()
         ),
     }
