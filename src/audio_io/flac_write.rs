@@ -49,10 +49,12 @@ impl FlacWriter {
         let bits = match format {
             SampleFormat::I16 => 16,
             SampleFormat::I24 => 24,
-            other => return Err(Error::UnsupportedFormat(format!(
+            other => {
+                return Err(Error::UnsupportedFormat(format!(
                 "FLAC output holds 16- or 24-bit integers, not {} (choose --out-format i16 or i24)",
                 other.name()
-            ))),
+            )))
+            }
         };
         if rate_hz > MAX_FLAC_RATE_HZ || channels > 8 {
             return Err(Error::UnsupportedFormat(format!(

@@ -10,10 +10,10 @@ mod metadata_guard;
 pub mod source;
 pub mod wav;
 pub mod wav_format;
-pub mod writer;
 mod wav_read;
 mod wav_write;
+pub mod writer;
 
 pub use source::AudioReader;
-pub use writer::AudioWriter;
 pub use wav::{decode_wav, read_wav, write_wav_atomic, SampleFormat, WavAudio};
+pub use writer::AudioWriter;
