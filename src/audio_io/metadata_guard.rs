@@ -44,14 +44,22 @@ impl<R: Read + Seek> PatchedSource<R> {
     }
 }
 
+/// How far into a file the FLAC marker is looked for: as far as symphonia's probe searches for a
+/// container (past an ID3 tag or junk).
+const MARKER_SEARCH_BYTES: u64 = 1 << 20;
+
 /// Offsets and new values of the block-type bytes to rewrite (empty for a file that is not FLAC).
 fn flac_metadata_patches<R: Read + Seek>(r: &mut R) -> io::Result<Vec<(u64, u8)>> {
-    let mut magic = [0u8; 4];
-    if r.read_exact(&mut magic).is_err() || &magic != b"fLaC" {
+    let mut head = Vec::new();
+    r.by_ref()
+        .take(MARKER_SEARCH_BYTES)
+        .read_to_end(&mut head)?;
+    let Some(marker) = head.windows(4).position(|w| w == b"fLaC") else {
         return Ok(Vec::new());
-    }
+    };
     let mut patches = Vec::new();
-    let mut at = 4u64;
+    let mut at = marker as u64 + 4;
+    r.seek(SeekFrom::Start(at))?;
     for _ in 0..MAX_BLOCKS {
         let mut header = [0u8; 4];
         if r.read_exact(&mut header).is_err() {
@@ -154,5 +162,17 @@ mod tests {
         let other = b"OggS and more".to_vec();
         let src = PatchedSource::new(Cursor::new(other), None).unwrap();
         assert!(src.patches.is_empty());
+        // FLAC after an ID3 tag (the probe finds it there too).
+        let mut tagged = b"ID3\x04\0\0\0\0\0\x03abc".to_vec();
+        let offset = tagged.len();
+        tagged.extend_from_slice(&file);
+        let src = PatchedSource::new(Cursor::new(tagged), None).unwrap();
+        assert_eq!(
+            src.patches,
+            [
+                ((offset + comment_at) as u64, PADDING),
+                ((offset + picture_at) as u64, 0x80 | PADDING)
+            ]
+        );
     }
 }
