@@ -430,7 +430,18 @@ fn assert_error_is_one_line(e: &dfn4::Error) {
 /// bounded multiple of the input's size (a lying header cannot make it decode without end). Returns
 /// whether the input decoded to the end (the replay test checks that the seeds reach the decoders).
 pub fn audio_decoder(data: &[u8]) -> bool {
-    use dfn4::audio_io::compressed::CompressedReader;
+    use dfn4::audio_io::compressed::{panic_is_caught_decoder_failure, CompressedReader};
+    // The reader turns a panic inside symphonia into an error; libFuzzer's hook would abort on it
+    // first. Panics anywhere else still reach the previous hook (an abort under libFuzzer).
+    static QUIET_DECODER_PANICS: std::sync::Once = std::sync::Once::new();
+    QUIET_DECODER_PANICS.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !panic_is_caught_decoder_failure(info) {
+                previous(info);
+            }
+        }));
+    });
     let block = data.last().map_or(1, |b| 1 + usize::from(*b) * 16);
     let mut reader = match CompressedReader::from_bytes(data.to_vec()) {
         Ok(r) => r,

@@ -7,6 +7,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "formats")]
+    {
+        // A decoder's panic on a damaged file is caught and reported as that file's one-line error;
+        // the default hook would print it first.
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !dfn4::audio_io::compressed::panic_is_caught_decoder_failure(info) {
+                default_hook(info);
+            }
+        }));
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

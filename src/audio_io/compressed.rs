@@ -50,6 +50,34 @@ pub struct CompressedReader {
     name: String,
 }
 
+/// Runs a call into symphonia, turning a panic on hostile data (its fuzzing found overflows in
+/// debug-checked arithmetic, e.g. the ADTS reader's frame-count estimate) into an error: a damaged file
+/// must end the enhancement with a message, never the process.
+fn shielded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        Error::InvalidInput(format!("corrupt audio: the {what} failed on it ({msg})"))
+    })
+}
+
+/// Whether a panic comes from inside the decoders (which [`CompressedReader`] catches and reports as
+/// an error): a front end's panic hook can stay quiet about those and keep reporting the rest.
+pub fn panic_is_caught_decoder_failure(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location()
+        .is_some_and(|l| l.file().contains("symphonia"))
+}
+
+fn at_position(e: Error, position_s: f64) -> Error {
+    match e {
+        Error::InvalidInput(m) => Error::InvalidInput(format!("{m} at {position_s:.2} s")),
+        other => other,
+    }
+}
+
 fn decode_error(e: SymphoniaError) -> Error {
     match e {
         SymphoniaError::IoError(e) => Error::Io(e),
@@ -88,9 +116,10 @@ impl CompressedReader {
             enable_gapless: true,
             ..FormatOptions::default()
         };
-        let probed = symphonia::default::get_probe()
-            .format(hint, mss, &options, &MetadataOptions::default())
-            .map_err(decode_error)?;
+        let probed = shielded("container reader", || {
+            symphonia::default::get_probe().format(hint, mss, &options, &MetadataOptions::default())
+        })?
+        .map_err(decode_error)?;
         let format = probed.format;
         let track = format
             .tracks()
@@ -176,7 +205,9 @@ impl CompressedReader {
     /// Decodes the next packet of the track into `pending`; false at the end of the stream.
     fn decode_next(&mut self) -> Result<bool> {
         loop {
-            let packet = match self.format.next_packet() {
+            let next = shielded("container reader", || self.format.next_packet())
+                .map_err(|e| self.at_position(e))?;
+            let packet = match next {
                 Ok(p) => p,
                 Err(SymphoniaError::IoError(e))
                     if e.kind() == std::io::ErrorKind::UnexpectedEof =>
@@ -201,10 +232,12 @@ impl CompressedReader {
                     )));
                 }
             }
-            self.next_ts = Some(packet.ts() + packet.dur());
-            let decoded = match self.decoder.decode(&packet) {
-                Ok(d) => d,
-                Err(e) => return Err(self.corrupt(e)),
+            self.next_ts = packet.ts().checked_add(packet.dur());
+            let position = self.position_s();
+            let decoded = match shielded("decoder", || self.decoder.decode(&packet)) {
+                Err(e) => return Err(at_position(e, position)),
+                Ok(Err(e)) => return Err(self.corrupt(e)),
+                Ok(Ok(d)) => d,
             };
             let spec = *decoded.spec();
             if self.channels == 0 {
@@ -234,6 +267,10 @@ impl CompressedReader {
                 return Ok(true);
             }
         }
+    }
+
+    fn at_position(&self, e: Error) -> Error {
+        at_position(e, self.position_s())
     }
 
     fn position_s(&self) -> f64 {
