@@ -141,3 +141,25 @@ fn run_checkpoints_resumes_and_exports() {
     let w4 = Weights::load(&export3.join("dfn4.safetensors")).unwrap();
     assert_eq!(w3, w4, "--upload main and producer differ");
 }
+
+#[test]
+fn bench_measures_steps_and_end_to_end_on_cpu() {
+    // The GPU hold's measurement (`--bench-batches`) must run through on any device: steps by phase for
+    // both scans, then end to end through the producer thread; a failure prints a note, not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    make_corpus(&corpus);
+    dfn4::train::run(TrainConfig {
+        corpus,
+        ckpt_dir: dir.path().join("ckpt"),
+        export_dir: dir.path().join("models"),
+        device: "cpu".into(),
+        seconds: 1.0,
+        bench_batches: vec![2],
+        bench_steps: 1,
+        git_rev: Some("test".into()),
+        ..TrainConfig::default()
+    })
+    .unwrap();
+    assert!(!dir.path().join("models/dfn4.safetensors").exists(), "a measurement saves nothing");
+}

@@ -5,8 +5,10 @@
 #   hold_v3.sh prepare            verify the staged shards (upload.py plan in .carry/stage/plan.tsv),
 #                                 decode them into the trainer corpus /tmp/c3 (to_trainer.py, all cores),
 #                                 with corpus v2's dev split from .carry/dev2 for the built-in validation
-#   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, tensor vs fused
-#                                 scan; GPU memory sampled by nvidia-smi; JSON lines to $OUT/bench.jsonl
+#   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, fused vs tensor
+#                                 scan, then end to end (data included) "fast" (fused, producer upload)
+#                                 vs "baseline" (tensor, upload on the training thread); GPU memory
+#                                 sampled by nvidia-smi; JSON lines to $OUT/bench.jsonl
 #   hold_v3.sh e2e STEPS B        end to end (data included), side by side: STEPS training steps at
 #                                 batch B with the upload on the training thread (--upload main, the
 #                                 earlier trainer) then on the producer thread (the default); the

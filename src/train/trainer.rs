@@ -21,9 +21,47 @@ use crate::dsp::erb::erb_widths;
 use crate::model::Weights;
 
 /// A batch from the producer thread: uploaded already, or still in host memory.
-enum Prepared {
+pub(super) enum Prepared {
     Device(DeviceBatch),
     Host(HostBatch),
+}
+
+impl Prepared {
+    /// Examples in the batch.
+    pub(super) fn batch(&self) -> usize {
+        match self {
+            Prepared::Device(db) => db.batch,
+            Prepared::Host(hb) => hb.batch,
+        }
+    }
+}
+
+/// Starts the producer thread: the training batches of `steps`, mixed in parallel by rayon and (with
+/// [`Upload::Producer`]) uploaded to `device`, at most four ahead of the consumer. The thread ends when
+/// the range is done or the receiver is dropped.
+pub(super) fn spawn_producer(
+    corpus: Arc<Corpus>,
+    mix: MixConfig,
+    seed: u64,
+    batch: usize,
+    steps: std::ops::Range<u64>,
+    upload: Upload,
+    device: Device,
+) -> mpsc::Receiver<(u64, Prepared)> {
+    let (tx, rx) = mpsc::sync_channel::<(u64, Prepared)>(4);
+    std::thread::spawn(move || {
+        for step in steps {
+            let hb = make_batch(&corpus, Split::Train, &mix, seed, step, batch);
+            let prepared = match upload {
+                Upload::Producer => Prepared::Device(DeviceBatch::upload(&hb, device)),
+                Upload::Main => Prepared::Host(hb),
+            };
+            if tx.send((step, prepared)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Salt of the dev set's seed, so dev mixtures never coincide with training ones.
@@ -146,6 +184,14 @@ impl Trainer {
             opt,
             loss,
         })
+    }
+
+    /// One step on a batch from the producer thread, uploading it first if it is still on the host.
+    pub(super) fn train_step_prepared(&mut self, p: &Prepared, lr: f64, clip_norm: f64) -> StepStats {
+        match p {
+            Prepared::Device(db) => self.train_step_device(db, lr, clip_norm),
+            Prepared::Host(hb) => self.train_step(hb, lr, clip_norm),
+        }
     }
 
     /// One optimiser step on `hb` (uploaded first).
@@ -373,28 +419,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     // Producer thread: batches for the coming steps, mixed in parallel by rayon and (by default)
     // uploaded to the device, so the copy overlaps the training thread's work.
     let upload = Upload::parse(&args.upload)?;
-    let (tx, rx) = mpsc::sync_channel::<(u64, Prepared)>(4);
-    {
-        let (corpus, mix, b, from, to) = (
-            corpus.clone(),
-            mix.clone(),
-            args.batch,
-            state.step,
-            args.steps,
-        );
-        std::thread::spawn(move || {
-            for step in from..to {
-                let hb = make_batch(&corpus, Split::Train, &mix, seed, step, b);
-                let prepared = match upload {
-                    Upload::Producer => Prepared::Device(DeviceBatch::upload(&hb, device)),
-                    Upload::Main => Prepared::Host(hb),
-                };
-                if tx.send((step, prepared)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
+    let rx = spawn_producer(corpus.clone(), mix.clone(), seed, args.batch, state.step..args.steps, upload, device);
 
     std::fs::create_dir_all(&args.ckpt_dir)?;
     let mut log = std::fs::OpenOptions::new()
@@ -438,10 +463,8 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         } else {
             state.grad_norm_ema.map_or(f64::INFINITY, |m| 2.0 * m)
         };
-        let (st, examples) = match &prepared {
-            Prepared::Device(db) => (trainer.train_step_device(db, lr, clip), db.batch),
-            Prepared::Host(hb) => (trainer.train_step(hb, lr, clip), hb.batch),
-        };
+        let examples = prepared.batch();
+        let st = trainer.train_step_prepared(&prepared, lr, clip);
         if st.grad_norm.is_finite() {
             let g = st.grad_norm.min(clip);
             state.grad_norm_ema = Some(state.grad_norm_ema.map_or(g, |m| 0.98 * m + 0.02 * g));
