@@ -55,7 +55,7 @@ bench)
     (while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits; sleep 0.5; done) >"$OUT/mem.txt" &
     mon=$!
     PYTHONUNBUFFERED=1 "$BIN" --corpus "$CORPUS" --device cuda --threads 16 --bench-batches "$@" \
-        --bench-steps 20 --ckpt-dir /tmp/bench-ck --export-dir /tmp/bench-export 2>&1 | tee "$OUT/bench.log"
+        --bench-steps "${BENCH_STEPS:-10}" --ckpt-dir /tmp/bench-ck --export-dir /tmp/bench-export 2>&1 | tee "$OUT/bench.log"
     kill $mon
     grep '^{' "$OUT/bench.log" >"$OUT/bench.jsonl"
     echo "peak GPU memory used (MiB): $(sort -n "$OUT/mem.txt" | tail -1)"
