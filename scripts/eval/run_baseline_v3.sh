@@ -18,6 +18,7 @@ unshare -n true 2>/dev/null && offline=(unshare -n)
 
 cd "$repo"
 [ -f "$dev/meta.json" ] || { echo "missing $dev/meta.json: run scripts/corpus/v3/make_devset_v3.py" >&2; exit 1; }
+scripts/eval/check_devsets.sh data/devset_v3
 for peer in df3 rnnoise nsnet2; do
     echo "$peer: $("${offline[@]}" "$py" "scripts/eval/peers/$peer.py" "$dev/noisy" "$out/$peer" | tail -n1)"
 done

@@ -34,6 +34,7 @@ cd "$repo"
 for d in data/devset/noisy data/devset_v3/noisy data/devset_v3/meta.json; do
     [ -e "$d" ] || { echo "missing $d (scripts/corpus/make_devset.py, scripts/corpus/v3/make_devset_v3.py)" >&2; exit 1; }
 done
+scripts/eval/check_devsets.sh data/devset data/devset_v3
 mkdir -p "$out"
 for v in v1 v3; do
     src=data/devset/noisy
