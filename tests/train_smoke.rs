@@ -161,5 +161,8 @@ fn bench_measures_steps_and_end_to_end_on_cpu() {
         ..TrainConfig::default()
     })
     .unwrap();
-    assert!(!dir.path().join("models/dfn4.safetensors").exists(), "a measurement saves nothing");
+    assert!(
+        !dir.path().join("models/dfn4.safetensors").exists(),
+        "a measurement saves nothing"
+    );
 }

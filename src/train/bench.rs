@@ -54,7 +54,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Runs the measurement and prints one JSON line per (scan, batch size), then one for the mixing.
-pub(super) fn run(args: &TrainConfig, corpus: &Arc<Corpus>, trainer: &mut Trainer) -> crate::Result<()> {
+pub(super) fn run(
+    args: &TrainConfig,
+    corpus: &Arc<Corpus>,
+    trainer: &mut Trainer,
+) -> crate::Result<()> {
     let device = trainer.device();
     let mix = MixConfig::new(args.seconds);
     let mut scans = vec![];
@@ -143,65 +147,66 @@ fn measure_steps(
     scan: TrainingScan,
     batch: usize,
 ) {
-            let mut step = 0u64;
-            let mut next = || {
-                step += 1;
-                &batches[(step % BATCHES) as usize]
-            };
-            for _ in 0..WARMUP_STEPS {
-                trainer.train_step(next(), 1e-6, f64::INFINITY);
-            }
+    let mut step = 0u64;
+    let mut next = || {
+        step += 1;
+        &batches[(step % BATCHES) as usize]
+    };
+    for _ in 0..WARMUP_STEPS {
+        trainer.train_step(next(), 1e-6, f64::INFINITY);
+    }
+    sync(device);
+    let t0 = Instant::now();
+    for _ in 0..args.bench_steps {
+        trainer.train_step(next(), 1e-6, f64::INFINITY);
+    }
+    sync(device);
+    let ms_per_step = 1e3 * t0.elapsed().as_secs_f64() / args.bench_steps as f64;
+    // Time by phase: per step, the milliseconds between marks, summed over the Mamba layers.
+    let mut phases: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for _ in 0..args.bench_steps {
+        let mut per: BTreeMap<&'static str, f64> = BTreeMap::new();
+        let mut last = Instant::now();
+        trainer.train_step_marked(next(), 1e-6, f64::INFINITY, &mut |phase| {
             sync(device);
-            let t0 = Instant::now();
-            for _ in 0..args.bench_steps {
-                trainer.train_step(next(), 1e-6, f64::INFINITY);
-            }
-            sync(device);
-            let ms_per_step = 1e3 * t0.elapsed().as_secs_f64() / args.bench_steps as f64;
-            // Time by phase: per step, the milliseconds between marks, summed over the Mamba layers.
-            let mut phases: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-            for _ in 0..args.bench_steps {
-                let mut per: BTreeMap<&'static str, f64> = BTreeMap::new();
-                let mut last = Instant::now();
-                trainer.train_step_marked(next(), 1e-6, f64::INFINITY, &mut |phase| {
-                    sync(device);
-                    let now = Instant::now();
-                    *per.entry(phase).or_default() += 1e3 * (now - last).as_secs_f64();
-                    last = now;
-                });
-                // The step's own read-back of the losses follows the last mark.
-                for (k, v) in per {
-                    phases.entry(k).or_default().push(v);
-                }
-            }
-            let phases_ms: BTreeMap<&str, f64> =
-                phases.into_iter().map(|(k, v)| (k, median(v))).collect();
-            // The training thread's share when the producer uploads: the same steps on batches
-            // already on the device.
-            let ms_per_step_uploaded = (scan == TrainingScan::Fused).then(|| {
-                let uploaded: Vec<DeviceBatch> =
-                    batches.iter().map(|hb| DeviceBatch::upload(hb, device)).collect();
-                sync(device);
-                let t0 = Instant::now();
-                for i in 0..args.bench_steps {
-                    trainer.train_step_device(&uploaded[(i % BATCHES) as usize], 1e-6, f64::INFINITY);
-                }
-                sync(device);
-                1e3 * t0.elapsed().as_secs_f64() / args.bench_steps as f64
-            });
-            let rec = serde_json::json!({
-                "name": scan_name(scan),
-                "measure": "steps",
-                "scan": scan.name(),
-                "batch": batch,
-                "seconds": args.seconds,
-                "ms_per_step": ms_per_step,
-                "examples_per_s": batch as f64 * 1e3 / ms_per_step,
-                "ms_per_step_uploaded": ms_per_step_uploaded,
-                "phases_ms_median": phases_ms,
-                "device": format!("{device:?}"),
-            });
-            println!("{rec}");
+            let now = Instant::now();
+            *per.entry(phase).or_default() += 1e3 * (now - last).as_secs_f64();
+            last = now;
+        });
+        // The step's own read-back of the losses follows the last mark.
+        for (k, v) in per {
+            phases.entry(k).or_default().push(v);
+        }
+    }
+    let phases_ms: BTreeMap<&str, f64> = phases.into_iter().map(|(k, v)| (k, median(v))).collect();
+    // The training thread's share when the producer uploads: the same steps on batches
+    // already on the device.
+    let ms_per_step_uploaded = (scan == TrainingScan::Fused).then(|| {
+        let uploaded: Vec<DeviceBatch> = batches
+            .iter()
+            .map(|hb| DeviceBatch::upload(hb, device))
+            .collect();
+        sync(device);
+        let t0 = Instant::now();
+        for i in 0..args.bench_steps {
+            trainer.train_step_device(&uploaded[(i % BATCHES) as usize], 1e-6, f64::INFINITY);
+        }
+        sync(device);
+        1e3 * t0.elapsed().as_secs_f64() / args.bench_steps as f64
+    });
+    let rec = serde_json::json!({
+        "name": scan_name(scan),
+        "measure": "steps",
+        "scan": scan.name(),
+        "batch": batch,
+        "seconds": args.seconds,
+        "ms_per_step": ms_per_step,
+        "examples_per_s": batch as f64 * 1e3 / ms_per_step,
+        "ms_per_step_uploaded": ms_per_step_uploaded,
+        "phases_ms_median": phases_ms,
+        "device": format!("{device:?}"),
+    });
+    println!("{rec}");
 }
 
 /// Steps fed by the trainer's producer thread (mixing and, with [`Upload::Producer`], the upload),
@@ -218,7 +223,15 @@ fn measure_end_to_end(
     batch: usize,
 ) {
     let steps = 2 * args.bench_steps;
-    let rx = spawn_producer(corpus.clone(), mix.clone(), args.seed, batch, 0..WARMUP_STEPS + steps, upload, device);
+    let rx = spawn_producer(
+        corpus.clone(),
+        mix.clone(),
+        args.seed,
+        batch,
+        0..WARMUP_STEPS + steps,
+        upload,
+        device,
+    );
     let mut waits_ms = Vec::new();
     let mut t0 = Instant::now();
     for i in 0..WARMUP_STEPS + steps {

@@ -187,7 +187,12 @@ impl Trainer {
     }
 
     /// One step on a batch from the producer thread, uploading it first if it is still on the host.
-    pub(super) fn train_step_prepared(&mut self, p: &Prepared, lr: f64, clip_norm: f64) -> StepStats {
+    pub(super) fn train_step_prepared(
+        &mut self,
+        p: &Prepared,
+        lr: f64,
+        clip_norm: f64,
+    ) -> StepStats {
         match p {
             Prepared::Device(db) => self.train_step_device(db, lr, clip_norm),
             Prepared::Host(hb) => self.train_step(hb, lr, clip_norm),
@@ -419,7 +424,15 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     // Producer thread: batches for the coming steps, mixed in parallel by rayon and (by default)
     // uploaded to the device, so the copy overlaps the training thread's work.
     let upload = Upload::parse(&args.upload)?;
-    let rx = spawn_producer(corpus.clone(), mix.clone(), seed, args.batch, state.step..args.steps, upload, device);
+    let rx = spawn_producer(
+        corpus.clone(),
+        mix.clone(),
+        seed,
+        args.batch,
+        state.step..args.steps,
+        upload,
+        device,
+    );
 
     std::fs::create_dir_all(&args.ckpt_dir)?;
     let mut log = std::fs::OpenOptions::new()
