@@ -190,6 +190,10 @@ fn enhance_with_mlx_cpu_equals_native() {
         let out = dir.path().join(format!("{backend}.wav"));
         assert_cmd::Command::cargo_bin("dfn4")
             .unwrap()
+            // MLX compiles CPU kernels into a shared cache under the temp folder and writes each library
+            // in place, so a process that loads one while this test binary's other threads are still
+            // writing it reads a short file ("file too short", seen in CI). Its own cache folder here.
+            .env("TMPDIR", dir.path())
             .args(["enhance", "--backend", backend])
             .arg(&input)
             .arg(&out)
