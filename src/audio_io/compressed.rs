@@ -14,6 +14,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::metadata_guard::PatchedSource;
+use super::mp4_guard;
 use super::wav::SampleFormat;
 use crate::{Error, Result};
 
@@ -98,14 +99,18 @@ impl CompressedReader {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let source = PatchedSource::new(std::io::BufReader::new(file), Some(len))?;
+        let mut file = std::io::BufReader::new(file);
+        mp4_guard::check_sample_tables(&mut file, len)?.map_err(Error::InvalidInput)?;
+        let source = PatchedSource::new(file, Some(len))?;
         Self::from_source(Box::new(source), &hint)
     }
 
     /// Reads a compressed file held in memory (the container is recognised by content).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
         let len = bytes.len() as u64;
-        let source = PatchedSource::new(std::io::Cursor::new(bytes), Some(len))?;
+        let mut bytes = std::io::Cursor::new(bytes);
+        mp4_guard::check_sample_tables(&mut bytes, len)?.map_err(Error::InvalidInput)?;
+        let source = PatchedSource::new(bytes, Some(len))?;
         Self::from_source(Box::new(source), &Hint::new())
     }
 

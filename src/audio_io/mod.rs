@@ -7,6 +7,8 @@ pub mod compressed;
 pub mod flac_write;
 #[cfg(feature = "formats")]
 mod metadata_guard;
+#[cfg(feature = "formats")]
+mod mp4_guard;
 pub mod source;
 pub mod wav;
 pub mod wav_format;
