@@ -323,14 +323,7 @@ impl CompressedReader {
     /// Reads up to `max_frames` frames into `out` (one vector per channel, cleared first); returns the
     /// number read, 0 at the end.
     pub fn read_block(&mut self, max_frames: usize, out: &mut [Vec<f32>]) -> Result<usize> {
-        if out.len() != self.channels {
-            return Err(Error::InvalidInput(format!(
-                "{} output channels for a file of {}",
-                out.len(),
-                self.channels
-            )));
-        }
-        out.iter_mut().for_each(Vec::clear);
+        super::block::clear_for_read(out, self.channels)?;
         let nb = self.channels;
         let mut n = 0;
         while n < max_frames && !self.ended {

@@ -89,13 +89,7 @@ impl FlacWriter {
 
     /// Appends one block: one slice per channel of equal length (full scale ±1, rounded and clipped).
     pub fn write_block<S: AsRef<[f32]>>(&mut self, block: &[S]) -> Result<()> {
-        let frames = block.first().map_or(0, |c| c.as_ref().len());
-        if block.len() != self.channels || block.iter().any(|c| c.as_ref().len() != frames) {
-            return Err(Error::InvalidInput(format!(
-                "a block needs {} channels of equal length",
-                self.channels
-            )));
-        }
+        let frames = super::block::frames_to_write(block, self.channels)?;
         let full = (1i64 << (self.bits - 1)) as f64;
         for i in 0..frames {
             for ch in block {

@@ -1,6 +1,7 @@
 //! Audio files for the command line and tools: WAV reading and writing with strict validation
 //! ([`wav`], [`wav_format`]), compressed inputs ([`compressed`], feature `formats`), and one reader
 //! for whatever a user hands in ([`source`]).
+mod block;
 #[cfg(feature = "formats")]
 pub mod compressed;
 #[cfg(feature = "formats")]

@@ -193,14 +193,7 @@ impl<R: Read> WavReader<R> {
     /// number of frames read, 0 at the end of the data. A stream of unknown length ends at its last
     /// whole frame.
     pub fn read_block(&mut self, max_frames: usize, out: &mut [Vec<f32>]) -> Result<usize> {
-        if out.len() != self.channels {
-            return Err(Error::InvalidInput(format!(
-                "{} output channels for a file of {}",
-                out.len(),
-                self.channels
-            )));
-        }
-        out.iter_mut().for_each(Vec::clear);
+        super::block::clear_for_read(out, self.channels)?;
         let left = self
             .announced_frames
             .map_or(u64::MAX, |n| n - self.frames_read);

@@ -305,13 +305,7 @@ impl WavWriter {
     /// Appends one block: one slice per channel, all of the same length (`f32`, full scale ±1; integer
     /// formats are rounded and clipped).
     pub fn write_block<S: AsRef<[f32]>>(&mut self, block: &[S]) -> Result<()> {
-        let frames = block.first().map_or(0, |c| c.as_ref().len());
-        if block.len() != self.channels || block.iter().any(|c| c.as_ref().len() != frames) {
-            return Err(Error::InvalidInput(format!(
-                "a block needs {} channels of equal length",
-                self.channels
-            )));
-        }
+        let frames = super::block::frames_to_write(block, self.channels)?;
         self.bytes.clear();
         for i in 0..frames {
             for ch in block {
