@@ -29,7 +29,7 @@ TORCH_LIB=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/
 NV_LIB=$(python3 -c 'import nvidia,os;print(os.path.join(list(nvidia.__path__)[0],"cu13","lib"))' 2>/dev/null || true)
 export LD_LIBRARY_PATH="$TORCH_LIB${NV_LIB:+:$NV_LIB}"
 STAGE=${STAGE:-/tmp/dfn4-stage}
-CORPUS=/tmp/c3
+CORPUS=${CORPUS:-/tmp/c3}   # a second corpus (CORPUS=/tmp/c3b) can be prepared while a run trains on the first
 CK=/tmp/ck
 BIN=/tmp/dfn4-train
 cmd=${1:-}; shift || true
