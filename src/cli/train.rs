@@ -92,6 +92,9 @@ pub struct TrainArgs {
     /// Upper end of the training SNR range in dB (the lower end is -5 dB).
     #[arg(long, default_value_t = 20.0)]
     pub snr_max_db: f32,
+    /// Share of training examples with no noise added, so that clean speech learns to pass untouched.
+    #[arg(long, default_value_t = 0.0)]
+    pub clean_prob: f64,
     /// Where batches are copied to the device: producer (the mixing thread, pinned and asynchronous
     /// on CUDA, overlapping the step) or main (the training thread, before each step).
     #[arg(long, default_value = "producer", value_parser = ["producer", "main"])]
@@ -136,6 +139,7 @@ impl From<TrainArgs> for TrainConfig {
             scan: a.scan,
             upload: a.upload,
             snr_max_db: a.snr_max_db,
+            clean_prob: a.clean_prob,
             bench_batches: a.bench_batches,
             bench_steps: a.bench_steps,
         }

@@ -36,6 +36,9 @@ pub struct MixConfig {
     pub band_limit_noise_prob: f64,
     /// Probability of an example without speech (target silence).
     pub noise_only_prob: f64,
+    /// Probability of a training example without noise (the target is the input's speech, reverb
+    /// aside), so that clean speech learns to pass untouched.
+    pub clean_prob: f64,
     /// Probability that a training example's speech is played faster or slower (pitch and formants
     /// move with it), which makes one recorded speaker sound like several.
     pub speed_perturb_prob: f64,
@@ -58,6 +61,7 @@ impl MixConfig {
             reverb_prob: 0.3,
             band_limit_noise_prob: 0.5,
             noise_only_prob: 0.05,
+            clean_prob: 0.0,
             speed_perturb_prob: 0.5,
             speed_perturb_max: 0.15,
             music_prob: 0.35,
@@ -76,7 +80,7 @@ impl MixConfig {
              {}% reverb ({}% of it from the corpus's rooms when it has them, else synthetic; \
              target = early reverb), noise files ({}% of draws music when the corpus has it) / \
              synthetic coloured, hum, modulated / babble; noise band-limited like the speech in {}% \
-             of examples, {}% noise only",
+             of examples, {}% noise only, {}% without noise",
             self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
             self.snr_db.0,
             self.snr_db.1,
@@ -90,6 +94,7 @@ impl MixConfig {
             pct(self.music_prob),
             pct(self.band_limit_noise_prob),
             pct(self.noise_only_prob),
+            pct(self.clean_prob),
         )
     }
 }
@@ -307,8 +312,15 @@ pub fn make_example(
     let snr_db = rng.random_range(cfg.snr_db.0..cfg.snr_db.1);
     let ps = power(&reverberant);
     let pn = power(&noise).max(1e-12);
+    // Drawn only when asked for, so that the default recipe's mixtures stay as they were.
+    let clean = !noise_only
+        && split == Split::Train
+        && cfg.clean_prob > 0.0
+        && rng.random_bool(cfg.clean_prob);
     let gn = if noise_only {
         1.0
+    } else if clean {
+        0.0
     } else {
         (ps / (pn * 10f32.powf(snr_db / 10.0))).sqrt()
     };
@@ -491,6 +503,50 @@ mod tests {
             |cfg: &MixConfig, split| make_example(&corpus, split, cfg, &mut example_rng(1, 2, 3));
         assert_eq!(run(&on, Split::Dev), run(&off, Split::Dev));
         assert_ne!(run(&on, Split::Train), run(&off, Split::Train));
+    }
+
+    #[test]
+    fn clean_examples_add_no_noise_and_leave_the_default_recipe_alone() {
+        let tone = |hz: f32| -> Vec<f32> {
+            (0..SAMPLE_RATE_HZ * 2)
+                .map(|n| {
+                    0.1 * (std::f32::consts::TAU * hz * n as f32 / SAMPLE_RATE_HZ as f32).sin()
+                })
+                .collect()
+        };
+        let clip = |samples: Vec<f32>| Clip {
+            samples,
+            band_hz: 8000.0,
+            source: "test".into(),
+        };
+        let corpus = Corpus {
+            speech_dev: vec![clip(tone(440.0))],
+            speech_train: vec![clip(tone(440.0))],
+            noise_dev: vec![clip(tone(3100.0))],
+            noise_train: vec![clip(tone(3100.0))],
+            ..Default::default()
+        };
+        let mut cfg = MixConfig::new(0.5);
+        cfg.reverb_prob = 0.0;
+        cfg.noise_only_prob = 0.0;
+        cfg.clean_prob = 1.0;
+        for seed in 0..8 {
+            let (noisy, target) =
+                make_example(&corpus, Split::Train, &cfg, &mut example_rng(seed, 0, 0));
+            assert_eq!(
+                noisy, target,
+                "seed {seed}: a clean example's input is its target"
+            );
+            assert!(power(&noisy) > 0.0);
+        }
+        // Dev mixtures never skip the noise, and a zero share draws nothing, so the mixtures of a
+        // recipe without clean examples are the ones it made before the option existed.
+        let (noisy, target) = make_example(&corpus, Split::Dev, &cfg, &mut example_rng(1, 0, 0));
+        assert_ne!(noisy, target);
+        let mut none = cfg.clone();
+        none.clean_prob = 0.0;
+        let (noisy, target) = make_example(&corpus, Split::Train, &none, &mut example_rng(1, 0, 0));
+        assert_ne!(noisy, target);
     }
 
     #[test]

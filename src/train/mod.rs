@@ -78,6 +78,8 @@ pub struct TrainConfig {
     pub scan: String,
     /// Upper end of the training SNR range in dB (the lower end is −5 dB).
     pub snr_max_db: f32,
+    /// Share of training examples with no noise added (clean speech passes untouched).
+    pub clean_prob: f64,
     /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
     /// or "main" (the training thread, before its step).
     pub upload: String,
@@ -118,6 +120,7 @@ impl Default for TrainConfig {
             git_rev: None,
             scan: "fused".into(),
             snr_max_db: 20.0,
+            clean_prob: 0.0,
             upload: "producer".into(),
             bench_batches: Vec::new(),
             bench_steps: 20,

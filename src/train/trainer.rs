@@ -414,6 +414,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let dev_mix = MixConfig::new(args.seconds);
     let mut mix = dev_mix.clone();
     mix.snr_db.1 = args.snr_max_db;
+    mix.clean_prob = args.clean_prob;
     let dev: Vec<HostBatch> = (0..args.dev_examples.div_ceil(args.batch.max(1)))
         .map(|i| {
             let n = args.batch.min(args.dev_examples - i * args.batch);
