@@ -8,8 +8,8 @@ use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
 
+use dfn4::backend::default_backend;
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::DEFAULT_BACKEND;
 use dfn4::host::HostStream;
 
 use crate::error::panic_in_next_call;
@@ -116,7 +116,7 @@ fn reference(
     input: &[f32],
     setup: impl Fn(&mut HostStream),
 ) -> Vec<f32> {
-    let backend = Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded).unwrap());
+    let backend = Arc::new(registry::create(default_backend(), ModelSource::Embedded).unwrap());
     let mut stream = HostStream::new(backend, rate_hz, channels).unwrap();
     setup(&mut stream);
     let mut out = input.to_vec();
