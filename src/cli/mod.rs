@@ -290,7 +290,8 @@ mod tests {
     #[test]
     fn enhance_defaults_and_flags() {
         let a = enhance_args(&[]);
-        assert_eq!(a.backend, "native-f16");
+        // The registry's default for this machine (native-i8 or native-f16 by the CPU's kernels).
+        assert_eq!(a.backend, registry::default_backend());
         assert_eq!(a.model, None);
         assert_eq!(a.filter.atten_lim_db, None);
         assert!(!a.filter.post_filter);
