@@ -85,7 +85,8 @@ pub enum Int8Kernel {
     AvxVnni,
     /// Weights widened to 16 bits, `vpmaddwd` (AVX2 CPUs without VNNI, AVX-512 ones included).
     Avx2,
-    /// Plain integer Rust, auto-vectorised for the baseline target: slower than the `f32` engine.
+    /// Plain integer Rust, auto-vectorised for the baseline target: slower than the `f32` engine on
+    /// x86-64 without AVX2 (docs/native_i8.md); not measured on other architectures.
     Portable,
 }
 
