@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn live_defaults_and_flags() {
         let a = live_args(&[]);
-        assert_eq!(a.backends(), ["native-f16"]);
+        assert_eq!(a.backends(), [registry::default_backend()]);
         assert_eq!(a.buffer_frames, 240);
         assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
         let p = a.filter.params().unwrap();
