@@ -60,7 +60,7 @@ class EnhanceActor:
     """One Ray actor: a dfn4 backend loaded once, then one file per row."""
 
     def __init__(
-        self, backend: str, atten_lim_db: float | None, threads: int, overwrite: bool = False
+        self, backend: str | None, atten_lim_db: float | None, threads: int, overwrite: bool = False
     ):
         # dfn4's thread pool (channels of a file in parallel) is sized once, at first use.
         os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, threads)))
@@ -105,7 +105,7 @@ def run(
     workers: int = 2,
     cpus_per_worker: float = 1,
     gpus_per_worker: float = 0,
-    backend: str = "native-f16",
+    backend: str | None = None,
     atten_lim_db: float | None = None,
     overwrite: bool = False,
     files_per_task: int = 1,
@@ -159,6 +159,7 @@ def run(
         "speed_x_real_time": audio_s / wall_s if wall_s and audio_s else None,
         "files_speed_x_real_time": audio_s / files_wall_s if files_wall_s and audio_s else None,
         "workers": workers,
+        # None: each actor's machine's default (dfn4.DEFAULT_BACKEND, which follows its CPU).
         "backend": backend,
         "per_file": sorted(
             (
@@ -180,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpus-per-worker", type=float, default=1)
     ap.add_argument("--gpus-per-worker", type=float, default=0)
     ap.add_argument("--files-per-task", type=int, default=1, help="files in one actor call")
-    ap.add_argument("--backend", default="native-f16")
+    ap.add_argument(
+        "--backend",
+        default=None,
+        help="dfn4 backend (default: each worker machine's dfn4.DEFAULT_BACKEND, which follows its CPU)",
+    )
     ap.add_argument("--atten-lim-db", type=float, default=None)
     ap.add_argument(
         "--overwrite", action="store_true", help="replace outputs that exist (refused otherwise)"

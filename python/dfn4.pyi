@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 __version__: str
 DEFAULT_BACKEND: str
-"""The default backend, "native-f16"."""
+"""The backend used when none is named, on this machine: "native-i8" where its AVX2, AVX-VNNI or
+AVX512-VNNI kernels run, else "native-f16"."""
 
 class FileReport(TypedDict):
     audio_s: float
@@ -39,7 +40,7 @@ def enhance(
     ],
     sample_rate: int,
     *,
-    backend: str = "native-f16",
+    backend: Optional[str] = None,
     atten_lim_db: Optional[float] = None,
 ) -> npt.NDArray[np.float32]:
     """Enhance `audio` (`[samples]` or `[channels, samples]`) sampled at `sample_rate` Hz.
@@ -58,7 +59,7 @@ def enhance_file(
     in_path: Union[str, "PathLike[str]"],
     out_path: Union[str, "PathLike[str]"],
     *,
-    backend: str = "native-f16",
+    backend: Optional[str] = None,
     atten_lim_db: Optional[float] = None,
     overwrite: bool = False,
 ) -> FileReport:
@@ -76,7 +77,7 @@ def enhance_file(
     """
 
 def backends() -> List[str]:
-    """The backends this build can run."""
+    """The backends this build can run (`DEFAULT_BACKEND` is the one used when none is named)."""
 
 class Denoiser:
     """Streaming enhancement of one channel at `sample_rate` Hz, through the library's host glue (the
@@ -95,7 +96,7 @@ class Denoiser:
     def __init__(
         self,
         sample_rate: int = 48000,
-        backend: str = "native-f16",
+        backend: Optional[str] = None,
         atten_lim_db: Optional[float] = None,
     ) -> None: ...
     def process(self, chunk: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

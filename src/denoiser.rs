@@ -18,6 +18,7 @@ use crate::dsp::features::FeatureState;
 use crate::dsp::sanitize::{InputGuard, SanitizeCounts};
 use crate::dsp::stft::{Analysis, Synthesis};
 use crate::dsp::Complex32;
+use crate::stage::Stage;
 use crate::Result;
 
 pub use crate::dsp::deep_filter::{DenoiseParams, ATTEN_LIM_UNLIMITED_DB};
@@ -93,14 +94,41 @@ impl<B: Backend> Denoiser<B> {
         input: &[f32; HOP_SIZE],
         output: &mut [f32; HOP_SIZE],
     ) -> Result<f32> {
+        self.process_frame_inner(input, output, None)
+    }
+
+    /// [`Denoiser::process_frame`], calling `probe` at the end of each [`Stage`] of the hop (the DSP
+    /// stages here, the model's from [`Backend::step_probed`]): what `dfn4 bench --profile` times.
+    pub fn process_frame_probed(
+        &mut self,
+        input: &[f32; HOP_SIZE],
+        output: &mut [f32; HOP_SIZE],
+        probe: &mut dyn FnMut(Stage),
+    ) -> Result<f32> {
+        self.process_frame_inner(input, output, Some(probe))
+    }
+
+    fn process_frame_inner(
+        &mut self,
+        input: &[f32; HOP_SIZE],
+        output: &mut [f32; HOP_SIZE],
+        mut probe: Option<&mut dyn FnMut(Stage)>,
+    ) -> Result<f32> {
         self.hop_in.copy_from_slice(input);
         self.guard.sanitize(&mut self.hop_in);
         self.analysis.process(&self.hop_in, &mut self.spec);
         self.ring.push(&self.spec);
         self.features
             .compute(&self.spec, &mut self.feats.erb, &mut self.feats.spec);
-        self.backend
-            .step(&self.feats, &mut self.state, &mut self.out)?;
+        mark(&mut probe, Stage::Analysis);
+        match probe.as_mut() {
+            None => self
+                .backend
+                .step(&self.feats, &mut self.state, &mut self.out)?,
+            Some(p) => self
+                .backend
+                .step_probed(&self.feats, &mut self.state, &mut self.out, *p)?,
+        }
         let lsnr_db = self.out.lsnr_db[0];
         deep_filter::enhance_frame(
             &self.ring,
@@ -113,7 +141,9 @@ impl<B: Backend> Denoiser<B> {
             &self.params,
             &mut self.enhanced,
         );
+        mark(&mut probe, Stage::DeepFilter);
         self.synthesis.process(&mut self.enhanced, output);
+        mark(&mut probe, Stage::Synthesis);
         if !output.iter().all(|x| x.is_finite()) {
             output.fill(0.0);
             self.reset();
@@ -190,5 +220,13 @@ impl<B: Backend> Denoiser<B> {
         out.drain(..delay.min(out.len()));
         out.truncate(samples.len());
         Ok(out)
+    }
+}
+
+/// Reports the end of `stage` to the probe of a profiled hop, if any.
+#[inline(always)]
+fn mark(probe: &mut Option<&mut dyn FnMut(Stage)>, stage: Stage) {
+    if let Some(p) = probe {
+        p(stage);
     }
 }

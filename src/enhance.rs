@@ -5,11 +5,11 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
+//! use dfn4::backend::{default_backend, registry, ModelSource};
 //! use dfn4::denoiser::DenoiseParams;
 //! use dfn4::enhance::{Enhancer, FileOptions};
 //!
-//! let backend = Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded)?);
+//! let backend = Arc::new(registry::create(default_backend(), ModelSource::Embedded)?);
 //! let enhancer = Enhancer::new(backend, DenoiseParams::shipped())?;
 //! let report = enhancer.enhance_file(
 //!     "noisy.wav".as_ref(),

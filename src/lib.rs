@@ -20,6 +20,7 @@ pub mod error;
 pub mod gui;
 pub mod host;
 pub mod model;
+pub mod stage;
 pub mod stream;
 #[cfg(feature = "train")]
 pub mod train;

@@ -114,7 +114,11 @@ fn json_report_is_complete_and_consistent() {
         .success()
         .stdout(predicate::str::contains("Offline latency"))
         .stdout(predicate::str::contains("Real-time factor"))
-        .stdout(predicate::str::contains("streaming step"));
+        .stdout(predicate::str::contains("streaming step"))
+        // Which backend is the default here, and why (the registry's sentence).
+        .stderr(predicate::str::contains(
+            dfn4::backend::registry::default_backend_rule(),
+        ));
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
 

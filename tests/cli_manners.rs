@@ -405,10 +405,20 @@ fn help_lists_every_backend_and_missing_features_are_named() {
         for b in dfn4::backend::registry::BACKENDS {
             assert!(help.contains(b.name), "{cmd} --help lacks {}", b.name);
         }
+        // The registry's default for this machine, its rule, and (enhance) clap's default agree.
+        let default = dfn4::backend::registry::default_backend();
         assert!(
-            help.contains("[default]") && help.contains("The default,"),
+            help.lines()
+                .any(|l| l.trim_start().starts_with(default) && l.ends_with("[default here]")),
             "{help}"
         );
+        assert!(
+            help.contains(&dfn4::backend::registry::default_backend_rule()),
+            "{help}"
+        );
+        if cmd == "enhance" {
+            assert!(help.contains(&format!("[default: {default}]")), "{help}");
+        }
     }
     #[cfg(not(feature = "live"))]
     dfn4()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::{AnyBackend, DEFAULT_BACKEND};
+use dfn4::backend::{default_backend, AnyBackend};
 use dfn4::dsp::resample::resample;
 use dfn4::host::HostChannel as Channel;
 
@@ -21,7 +21,7 @@ fn backend() -> Arc<AnyBackend> {
     BACKEND
         .get_or_init(|| {
             Arc::new(
-                registry::create(DEFAULT_BACKEND, ModelSource::Embedded)
+                registry::create(default_backend(), ModelSource::Embedded)
                     .expect("the default backend builds"),
             )
         })

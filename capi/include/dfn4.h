@@ -37,7 +37,8 @@ extern "C" {
 
 // Creates a denoiser for interleaved audio of `channels` channels (1 to 256) at `sample_rate` Hz (1000
 // to 768000; rates other than 48000 are resampled inside). `backend` names the engine (`"native"`,
-// `"native-f16"`, `"native-i8"`; NULL = the default, `"native-f16"`), with the weights built into the
+// `"native-f16"`, `"native-i8"`; NULL = the default, which follows the CPU: `"native-i8"` where its
+// AVX2, AVX-VNNI or AVX512-VNNI kernels run, else `"native-f16"`), with the weights built into the
 // library. Attenuation unlimited, post-filter and bypass off.
 //
 // Returns NULL on failure (unknown or unavailable backend, rate or channel count out of range), with

@@ -14,7 +14,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::{AnyBackend, DEFAULT_BACKEND};
+use dfn4::backend::{default_backend, AnyBackend};
 use dfn4::host::HostStream;
 
 mod denormals;
@@ -92,7 +92,8 @@ fn status(result: Result<(), Dfn4Status>) -> c_int {
 
 /// Creates a denoiser for interleaved audio of `channels` channels (1 to 256) at `sample_rate` Hz (1000
 /// to 768000; rates other than 48000 are resampled inside). `backend` names the engine (`"native"`,
-/// `"native-f16"`, `"native-i8"`; NULL = the default, `"native-f16"`), with the weights built into the
+/// `"native-f16"`, `"native-i8"`; NULL = the default, which follows the CPU: `"native-i8"` where its
+/// AVX2, AVX-VNNI or AVX512-VNNI kernels run, else `"native-f16"`), with the weights built into the
 /// library. Attenuation unlimited, post-filter and bypass off.
 ///
 /// Returns NULL on failure (unknown or unavailable backend, rate or channel count out of range), with
@@ -110,7 +111,7 @@ pub unsafe extern "C" fn dfn4_denoiser_create(
     const WHAT: &str = "dfn4_denoiser_create";
     catch(WHAT, || {
         let name = if backend.is_null() {
-            DEFAULT_BACKEND
+            default_backend()
         } else {
             // SAFETY: the caller's contract.
             match unsafe { CStr::from_ptr(backend) }.to_str() {

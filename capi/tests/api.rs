@@ -8,8 +8,8 @@ use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
 
+use dfn4::backend::default_backend;
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::DEFAULT_BACKEND;
 use dfn4::host::HostStream;
 
 use crate::error::panic_in_next_call;
@@ -116,7 +116,7 @@ fn reference(
     input: &[f32],
     setup: impl Fn(&mut HostStream),
 ) -> Vec<f32> {
-    let backend = Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded).unwrap());
+    let backend = Arc::new(registry::create(default_backend(), ModelSource::Embedded).unwrap());
     let mut stream = HostStream::new(backend, rate_hz, channels).unwrap();
     setup(&mut stream);
     let mut out = input.to_vec();
@@ -287,7 +287,9 @@ fn other_rates_and_channel_counts_match_the_host_stream() {
     // 44.1 kHz (the signal is not resampled: the content does not matter, the path does), 3 channels.
     let input: Vec<f32> = mono.iter().flat_map(|&s| [s, -s, 0.5 * s]).collect();
     let expected = reference(44_100, 3, &input, |_| {});
-    let h = Handle::new(Some(c"native-f16"), 44_100, 3);
+    // The reference's backend, by name (a named backend takes the same path as NULL's default).
+    let name = std::ffi::CString::new(default_backend()).unwrap();
+    let h = Handle::new(Some(&name), 44_100, 3);
     assert_eq!(h.latency(), 1763);
     assert!(run_c(&h, &input, 3) == expected);
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use dfn4::backend::default_backend;
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::DEFAULT_BACKEND;
 use dfn4::host::HostStream;
 use gst_check::Harness;
 
@@ -19,7 +19,7 @@ fn main() {
     gst::init().expect("GStreamer initialises");
     gstdfn4::plugin_register_static().expect("the plugin registers");
     let backend =
-        Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded).expect("backend"));
+        Arc::new(registry::create(default_backend(), ModelSource::Embedded).expect("backend"));
     let mut state = 1u32;
     let signal: Vec<f32> = (0..RATE_HZ as usize * SECONDS)
         .map(|_| {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Once, OnceLock};
 
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::{AnyBackend, DEFAULT_BACKEND};
+use dfn4::backend::{default_backend, AnyBackend};
 use dfn4::enhance::Enhancer;
 use dfn4::host::{params_for_control, HostStream};
 use gst::glib;
@@ -25,7 +25,9 @@ fn init() {
 fn backend() -> Arc<AnyBackend> {
     static BACKEND: OnceLock<Arc<AnyBackend>> = OnceLock::new();
     BACKEND
-        .get_or_init(|| Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded).unwrap()))
+        .get_or_init(|| {
+            Arc::new(registry::create(default_backend(), ModelSource::Embedded).unwrap())
+        })
         .clone()
 }
 
@@ -361,7 +363,7 @@ fn properties_read_back_with_their_defaults_and_ranges() {
     assert_eq!(e.property::<f32>("atten-lim-db"), 100.0);
     assert!(!e.property::<bool>("post-filter"));
     assert!(!e.property::<bool>("bypass"));
-    assert_eq!(e.property::<String>("backend"), DEFAULT_BACKEND);
+    assert_eq!(e.property::<String>("backend"), default_backend());
     let pspec = e.find_property("atten-lim-db").unwrap();
     let pspec = pspec.downcast_ref::<glib::ParamSpecFloat>().unwrap();
     assert_eq!((pspec.minimum(), pspec.maximum()), (0.0, 100.0));

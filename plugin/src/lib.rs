@@ -6,7 +6,7 @@
 //! - [`lv2`]: the LV2 ABI (`lv2_descriptor`) for the same two plugins; the bundle's Turtle files are in
 //!   `plugin/lv2/dfn4.lv2/`.
 //!
-//! Every instance shares one backend ([`dfn4::backend::DEFAULT_BACKEND`], the embedded weights), built
+//! Every instance shares one backend ([`dfn4::backend::default_backend`], the embedded weights), built
 //! on the first instantiation and freed with the last instance (so a host that unloads the library
 //! after `cleanup` gets its memory back); each channel owns its own [`dfn4::denoiser::Denoiser`].
 #![deny(missing_docs)]
@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use dfn4::backend::registry::{self, ModelSource};
-use dfn4::backend::{AnyBackend, DEFAULT_BACKEND};
+use dfn4::backend::{default_backend, AnyBackend};
 
 pub mod engine;
 pub mod ladspa;
@@ -32,7 +32,7 @@ pub fn shared_backend() -> Option<Arc<AnyBackend>> {
     if let Some(backend) = slot.upgrade() {
         return Some(backend);
     }
-    let backend = Arc::new(registry::create(DEFAULT_BACKEND, ModelSource::Embedded).ok()?);
+    let backend = Arc::new(registry::create(default_backend(), ModelSource::Embedded).ok()?);
     *slot = Arc::downgrade(&backend);
     Some(backend)
 }
@@ -40,12 +40,14 @@ pub fn shared_backend() -> Option<Arc<AnyBackend>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dfn4::backend::Backend;
 
     #[test]
     fn the_backend_is_shared_while_held_and_freed_with_the_last_holder() {
         let a = shared_backend().expect("the default backend builds");
         let b = shared_backend().expect("the default backend builds");
         assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.name(), registry::default_backend());
         let weak = Arc::downgrade(&a);
         drop((a, b));
         assert!(

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dfn4_core::audio_io::wav::Existing;
 use dfn4_core::backend::registry::{self, ModelSource};
-use dfn4_core::backend::{AnyBackend, DEFAULT_BACKEND};
+use dfn4_core::backend::{default_backend, AnyBackend};
 use dfn4_core::config::MAX_CHANNELS;
 use dfn4_core::denoiser::{DenoiseParams, ATTEN_LIM_UNLIMITED_DB};
 use dfn4_core::enhance::{check_samples, Enhancer, FileOptions};
@@ -29,29 +29,6 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-/// The default backend as the literal the signatures below repeat (PyO3 shows only literal defaults in
-/// `help()`); the build fails if it drifts from the library's.
-const DEFAULT_BACKEND_LITERAL: &str = "native-f16";
-const _: () = assert!(
-    str_eq(DEFAULT_BACKEND_LITERAL, DEFAULT_BACKEND),
-    "update the backend defaults in the #[pyo3(signature)]s and dfn4.pyi"
-);
-
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
 
 /// `errno` values for the checks made here (the same on Linux, macOS and the BSDs).
 const EEXIST: i32 = 17;
@@ -101,7 +78,8 @@ fn exists_error(path: &Path) -> PyErr {
 }
 
 /// The backend called `name`, built once per process and shared (its weights are immutable).
-fn shared_backend(name: &str) -> Result<Arc<AnyBackend>, Error> {
+fn shared_backend(name: Option<&str>) -> Result<Arc<AnyBackend>, Error> {
+    let name = name.unwrap_or(default_backend());
     static CACHE: Mutex<Vec<(String, Arc<AnyBackend>)>> = Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, b)) = cache.iter().find(|(n, _)| n == name) {
@@ -123,7 +101,7 @@ fn params(atten_lim_db: Option<f32>) -> Result<DenoiseParams, Error> {
 }
 
 /// An enhancer with the command line's defaults and `atten_lim_db`.
-fn enhancer(backend: &str, atten_lim_db: Option<f32>) -> Result<Enhancer, Error> {
+fn enhancer(backend: Option<&str>, atten_lim_db: Option<f32>) -> Result<Enhancer, Error> {
     Enhancer::new(shared_backend(backend)?, params(atten_lim_db)?)
 }
 
@@ -274,8 +252,9 @@ fn read_audio(name: &str, audio: &Bound<'_, PyAny>, stream: bool) -> PyResult<Au
 /// resampled to 48 kHz and back. Channels (at most 256, and fewer than samples) are enhanced
 /// independently, in parallel. The GIL is released while it runs.
 ///
-/// `backend`: inference engine (`dfn4.backends()` lists those of this build; `dfn4.DEFAULT_BACKEND` is
-/// the default). `atten_lim_db`: limit of the noise attenuation in dB (None: unlimited; 0: the input
+/// `backend`: inference engine (`dfn4.backends()` lists those of this build; None: `dfn4.DEFAULT_BACKEND`,
+/// which follows the CPU: native-i8 where its AVX2, AVX-VNNI or AVX512-VNNI kernels run, else
+/// native-f16). `atten_lim_db`: limit of the noise attenuation in dB (None: unlimited; 0: the input
 /// unchanged).
 ///
 /// NaN and infinite samples are replaced by 0 with a `RuntimeWarning` giving their count (as
@@ -284,12 +263,12 @@ fn read_audio(name: &str, audio: &Bound<'_, PyAny>, stream: bool) -> PyResult<Au
 /// samples beyond ±1000, a rate outside 1 kHz to 768 kHz), a negative or NaN `atten_lim_db` or an
 /// unknown backend.
 #[pyfunction]
-#[pyo3(signature = (audio, sample_rate, *, backend = "native-f16", atten_lim_db = None))]
+#[pyo3(signature = (audio, sample_rate, *, backend = None, atten_lim_db = None))]
 fn enhance<'py>(
     py: Python<'py>,
     audio: &Bound<'py, PyAny>,
     sample_rate: i64,
-    backend: &str,
+    backend: Option<&str>,
     atten_lim_db: Option<f32>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let rate = check_rate(sample_rate)?;
@@ -395,12 +374,12 @@ fn check_paths(in_path: &Path, out_path: &Path, overwrite: bool) -> PyResult<()>
 /// bad parameters or an unknown backend; OSError (FileNotFoundError, PermissionError, …, with `errno`
 /// and `filename`) when a file cannot be opened or written.
 #[pyfunction]
-#[pyo3(signature = (in_path, out_path, *, backend = "native-f16", atten_lim_db = None, overwrite = false))]
+#[pyo3(signature = (in_path, out_path, *, backend = None, atten_lim_db = None, overwrite = false))]
 fn enhance_file<'py>(
     py: Python<'py>,
     in_path: PathBuf,
     out_path: PathBuf,
-    backend: &str,
+    backend: Option<&str>,
     atten_lim_db: Option<f32>,
     overwrite: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -433,7 +412,7 @@ fn enhance_file<'py>(
     Ok(dict)
 }
 
-/// The names of the backends this build can run (the first is the default's family).
+/// The names of the backends this build can run (`DEFAULT_BACKEND` is the one used when none is named).
 #[pyfunction]
 fn backends() -> Vec<&'static str> {
     registry::usable_names()
@@ -510,11 +489,11 @@ struct Denoiser {
 #[pymethods]
 impl Denoiser {
     #[new]
-    #[pyo3(signature = (sample_rate = 48000, backend = "native-f16", atten_lim_db = None))]
+    #[pyo3(signature = (sample_rate = 48000, backend = None, atten_lim_db = None))]
     fn new(
         py: Python<'_>,
         sample_rate: i64,
-        backend: &str,
+        backend: Option<&str>,
         atten_lim_db: Option<f32>,
     ) -> PyResult<Self> {
         let rate = check_rate(sample_rate)?;
@@ -531,7 +510,7 @@ impl Denoiser {
             latency_samples: channel.latency_samples(),
             stream: Mutex::new(Stream::new(channel)),
             sample_rate: rate,
-            backend: backend.to_string(),
+            backend: backend.unwrap_or(default_backend()).to_string(),
             atten_lim_db,
         })
     }
@@ -622,7 +601,7 @@ fn dfn4(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(enhance_file, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;
     m.add_class::<Denoiser>()?;
-    m.add("DEFAULT_BACKEND", DEFAULT_BACKEND)?;
+    m.add("DEFAULT_BACKEND", default_backend())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

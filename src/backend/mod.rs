@@ -9,6 +9,7 @@
 //! - DF coefficients: `[B, NB_DF, DF_ORDER, 2]` / `[B, T, NB_DF, DF_ORDER, 2]` (re, im last).
 //! - LSNR in dB: `[B]` / `[B, T]`.
 use crate::config::ModelConfig;
+use crate::stage::Stage;
 use crate::{Error, Result};
 
 #[cfg(feature = "mlx")]
@@ -18,7 +19,7 @@ pub mod registry;
 #[cfg(feature = "tch")]
 pub mod tch;
 
-pub use registry::{AnyBackend, AnyState, ModelSource, DEFAULT_BACKEND};
+pub use registry::{default_backend, AnyBackend, AnyState, ModelSource};
 
 /// Model input for one frame of `batch` independent streams.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +137,19 @@ pub trait Backend {
     /// One frame for every stream of the batch; `out` must be sized for `feats.batch`.
     /// Must not allocate on the native backend (it is called from real-time code).
     fn step(&self, feats: &Features, state: &mut Self::State, out: &mut ModelOutput) -> Result<()>;
+    /// [`Backend::step`], calling `probe` at the end of each [`Stage`] it can tell apart (profiling).
+    /// The default reports the whole step as [`Stage::Model`]; the native engine reports its layers.
+    fn step_probed(
+        &self,
+        feats: &Features,
+        state: &mut Self::State,
+        out: &mut ModelOutput,
+        probe: &mut dyn FnMut(Stage),
+    ) -> Result<()> {
+        self.step(feats, state, out)?;
+        probe(Stage::Model);
+        Ok(())
+    }
     /// A whole sequence from a fresh state; must equal `frames` calls of [`Backend::step`].
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()>;
 }

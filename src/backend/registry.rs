@@ -6,15 +6,43 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::native::{NativeBackend, NativeState, WeightPrecision};
+use super::native::{self, Int8Kernel, NativeBackend, NativeState, WeightPrecision};
 use super::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use crate::config::ModelConfig;
 use crate::model::{embedded, Weights};
+use crate::stage::Stage;
 use crate::{Error, Result};
 
-/// The backend `enhance`, `live`, the plugin and the Python package use unless told otherwise: the
-/// native engine with half-float weight storage (same dev-set scores as `f32`, half the bytes a step reads).
-pub const DEFAULT_BACKEND: &str = "native-f16";
+/// The backend every front end (`enhance`, `live`, `bench`'s listing, the plugin, the GStreamer element,
+/// the C API, the Python package) uses unless told otherwise, on this machine: see
+/// [`default_backend_for`]. Cheap (the CPU query is cached), so front ends call it rather than keep a copy.
+pub fn default_backend() -> &'static str {
+    default_backend_for(native::int8_kernel())
+}
+
+/// The rule behind [`default_backend`], given the 8-bit kernel `native-i8` would run
+/// ([`native::int8_kernel_for`] turns CPU features into it): `native-i8` wherever one of its fast
+/// kernels runs (AVX512-VNNI, AVX-VNNI, or AVX2 without VNNI, where it is as fast as `native-f16`), with
+/// the same dev-set scores as `f32` (docs/native_i8.md); `native-f16` elsewhere, where the portable
+/// integer kernel is slower than even `f32` weights.
+pub fn default_backend_for(kernel: Int8Kernel) -> &'static str {
+    match kernel {
+        Int8Kernel::Avx512Vnni | Int8Kernel::AvxVnni | Int8Kernel::Avx2 => {
+            native_name(WeightPrecision::I8)
+        }
+        Int8Kernel::Portable => native_name(WeightPrecision::F16),
+    }
+}
+
+/// The rule and what it gives here, in one sentence for help texts and listings.
+pub fn default_backend_rule() -> String {
+    format!(
+        "The default backend is native-i8 on CPUs where its AVX2, AVX-VNNI or AVX512-VNNI kernels run, \
+         else native-f16; on this machine: {} ({} kernel).",
+        default_backend(),
+        native::int8_kernel().label()
+    )
+}
 
 /// What a table row builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,6 +466,16 @@ impl Backend for AnyBackend {
         dispatch!(self, state, |b, s| b.step(feats, s, out))
     }
 
+    fn step_probed(
+        &self,
+        feats: &Features,
+        state: &mut AnyState,
+        out: &mut ModelOutput,
+        probe: &mut dyn FnMut(Stage),
+    ) -> Result<()> {
+        dispatch!(self, state, |b, s| b.step_probed(feats, s, out, probe))
+    }
+
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
         dispatch!(self, |b| b.run_sequence(feats, out))
     }
@@ -457,11 +495,66 @@ mod tests {
             );
         }
         assert_eq!(compiled_names()[0], "native");
-        assert!(compiled_names().contains(&DEFAULT_BACKEND));
+        assert!(compiled_names().contains(&default_backend()));
         assert_eq!(native_name(WeightPrecision::F16), "native-f16");
         assert_eq!(tch_name(TchDevice::Cuda, false), "tch-cuda-eager");
         assert_eq!(tch_name(TchDevice::Cpu, true), "tch-cpu");
         assert_eq!(mlx_name(true), "mlx-gpu");
+    }
+
+    #[test]
+    fn the_default_follows_the_cpu_features() {
+        let none = native::CpuFeatures::default();
+        let avx2 = native::CpuFeatures {
+            avx2: true,
+            fma: true,
+            f16c: true,
+            ..none
+        };
+        let rule = |f| default_backend_for(native::int8_kernel_for(f));
+        // Without x86 AVX2 kernels (any CPU off x86_64 too) the portable integer kernel would run.
+        assert_eq!(rule(none), "native-f16");
+        assert_eq!(
+            rule(native::CpuFeatures { fma: false, ..avx2 }),
+            "native-f16"
+        );
+        assert_eq!(
+            rule(native::CpuFeatures {
+                avx512f: true,
+                avx512vnni: true,
+                ..none
+            }),
+            "native-f16"
+        );
+        let x86 = cfg!(target_arch = "x86_64");
+        let i8_or_f16 = if x86 { "native-i8" } else { "native-f16" };
+        assert_eq!(rule(avx2), i8_or_f16);
+        let avx_vnni = native::CpuFeatures {
+            avxvnni: true,
+            ..avx2
+        };
+        let avx512_vnni = native::CpuFeatures {
+            avx512f: true,
+            avx512vnni: true,
+            ..avx2
+        };
+        let avx512 = native::CpuFeatures {
+            avx512f: true,
+            ..avx2
+        };
+        assert_eq!(rule(avx_vnni), i8_or_f16);
+        assert_eq!(rule(avx512_vnni), i8_or_f16);
+        assert_eq!(rule(avx512), i8_or_f16);
+        if x86 {
+            assert_eq!(native::int8_kernel_for(avx_vnni), Int8Kernel::AvxVnni);
+            assert_eq!(native::int8_kernel_for(avx512_vnni), Int8Kernel::Avx512Vnni);
+            assert_eq!(native::int8_kernel_for(avx512), Int8Kernel::Avx2);
+        }
+        // This machine: the same rule on what the CPU reports, and the sentence names the outcome.
+        assert_eq!(default_backend(), rule(native::CpuFeatures::detect()));
+        assert!(
+            default_backend_rule().contains(&format!("on this machine: {} (", default_backend()))
+        );
     }
 
     #[test]

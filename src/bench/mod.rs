@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod measure;
 pub mod plot;
+pub mod profile;
 pub mod report;
 pub mod stats;
 pub mod system;

@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// Draw latency and RTF against batch size to an SVG file.
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
+    /// Instead of the other measurements: time each stage of a 10 ms hop (DSP, encoders, every Mamba
+    /// layer's projections, convolution, scan and gate, decoders, deep filter) over HOPS back-to-back
+    /// hops per backend, and print the medians side by side as Markdown.
+    #[arg(long, value_name = "HOPS", num_args = 0..=1, default_missing_value = "20000", value_parser = positive)]
+    pub profile: Option<usize>,
 }
 
 fn positive(s: &str) -> std::result::Result<usize, String> {
@@ -131,12 +136,31 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let backends = registry::create_many(&names_ref, ModelSource::Weights(&weights))?;
     // The backends hold their weights in their own layouts; the parsed copy is not needed any more.
     drop(weights);
+    if let Some(hops) = args.profile {
+        // A tenth as many untimed hops first: caches, branch predictors and the CPU's clock settle.
+        let warmup = (hops / 10).max(100);
+        eprintln!(
+            "model: {}; profiling {hops} hops (after {warmup} untimed) per backend: {}\n{}",
+            describe_model(&info),
+            names.join(", "),
+            registry::default_backend_rule()
+        );
+        let profiles =
+            bench::profile::profile(&backends, hops, warmup).context("profile failed")?;
+        println!(
+            "{}\n\nMedians per 10 ms hop, µs (share of the probed hop):\n\n{}",
+            environment_line(&bench::system::Environment::detect(), &info),
+            bench::profile::render_markdown(&profiles)
+        );
+        return Ok(());
+    }
     eprintln!(
-        "model: {}; backends: {}; {threads} thread(s); {} warm-up + {} timed runs per configuration",
+        "model: {}; backends: {}; {threads} thread(s); {} warm-up + {} timed runs per configuration\n{}",
         describe_model(&info),
         names.join(", "),
         opts.num_warmup,
-        opts.num_runs
+        opts.num_runs,
+        registry::default_backend_rule()
     );
     let report = bench::run(&opts, &backends, info, &mut |line| eprintln!("  {line}"))
         .context("benchmark failed")?;
@@ -166,9 +190,9 @@ fn describe_model(info: &bench::report::ModelInfo) -> String {
     }
 }
 
-fn print_report(report: &Report, markdown: bool) {
-    let env = &report.environment;
-    let head = format!(
+/// The build, machine and model in one line.
+fn environment_line(env: &bench::system::Environment, model: &bench::report::ModelInfo) -> String {
+    format!(
         "dfn4 {} ({} build, rev {}), {} × {}, {}; model: {}",
         env.dfn4_version,
         env.profile,
@@ -176,8 +200,12 @@ fn print_report(report: &Report, markdown: bool) {
         env.logical_cores,
         env.cpu_model,
         env.os,
-        describe_model(&report.model)
-    );
+        describe_model(model)
+    )
+}
+
+fn print_report(report: &Report, markdown: bool) {
+    let head = environment_line(&report.environment, &report.model);
     if markdown {
         println!("{head}\n\n{}", bench::tables::render_markdown(report));
     } else {

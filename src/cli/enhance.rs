@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use dfn4::audio_io::wav::{remove_temp_files, Existing, SampleFormat, WavReader};
 use dfn4::audio_io::writer::is_flac_path;
 use dfn4::audio_io::{AudioReader, AudioWriter};
-use dfn4::backend::{registry, ModelSource, DEFAULT_BACKEND};
+use dfn4::backend::{registry, ModelSource};
 use dfn4::enhance::{Enhancer, FileOptions, FileReport};
 
 use super::enhance_paths::{plan, Endpoint, Job, Plan, Skipped};
@@ -44,7 +44,7 @@ pub struct EnhanceArgs {
     #[arg(long, value_name = "PATH")]
     pub model: Option<std::path::PathBuf>,
     /// Inference backend (the list, and why the default is the default: below, or `--help`).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_BACKEND)]
+    #[arg(long, value_name = "NAME", default_value = registry::default_backend())]
     pub backend: String,
     /// Attenuation limit, post-filter and LSNR gates.
     #[command(flatten)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use dfn4::backend::{registry, Backend, ModelSource, DEFAULT_BACKEND};
+use dfn4::backend::{registry, Backend, ModelSource};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
 use dfn4::stream::meters::LiveMeters;
 use dfn4::stream::{LiveConfig, LiveInfo, LivePipeline, LiveSummary, WorkerSpec};
@@ -34,7 +34,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
     /// Inference backend ("native" is the exact f32 engine).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_BACKEND)]
+    #[arg(long, value_name = "NAME", default_value = registry::default_backend())]
     pub backend: String,
     /// Run several backends on the same input, each in its own worker thread (e.g. native,tch-cpu);
     /// the first one feeds the output, all are metered.

@@ -15,8 +15,7 @@ pub mod train;
 
 use clap::{Args, Parser, Subcommand};
 
-use dfn4::backend::registry::BACKENDS;
-use dfn4::backend::DEFAULT_BACKEND;
+use dfn4::backend::registry::{self, BACKENDS};
 
 /// dfn4: real-time speech denoiser (DeepFilterNet signal path with the Mamba-based DfNet4 network).
 #[derive(Debug, Parser)]
@@ -82,8 +81,8 @@ pub fn missing_feature(what: &str, feature: &str) -> anyhow::Error {
 pub fn backend_help() -> String {
     let mut text = String::from("Backends (--backend NAME):\n");
     for b in BACKENDS {
-        let note = match (b.compiled(), b.name == DEFAULT_BACKEND) {
-            (true, true) => " [default]".to_string(),
+        let note = match (b.compiled(), b.name == registry::default_backend()) {
+            (true, true) => " [default here]".to_string(),
             (true, false) => String::new(),
             (false, _) => format!(
                 " [not in this build: cargo feature \"{}\"]",
@@ -93,9 +92,10 @@ pub fn backend_help() -> String {
         text.push_str(&format!("  {:<15} {}{note}\n", b.name, b.summary));
     }
     text.push_str(&format!(
-        "The default, {DEFAULT_BACKEND}, needs nothing beyond this binary on any machine and is the \
-         fastest engine per streaming step on one CPU core (1.76x native's, with the same dev-set \
-         scores to three decimals; docs/benchmarks.md). `dfn4 bench` measures them on this machine."
+        "{} Either needs nothing beyond this binary and is the fastest engine per streaming step on \
+         one CPU core of its kind of machine, with the dev-set scores of native to 0.01 PESQ \
+         (docs/native_i8.md). `dfn4 bench` measures them on this machine.",
+        registry::default_backend_rule()
     ));
     text
 }
@@ -192,7 +192,17 @@ mod tests {
         for b in BACKENDS {
             assert!(help.contains(b.name), "{help}");
         }
-        assert!(help.contains("[default]") && help.contains(DEFAULT_BACKEND));
+        let default_line = help
+            .lines()
+            .find(|l| l.contains("[default here]"))
+            .expect("a default is marked");
+        assert!(
+            default_line
+                .trim_start()
+                .starts_with(registry::default_backend()),
+            "{help}"
+        );
+        assert!(help.contains(&registry::default_backend_rule()), "{help}");
     }
 
     #[cfg(not(feature = "live"))]
@@ -219,7 +229,7 @@ mod tests {
     #[test]
     fn live_defaults_and_flags() {
         let a = live_args(&[]);
-        assert_eq!(a.backends(), ["native-f16"]);
+        assert_eq!(a.backends(), [registry::default_backend()]);
         assert_eq!(a.buffer_frames, 240);
         assert!(!a.bypass && a.duration.is_none() && a.input.is_none());
         let p = a.filter.params().unwrap();
@@ -280,7 +290,8 @@ mod tests {
     #[test]
     fn enhance_defaults_and_flags() {
         let a = enhance_args(&[]);
-        assert_eq!(a.backend, "native-f16");
+        // The registry's default for this machine (native-i8 or native-f16 by the CPU's kernels).
+        assert_eq!(a.backend, registry::default_backend());
         assert_eq!(a.model, None);
         assert_eq!(a.filter.atten_lim_db, None);
         assert!(!a.filter.post_filter);

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dfn4::backend::registry::{self, DEFAULT_BACKEND};
+use dfn4::backend::registry::{self, default_backend};
 use dfn4::backend::AnyBackend;
 use dfn4::config::MAX_CHANNELS;
 use dfn4::dsp::deep_filter::ATTEN_LIM_UNLIMITED_DB;
@@ -208,7 +208,7 @@ impl Default for Dfn4Denoise {
     fn default() -> Self {
         Self {
             controls: Controls::default(),
-            backend_name: Mutex::new(DEFAULT_BACKEND.to_owned()),
+            backend_name: Mutex::new(default_backend().to_owned()),
             state: Mutex::new(None),
         }
     }
@@ -298,9 +298,10 @@ impl ObjectImpl for Dfn4Denoise {
                         .nick("Backend")
                         .blurb(&format!(
                             "Inference backend, by the registry's name (compiled in: {backends}); \
-                             an unknown or unavailable one fails the element's start"
+                             an unknown or unavailable one fails the element's start. {}",
+                            registry::default_backend_rule()
                         ))
-                        .default_value(Some(DEFAULT_BACKEND))
+                        .default_value(Some(default_backend()))
                         .mutable_ready()
                         .build(),
                     glib::ParamSpecBoolean::builder("bypass")
@@ -337,7 +338,7 @@ impl ObjectImpl for Dfn4Denoise {
             ),
             "backend" => {
                 let name: Option<String> = value.get().expect("type checked upstream");
-                *lock(&self.backend_name) = name.unwrap_or_else(|| DEFAULT_BACKEND.to_owned());
+                *lock(&self.backend_name) = name.unwrap_or_else(|| default_backend().to_owned());
             }
             _ => unreachable!("no property {}", pspec.name()),
         }

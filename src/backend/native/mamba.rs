@@ -9,6 +9,7 @@ use super::layers::tensor;
 use super::packed::{self, PackedMat, WeightPrecision};
 use super::simd::{self, Isa};
 use crate::model::Weights;
+use crate::stage::Stage;
 use crate::Result;
 
 /// How the `n` frames handed to [`Mamba::forward`] map onto streams of the state.
@@ -190,17 +191,18 @@ impl Mamba {
     }
 
     /// Runs all blocks and the final norm on `x` (`[n][d]`, in place), advancing `state`.
-    pub fn forward(
+    pub fn forward<P: FnMut(Stage)>(
         &self,
         isa: Isa,
         x: &mut [f32],
         st: &mut MambaState,
         mode: Streams,
         s: &mut MambaScratch,
+        probe: &mut P,
     ) {
         let n = x.len() / self.dims.d;
         for l in 0..self.layers.len() {
-            self.layer(isa, l, x, st, mode, s);
+            self.layer(isa, l, x, st, mode, s, probe);
         }
         match mode {
             Streams::Each => st.frames[..n].iter_mut().for_each(|f| *f += 1),
@@ -209,11 +211,13 @@ impl Mamba {
         for xv in x.chunks_exact_mut(self.dims.d) {
             simd::rmsnorm_inplace(isa, xv, &self.norm_f, self.eps);
         }
+        probe(Stage::FinalNorm);
     }
 
     /// One residual block `x += mixer(rmsnorm(x))` for the `n` frames of `x`; reads `st.frames` as the
     /// frame index of each frame's first use (it is advanced by [`Mamba::forward`] after all layers).
-    pub fn layer(
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer<P: FnMut(Stage)>(
         &self,
         isa: Isa,
         l: usize,
@@ -221,6 +225,7 @@ impl Mamba {
         st: &mut MambaState,
         mode: Streams,
         s: &mut MambaScratch,
+        probe: &mut P,
     ) {
         let (dm, ly, nl) = (self.dims, &self.layers[l], self.layers.len());
         let (d, di) = (dm.d, dm.di);
@@ -233,6 +238,7 @@ impl Mamba {
         let xz = &mut s.xz[..n * 2 * di];
         xz.fill(0.0);
         packed::gemv_acc(isa, &ly.in_proj, u, xz);
+        probe(Stage::InProj(l));
 
         let stream_frame = |j: usize, frames: &[u64]| match mode {
             Streams::Each => (j, frames[j]),
@@ -261,6 +267,7 @@ impl Mamba {
             }
         }
 
+        probe(Stage::Conv(l));
         let dbc = &mut s.dbc[..n * dm.dbc()];
         dbc.fill(0.0);
         packed::gemv_acc(isa, &ly.x_proj, xc, dbc);
@@ -270,6 +277,7 @@ impl Mamba {
             simd::gemv_t_acc(isa, &ly.dt_proj_t, &dbcj[..dm.r], dtj);
         }
         simd::softplus_inplace(isa, dt);
+        probe(Stage::XDtProj(l));
 
         let y = &mut s.y[..n * di];
         for (j, yj) in y.chunks_exact_mut(di).enumerate() {
@@ -281,7 +289,9 @@ impl Mamba {
             simd::ssm_step(isa, &ly.a, dtj, bv, cv, &ly.d_skip, xcj, h, yj);
             simd::mul_silu(isa, yj, &xz[j * 2 * di + di..][..di]);
         }
+        probe(Stage::ScanGate(l));
         packed::gemv_acc(isa, &ly.out_proj, y, x);
+        probe(Stage::OutProj(l));
     }
 }
 
@@ -422,6 +432,7 @@ mod tests {
             &mut seq_state,
             Streams::Sequential,
             &mut m.new_scratch(frames),
+            &mut |_| {},
         );
         let mut each_state = m.new_state(streams);
         let mut scratch = m.new_scratch(streams);
@@ -451,7 +462,15 @@ mod tests {
                 if b == streams - 1 {
                     // Step both streams at frame t (stream 0 replayed, its values already checked).
                     let mut x: Vec<f32> = (0..streams).flat_map(|s| input(s, t)).collect();
-                    m.layer(isa, l, &mut x, &mut each_state, Streams::Each, &mut scratch);
+                    m.layer(
+                        isa,
+                        l,
+                        &mut x,
+                        &mut each_state,
+                        Streams::Each,
+                        &mut scratch,
+                        &mut |_| {},
+                    );
                     each_state.frames.iter_mut().for_each(|f| *f += 1);
                     let got = &x[b * d..(b + 1) * d];
                     let err = got

@@ -19,17 +19,30 @@ use layers::{add, ConvScratch, EncMaps, Encoder};
 use mamba::{Mamba, MambaScratch, MambaState, Streams};
 pub use packed::WeightPrecision;
 use simd::Isa;
+pub use simd::{CpuFeatures, Int8Kernel};
 
 use super::{
     check_sequence, check_step, Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput,
 };
 use crate::config::ModelConfig;
 use crate::model::Weights;
+use crate::stage::Stage;
 use crate::{Error, Result};
 
 /// Frames per block in [`Backend::run_sequence`]: large enough to reuse each dense layer's weights many
 /// times, small enough for the activations to stay in L2.
 const SEQ_BLOCK_FRAMES: usize = 32;
+
+/// The matrix kernel the dense layers of `native-i8` run with on a CPU that reports `features`: the
+/// engine's own choice, as a pure function (the default backend's rule is tested with it).
+pub fn int8_kernel_for(features: CpuFeatures) -> Int8Kernel {
+    Isa::select(features).int8_kernel()
+}
+
+/// The matrix kernel the dense layers of `native-i8` run with on this CPU.
+pub fn int8_kernel() -> Int8Kernel {
+    Isa::detect().int8_kernel()
+}
 
 /// The native DfNet4 engine: immutable weights, shareable between threads.
 pub struct NativeBackend {
@@ -145,7 +158,7 @@ impl NativeBackend {
     /// The network on `n = erb.len() / nb_erb` frames (`[n][..]` inputs and outputs); `mode` says
     /// whether they are one frame of each stream or consecutive frames of one stream.
     #[allow(clippy::too_many_arguments)]
-    fn forward(
+    fn forward<P: FnMut(Stage)>(
         &self,
         erb: &[f32],
         spec: &[f32],
@@ -155,6 +168,7 @@ impl NativeBackend {
         gains: &mut [f32],
         coefs: &mut [f32],
         lsnr_db: &mut [f32],
+        probe: &mut P,
     ) {
         let (isa, sz) = (self.isa, Sizes::new(&self.cfg));
         let n = erb.len() / sz.erb;
@@ -176,9 +190,11 @@ impl NativeBackend {
             };
             self.enc.convs(isa, erb_j, spec_j, &mut cs, maps);
         }
+        probe(Stage::EncoderConvs);
         let x = &mut s.x[..n * sz.d];
         self.enc.fuse(isa, &s.cat[..n * sz.cat], x);
-        self.mamba.forward(isa, x, st, mode, &mut s.mamba);
+        probe(Stage::EncoderFusion);
+        self.mamba.forward(isa, x, st, mode, &mut s.mamba, probe);
 
         let g8 = &mut s.g8[..n * sz.e2];
         self.dec.erb_fc(isa, x, g8);
@@ -200,13 +216,16 @@ impl NativeBackend {
             let (e1, e0) = (&s.e1[j * sz.e1..][..sz.e1], &s.e0[j * sz.e0..][..sz.e0]);
             self.dec.erb_convs(isa, g8j, e1, e0, &mut ds, gj);
         }
+        probe(Stage::ErbDecoder);
         self.dec
             .df_fc(isa, x, &mut s.hidden[..n * self.cfg.df_hidden], coefs);
         for (j, cj) in coefs.chunks_exact_mut(sz.coefs).enumerate() {
             self.dec
                 .df_skip(isa, &s.c0[j * sz.c0..][..sz.c0], &mut ds, cj);
         }
+        probe(Stage::DfDecoder);
         self.dec.lsnr(isa, x, lsnr_db);
+        probe(Stage::Lsnr);
     }
 }
 
@@ -247,6 +266,29 @@ impl Backend for NativeBackend {
             &mut out.gains,
             &mut out.coefs,
             &mut out.lsnr_db,
+            &mut |_| {},
+        );
+        Ok(())
+    }
+
+    fn step_probed(
+        &self,
+        feats: &Features,
+        state: &mut NativeState,
+        out: &mut ModelOutput,
+        probe: &mut dyn FnMut(Stage),
+    ) -> Result<()> {
+        check_step(&self.cfg, feats, state.batch, out)?;
+        self.forward(
+            &feats.erb,
+            &feats.spec,
+            &mut state.mamba,
+            Streams::Each,
+            &mut state.scratch,
+            &mut out.gains,
+            &mut out.coefs,
+            &mut out.lsnr_db,
+            &mut |stage| probe(stage),
         );
         Ok(())
     }
@@ -274,6 +316,7 @@ impl Backend for NativeBackend {
                     &mut out.gains[f0 * sz.erb..f1 * sz.erb],
                     &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
                     &mut out.lsnr_db[f0..f1],
+                    &mut |_| {},
                 );
                 t0 += block;
             }

@@ -42,25 +42,101 @@ pub(super) enum Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Isa(pub(super) Level, pub(super) bool);
 
+/// The CPU features the kernels are chosen by, as the CPU reports them (all false off x86_64).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    /// AVX2.
+    pub avx2: bool,
+    /// FMA3.
+    pub fma: bool,
+    /// F16C (half-float conversions).
+    pub f16c: bool,
+    /// AVX-512 Foundation.
+    pub avx512f: bool,
+    /// AVX512-VNNI (8-bit dot products on 512-bit registers).
+    pub avx512vnni: bool,
+    /// AVX-VNNI (the same on 256-bit registers).
+    pub avxvnni: bool,
+}
+
+impl CpuFeatures {
+    /// What this CPU reports (the standard library caches the query).
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        return Self {
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
+            fma: std::arch::is_x86_feature_detected!("fma"),
+            f16c: std::arch::is_x86_feature_detected!("f16c"),
+            avx512f: std::arch::is_x86_feature_detected!("avx512f"),
+            avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
+            avxvnni: std::arch::is_x86_feature_detected!("avxvnni"),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        Self::default()
+    }
+}
+
+/// The matrix kernel `native-i8`'s dense layers run with (`packed::gemv_i8_acc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Kernel {
+    /// `vpdpbusd` on 512-bit registers.
+    Avx512Vnni,
+    /// `vpdpbusd` on 256-bit registers.
+    AvxVnni,
+    /// Weights widened to 16 bits, `vpmaddwd` (AVX2 CPUs without VNNI, AVX-512 ones included).
+    Avx2,
+    /// Plain integer Rust, auto-vectorised for the baseline target: slower than the `f32` engine on
+    /// x86-64 without AVX2 (docs/native_i8.md); not measured on other architectures.
+    Portable,
+}
+
+impl Int8Kernel {
+    /// The instruction set in the words of CPU data sheets.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Avx512Vnni => "AVX512-VNNI",
+            Self::AvxVnni => "AVX-VNNI",
+            Self::Avx2 => "AVX2",
+            Self::Portable => "portable",
+        }
+    }
+}
+
 impl Isa {
     /// The best level this CPU supports.
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
+        Self::select(CpuFeatures::detect())
+    }
+
+    /// The best level a CPU with `f` supports. Only [`Isa::detect`] may hand such an [`Isa`] to a
+    /// kernel (one from made-up features would make the kernels' `unsafe` calls unsound); elsewhere it
+    /// only answers which kernel a CPU would get ([`super::int8_kernel_for`]).
+    pub(super) fn select(f: CpuFeatures) -> Self {
         // F16C (half-float loads of `packed::gemv_acc`) came with the first AVX2 CPUs.
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                let vnni = std::arch::is_x86_feature_detected!("avx512vnni");
-                return Self(Level::Avx512, vnni);
-            }
-            return Self(
-                Level::Avx2Fma,
-                std::arch::is_x86_feature_detected!("avxvnni"),
-            );
+        if cfg!(target_arch = "x86_64") && f.avx2 && f.fma && f.f16c {
+            #[cfg(target_arch = "x86_64")]
+            return if f.avx512f {
+                Self(Level::Avx512, f.avx512vnni)
+            } else {
+                Self(Level::Avx2Fma, f.avxvnni)
+            };
         }
         Self(Level::Baseline, false)
+    }
+
+    /// The 8-bit kernel this level runs; [`packed::gemv_i8_acc`](super::packed) dispatches on it.
+    #[inline]
+    pub fn int8_kernel(self) -> Int8Kernel {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self(Level::Avx512, true) => Int8Kernel::Avx512Vnni,
+            #[cfg(target_arch = "x86_64")]
+            Self(Level::Avx2Fma, true) => Int8Kernel::AvxVnni,
+            // Without VNNI the 256-bit kernel is the faster one on AVX-512 CPUs too.
+            #[cfg(target_arch = "x86_64")]
+            Self(Level::Avx512 | Level::Avx2Fma, false) => Int8Kernel::Avx2,
+            Self(Level::Baseline, _) => Int8Kernel::Portable,
+        }
     }
 
     /// AVX2 + FMA if the CPU has it (to compare levels in tests), with AVX-VNNI if the CPU has that,

@@ -2,6 +2,7 @@
 //! per-group quantisation of the input vectors, and the dense kernels (AVX512-VNNI, AVX-VNNI, AVX2,
 //! portable), chosen at run time.
 use super::*;
+use crate::backend::native::simd::Int8Kernel;
 
 /// Columns per activation group of [`super::WeightPrecision::I8`]: each group of a vector is quantised with
 /// its own scale, so a large activation only coarsens the 63 values beside it.
@@ -139,22 +140,22 @@ pub(super) fn gemv_i8_acc(
         });
     }
     let (d, s) = (data, scales);
-    match isa {
+    // The same choice `registry::default_backend` makes its decision from.
+    match isa.int8_kernel() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa(Level::Avx512, true)` is only built by `Isa::detect` after the CPU reported
-        // AVX-512F, AVX512-VNNI, AVX2 and FMA.
-        Isa(Level::Avx512, true) => unsafe { avx512_vnni(rows, cols, d, s, xs, ys) },
+        // SAFETY: `Avx512Vnni` comes only from `Isa(Level::Avx512, true)`, which only `Isa::detect`
+        // builds, after the CPU reported AVX-512F, AVX512-VNNI, AVX2 and FMA.
+        Int8Kernel::Avx512Vnni => unsafe { avx512_vnni(rows, cols, d, s, xs, ys) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa(Level::Avx2Fma, true)` is only built by `Isa::detect` after the CPU reported
-        // AVX2, FMA and AVX-VNNI.
-        Isa(Level::Avx2Fma, true) => unsafe { avx2_vnni(rows, cols, d, s, xs, ys) },
+        // SAFETY: `AvxVnni` comes only from `Isa(Level::Avx2Fma, true)`, which only `Isa::detect`
+        // builds, after the CPU reported AVX2, FMA and AVX-VNNI.
+        Int8Kernel::AvxVnni => unsafe { avx2_vnni(rows, cols, d, s, xs, ys) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: both levels are only built by `Isa::detect` after the CPU reported AVX2 and FMA.
-        // (Without VNNI the 256-bit kernel is the faster one on AVX-512 CPUs too.)
-        Isa(Level::Avx512 | Level::Avx2Fma, false) => unsafe { avx2(rows, cols, d, s, xs, ys) },
-        Isa(Level::Baseline, _) => {
-            gemv_i8_blocks(rows, cols, d, s, xs, ys, block_gemv_i8::<BASELINE_FMA>)
-        }
+        // SAFETY: `Avx2` comes only from the AVX levels, which only `Isa::detect` builds, after the
+        // CPU reported AVX2 and FMA.
+        Int8Kernel::Avx2 => unsafe { avx2(rows, cols, d, s, xs, ys) },
+        // `Portable`, the only kernel off x86_64.
+        _ => gemv_i8_blocks(rows, cols, d, s, xs, ys, block_gemv_i8::<BASELINE_FMA>),
     }
 }
 
