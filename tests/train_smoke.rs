@@ -83,6 +83,30 @@ fn loss_decreases_on_a_fixed_batch() {
 }
 
 #[test]
+fn lsnr_weight_scales_only_the_lsnr_term() {
+    let dir = tempfile::tempdir().unwrap();
+    make_corpus(dir.path());
+    let corpus = Corpus::load(dir.path()).unwrap();
+    let hb = make_batch(&corpus, Split::Train, &MixConfig::new(1.0), 7, 0, 2);
+    let cfg = dfn4::config::ModelConfig::default();
+    // Same seed, same batch: the first step's terms are equal, the total moves by the LSNR term alone.
+    let step = |w: f64| {
+        let mut tr = Trainer::new(&cfg, 1, tch::Device::Cpu, 0.0).unwrap();
+        tr.set_lsnr_weight(w);
+        tr.train_step(&hb, 1e-3, 1.0)
+    };
+    let (low, high) = (step(0.01), step(1.0));
+    assert!(low.lsnr > 0.0);
+    assert!((low.lsnr - high.lsnr).abs() <= 1e-9 * low.lsnr.max(1.0));
+    let moved = high.total - low.total;
+    let want = (1.0 - 0.01) * low.lsnr;
+    assert!(
+        (moved - want).abs() <= 1e-4 * want,
+        "total moved {moved}, LSNR term {want}"
+    );
+}
+
+#[test]
 fn run_checkpoints_resumes_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");

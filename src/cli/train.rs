@@ -95,6 +95,10 @@ pub struct TrainArgs {
     /// Share of training examples with no noise added, so that clean speech learns to pass untouched.
     #[arg(long, default_value_t = 0.0)]
     pub clean_prob: f64,
+    /// Weight of the LSNR head's term in the loss (0.01 is about 3 % of the total); the head is what
+    /// libDF's LSNR gates read (`examples/lsnr_error` measures it on a dev set).
+    #[arg(long, default_value_t = 0.01)]
+    pub lsnr_weight: f64,
     /// Where batches are copied to the device: producer (the mixing thread, pinned and asynchronous
     /// on CUDA, overlapping the step) or main (the training thread, before each step).
     #[arg(long, default_value = "producer", value_parser = ["producer", "main"])]
@@ -140,6 +144,7 @@ impl From<TrainArgs> for TrainConfig {
             upload: a.upload,
             snr_max_db: a.snr_max_db,
             clean_prob: a.clean_prob,
+            lsnr_weight: a.lsnr_weight,
             bench_batches: a.bench_batches,
             bench_steps: a.bench_steps,
         }

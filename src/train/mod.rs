@@ -80,6 +80,8 @@ pub struct TrainConfig {
     pub snr_max_db: f32,
     /// Share of training examples with no noise added (clean speech passes untouched).
     pub clean_prob: f64,
+    /// Weight of the LSNR term in the loss.
+    pub lsnr_weight: f64,
     /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
     /// or "main" (the training thread, before its step).
     pub upload: String,
@@ -121,6 +123,7 @@ impl Default for TrainConfig {
             scan: "fused".into(),
             snr_max_db: 20.0,
             clean_prob: 0.0,
+            lsnr_weight: 1e-2,
             upload: "producer".into(),
             bench_batches: Vec::new(),
             bench_steps: 20,

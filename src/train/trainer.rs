@@ -157,6 +157,12 @@ impl Upload {
 }
 
 impl Trainer {
+    /// Weight of the LSNR head's term in the loss (default 0.01: about 3 % of the total at the shipped
+    /// model's losses). A larger weight trains the head that libDF's gates would read.
+    pub fn set_lsnr_weight(&mut self, weight: f64) {
+        self.loss.w_lsnr = weight;
+    }
+
     /// Fresh model (seeded PyTorch-like initialisation) on `device`.
     pub fn new(
         cfg: &ModelConfig,
@@ -355,7 +361,7 @@ fn provenance(
             "min_lr_ratio": args.min_lr_ratio, "weight_decay": args.weight_decay,
             "clip_norm": args.clip_norm, "seed": state.seed, "device": format!("{device:?}"),
             "train_seconds": state.train_seconds, "examples_seen": state.examples_seen,
-            "optimizer": "AdamW(0.9, 0.999, 1e-8)",
+            "optimizer": "AdamW(0.9, 0.999, 1e-8)", "lsnr_weight": args.lsnr_weight,
         },
         "losses": state.last_train,
         "validation": state.last_val,
@@ -390,6 +396,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
 
     let cfg = ModelConfig::default();
     let mut trainer = Trainer::new(&cfg, args.seed, device, args.weight_decay)?;
+    trainer.set_lsnr_weight(args.lsnr_weight);
     if !args.bench_batches.is_empty() {
         return super::bench::run(&args, &corpus, &mut trainer);
     }
