@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Turn one `hold_v3.sh bench` run into docs/results/trainer_gpu.json.
 
-    python3 scripts/gpu/bench_results.py --bench OUT/bench.jsonl --gpu OUT/gpu.txt --mem OUT/mem.txt \\
-        --date 2026-12-06 --command "hold_v3.sh bench 32 64 128 256" > docs/results/trainer_gpu.json
+    python3 scripts/gpu/bench_results.py --bench OUT/bench.jsonl --bench-steps 5 [--bench OUT2/bench.jsonl
+        --bench-steps 10 ...] --gpu OUT/gpu.txt --mem OUT/mem.txt --date 2026-12-06 \\
+        --command "hold_v3.sh bench 32 64 128 256" > docs/results/trainer_gpu.json
+
+Several runs of the same hold may be given; each line records which ("repeat", from 1) and its
+--bench-steps.
 
 bench.jsonl holds the trainer's `--bench-batches` lines: per (scan, batch) a "steps" line (pre-mixed
 batches, data excluded) and per (name, batch) an "end_to_end" line (data included, through the trainer's
@@ -23,20 +27,32 @@ FLOPS_PER_EXAMPLE_3S = 1.4e12 * 0.104 / 32
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bench", required=True)
+    ap.add_argument("--bench", required=True, action="append", help="a bench.jsonl (repeatable)")
+    ap.add_argument("--bench-steps", type=int, action="append", required=True,
+                    help="the --bench-steps of each --bench, in the same order")
     ap.add_argument("--gpu", required=True, help="nvidia-smi name,memory.total,driver_version line")
     ap.add_argument("--mem", help="nvidia-smi memory.used samples (MiB), one per line")
     ap.add_argument("--date", required=True)
     ap.add_argument("--command", required=True)
     a = ap.parse_args()
 
+    if len(a.bench) != len(a.bench_steps):
+        ap.error("one --bench-steps per --bench")
     runs = []
-    for line in open(a.bench):
-        line = line.strip()
+    lines = [
+        (repeat, steps, line.strip())
+        for repeat, (path, steps) in enumerate(zip(a.bench, a.bench_steps), start=1)
+        for line in open(path)
+    ]
+    for repeat, steps, line in lines:
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        if r.get("measure") in ("steps", "end_to_end"):
+        r["repeat"], r["bench_steps"] = repeat, steps
+        if isinstance(r.get("error"), str):
+            # The whole allocator message with its C++ backtrace: its first sentence says it.
+            r["error"] = r["error"].split("\\n")[0].split(" GPU 0 has")[0][:300]
+        if r.get("measure") in ("steps", "end_to_end") and "note" not in r:
             seconds = r.get("seconds", 3.0)
             r["segment_seconds"] = seconds
             r["achieved_tflop_s_estimate"] = round(
