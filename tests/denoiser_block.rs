@@ -1,5 +1,6 @@
 //! `Denoiser::process_block` on the native engine, every precision: block by block equals hop by hop
-//! (the state carried across blocks, a final partial block), and a reserved block does not allocate.
+//! sample for sample (the state carried across blocks, a final partial block), and a reserved block
+//! does not allocate.
 //! The embedded (trained) weights, so the deep filter and every LSNR stage see realistic outputs.
 use std::sync::Arc;
 
@@ -62,7 +63,10 @@ fn blocks_equal_hops_on_every_native_precision() {
             .iter()
             .zip(&want)
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(diff <= 1e-5 * peak, "{name}: blocks vs hops {diff}");
+        // The engine's block runs each frame through the same arithmetic as its step (the dense
+        // kernels' sums per vector do not depend on how many vectors share a call), so the samples
+        // are identical: the front ends' tests compare their hop-by-hop paths with `enhance`.
+        assert!(diff == 0.0, "{name}: blocks vs hops {diff}");
         assert_eq!(by_block.health(), by_hop.health());
     }
 }
