@@ -43,7 +43,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 /// Hops the denoiser of a [`ChannelStream`] enhances at once ([`Denoiser::process_block`]), so the
 /// native engine reads its weights once per block instead of once per hop. Measured on `dfn4 enhance`
 /// (docs/benchmarks.md): 8 to 64 hops are equally fast with `native-i8`, 32 at most a few per cent
-/// faster than 16 with `native`/`native-f16`; each hop of block costs a channel about 55 KiB, so 16.
+/// faster than 16 with `native`/`native-f16`; each hop of a block costs a channel about 55 KiB, so 16.
 pub const DENOISE_BLOCK_HOPS: usize = 16;
 
 /// Samples per block read from a file (all channels together), so a block of a file with many channels
