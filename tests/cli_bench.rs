@@ -181,6 +181,12 @@ fn json_report_is_complete_and_consistent() {
         check_rates(r, median_ms, HOP_S);
         check_memory(&r["memory"]);
     }
+    // In blocks: ten hops are one (partial) block per run, one sample, its time per hop.
+    let r = &native["block_pipeline"];
+    assert_eq!(r["frames_per_run"], 10);
+    let median_ms = check_stats(&r["latency_ms"], 3);
+    check_rates(r, median_ms, HOP_S);
+    check_memory(&r["memory"]);
 }
 
 #[test]

@@ -398,3 +398,69 @@ fn repairs_and_resets_do_not_allocate() {
     assert_eq!(d.health().input.total(), 4);
     assert_eq!(d.health().resets, 1);
 }
+
+/// Runs `x` (whole hops) through `d` in blocks of `lens` hops (their sum: all of `x`).
+fn run_blocks<B: Backend>(d: &mut Denoiser<B>, x: &[f32], lens: &[usize]) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    let mut at = 0;
+    for &len in lens {
+        let n = len * HOP_SIZE;
+        d.process_block(&x[at..at + n], &mut y[at..at + n]).unwrap();
+        at += n;
+    }
+    assert_eq!(at, x.len());
+    y
+}
+
+#[test]
+fn blocks_equal_hops_with_repairs_and_a_reset_inside_a_block() {
+    // Bad samples and a poisoned model step (a NaN output hop) fall inside blocks; hop by hop and
+    // block by block must give the same samples, the same counts and the same reset, the hops after
+    // the reset running from the fresh state in both.
+    let poisoned = 27;
+    let backend = || MockBackend {
+        poison_step: Some(poisoned),
+        ..MockBackend::identity(10.0)
+    };
+    let mut x = test_signal(80 * HOP_SIZE);
+    x[3 * HOP_SIZE + 5] = f32::NAN;
+    x[26 * HOP_SIZE] = f32::INFINITY;
+    x[40 * HOP_SIZE + 100] = 5e4;
+    let params = DenoiseParams {
+        post_filter: true,
+        ..DenoiseParams::default()
+    };
+    let mut by_hop = denoiser(backend(), params);
+    let want = run_hops(&mut by_hop, &x);
+    let mut by_block = denoiser(backend(), params);
+    let got = run_blocks(&mut by_block, &x, &[20, 32, 1, 27]);
+    assert_eq!(got, want);
+    assert_eq!(by_block.health(), by_hop.health());
+    assert_eq!(by_block.health().resets, 1);
+    assert_eq!(by_block.health().input.total(), 3);
+    // The reset shows: hop 27 is silent, the one before is not.
+    assert!(got[27 * HOP_SIZE..28 * HOP_SIZE].iter().all(|&v| v == 0.0));
+    assert!(got[26 * HOP_SIZE..27 * HOP_SIZE].iter().any(|&v| v != 0.0));
+}
+
+#[test]
+fn blocks_take_whole_hops_and_pass_backend_errors_on() {
+    let mut d = denoiser(MockBackend::identity(10.0), DenoiseParams::default());
+    let x = test_signal(2 * HOP_SIZE);
+    let mut y = vec![0.0; 2 * HOP_SIZE];
+    let err = d
+        .process_block(&x[..HOP_SIZE + 1], &mut y[..HOP_SIZE + 1])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("whole hops of 480 samples"), "{err}");
+    assert!(d.process_block(&x, &mut y[..HOP_SIZE]).is_err());
+    d.process_block(&[], &mut []).unwrap();
+    let failing = MockBackend {
+        fail: true,
+        ..MockBackend::identity(10.0)
+    };
+    let err = denoiser(failing, DenoiseParams::default())
+        .process_block(&x, &mut y)
+        .unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+}

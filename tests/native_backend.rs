@@ -1,6 +1,6 @@
 //! Native backend against a straightforward f64 transcription of models/README.md, plus the streaming
-//! contract: `run_sequence` equals repeated `step`, `reset_state` restores the fresh state, outputs stay
-//! in range, and `step` does not allocate.
+//! contract: `run_sequence` and `step_block` equal repeated `step`, `reset_state` restores the fresh
+//! state, outputs stay in range, and `step` (and `step_block` once reserved) does not allocate.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -290,6 +290,150 @@ fn step_does_not_allocate_on(cfg: &ModelConfig, be: &NativeBackend) {
     for f in &frames[1..] {
         be.step(f, &mut st, &mut out).unwrap();
     }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCS.with(|n| n.get()), 0);
+}
+
+/// Frames `t0..t1` of a one-stream sequence.
+fn frames_of(cfg: &ModelConfig, seq: &SeqFeatures, t0: usize, t1: usize) -> SeqFeatures {
+    let (e, s) = (cfg.nb_erb, 2 * cfg.nb_df);
+    SeqFeatures {
+        batch: 1,
+        frames: t1 - t0,
+        erb: seq.erb[t0 * e..t1 * e].to_vec(),
+        spec: seq.spec[t0 * s..t1 * s].to_vec(),
+    }
+}
+
+/// Runs a one-stream sequence through `step_block` in blocks of `lens` frames (their sum: all of it),
+/// the state carried from block to block; the outputs in the sequence layout.
+fn step_blocks<B: Backend>(
+    be: &B,
+    st: &mut B::State,
+    seq: &SeqFeatures,
+    lens: &[usize],
+) -> SeqModelOutput {
+    let cfg = be.config();
+    let (e, c) = (cfg.nb_erb, cfg.df_out_dim());
+    let mut all = SeqModelOutput::zeros(cfg, 1, seq.frames);
+    let mut t0 = 0;
+    for &len in lens {
+        let mut out = SeqModelOutput::zeros(cfg, 1, len);
+        be.step_block(&frames_of(cfg, seq, t0, t0 + len), st, &mut out)
+            .unwrap();
+        all.gains[t0 * e..(t0 + len) * e].copy_from_slice(&out.gains);
+        all.coefs[t0 * c..(t0 + len) * c].copy_from_slice(&out.coefs);
+        all.lsnr_db[t0..t0 + len].copy_from_slice(&out.lsnr_db);
+        t0 += len;
+    }
+    assert_eq!(t0, seq.frames);
+    all
+}
+
+/// The native engine without its own `step_block`: the trait's default, a loop over `step`.
+struct StepOnly(NativeBackend);
+
+impl Backend for StepOnly {
+    type State = NativeState;
+    fn name(&self) -> &'static str {
+        "step-only"
+    }
+    fn config(&self) -> &ModelConfig {
+        self.0.config()
+    }
+    fn new_state(&self, batch: usize) -> dfn4::Result<NativeState> {
+        self.0.new_state(batch)
+    }
+    fn reset_state(&self, state: &mut NativeState) {
+        self.0.reset_state(state)
+    }
+    fn step(
+        &self,
+        feats: &Features,
+        state: &mut NativeState,
+        out: &mut ModelOutput,
+    ) -> dfn4::Result<()> {
+        self.0.step(feats, state, out)
+    }
+    fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> dfn4::Result<()> {
+        self.0.run_sequence(feats, out)
+    }
+}
+
+#[test]
+fn step_block_equals_steps_with_the_state_carried_for_every_precision() {
+    // Blocks longer than the engine's internal piece (32 frames), a single frame, and a final partial
+    // block, after 5 single steps: the state passes step → block → block → block and back to a step.
+    let cfg = ModelConfig::default();
+    let w = reference::perturbed_weights(&cfg, 17);
+    let seq = random_seq(&cfg, 1, 96, 1.0, 4);
+    for precision in [
+        WeightPrecision::F32,
+        WeightPrecision::F16,
+        WeightPrecision::I8,
+    ] {
+        let be = NativeBackend::with_precision(&w, precision).unwrap();
+        let mut st = be.new_state(1).unwrap();
+        let stepped = step_all(&be, &mut st, &seq);
+
+        let mut st = be.new_state(1).unwrap();
+        let head = step_all(&be, &mut st, &frames_of(&cfg, &seq, 0, 5));
+        let blocks = step_blocks(&be, &mut st, &frames_of(&cfg, &seq, 5, 95), &[70, 1, 19]);
+        let tail = step_all(&be, &mut st, &frames_of(&cfg, &seq, 95, 96));
+        let joined = |f: fn(&SeqModelOutput) -> &Vec<f32>| -> Vec<f32> {
+            [f(&head).as_slice(), f(&blocks), f(&tail)].concat()
+        };
+        for (what, a, b) in [
+            ("gains", joined(|o| &o.gains), &stepped.gains),
+            ("coefs", joined(|o| &o.coefs), &stepped.coefs),
+            ("lsnr", joined(|o| &o.lsnr_db), &stepped.lsnr_db),
+        ] {
+            let d = rel_diff(&a, b);
+            assert!(d <= 1e-5, "{}: {what} blocks vs steps {d}", be.name());
+        }
+
+        // The trait's default (a loop over `step`) agrees with the engine's own blocks.
+        let default = StepOnly(NativeBackend::with_precision(&w, precision).unwrap());
+        let mut st = default.new_state(1).unwrap();
+        let looped = step_blocks(&default, &mut st, &seq, &[40, 56]);
+        assert!(rel_diff(&looped.coefs, &stepped.coefs) <= 1e-5);
+        assert!(rel_diff(&looped.lsnr_db, &stepped.lsnr_db) <= 1e-5);
+    }
+}
+
+#[test]
+fn step_block_takes_one_stream_and_does_not_allocate_once_reserved() {
+    let (cfg, be) = backend(19);
+    let seq = random_seq(&cfg, 1, 64, 1.0, 8);
+    let mut wide = be.new_state(2).unwrap();
+    let mut out = SeqModelOutput::zeros(&cfg, 1, 64);
+    let err = be
+        .step_block(&seq, &mut wide, &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a block is one stream, the state has 2"),
+        "{err}"
+    );
+    let two = random_seq(&cfg, 2, 8, 1.0, 8);
+    let mut st = be.new_state(1).unwrap();
+    let err = be
+        .step_block(&two, &mut st, &mut SeqModelOutput::zeros(&cfg, 2, 8))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a block is one stream, the features have 2"),
+        "{err}"
+    );
+
+    be.reserve_block(&mut st, 64).unwrap();
+    COUNTING.with(|c| c.set(true));
+    drop(std::hint::black_box(vec![0u8; 16]));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCS.with(|n| n.replace(0)), 1);
+    COUNTING.with(|c| c.set(true));
+    be.step_block(&seq, &mut st, &mut out).unwrap();
+    be.step_block(&seq, &mut st, &mut out).unwrap();
     COUNTING.with(|c| c.set(false));
     assert_eq!(ALLOCS.with(|n| n.get()), 0);
 }

@@ -94,8 +94,9 @@ fn resamplers_and_channels_stay_within_a_few_mib_at_every_supported_rate() {
         worst.1
     );
 
-    // One channel of `enhance` (denoiser + both resamplers), built before any audio is read: with
-    // at most 256 channels that bounds a file's chains to a few hundred MiB.
+    // One channel of `enhance` (denoiser with its offline block buffers + both resamplers), built
+    // before any audio is read: with at most 256 channels that bounds a file's chains to a few
+    // hundred MiB. The resamplers take up to 1.9 MiB, the block of 16 hops about 0.9 MiB.
     let backend =
         Arc::new(NativeBackend::new(&Weights::random(&ModelConfig::default(), 5)).unwrap());
     let mut worst_channel = (0, 0);
@@ -107,5 +108,5 @@ fn resamplers_and_channels_stay_within_a_few_mib_at_every_supported_rate() {
     }
     let worst_channel = worst_channel.0;
     eprintln!("largest channel: {} KiB", worst_channel / 1024);
-    assert!(worst_channel < 2 * MIB, "{worst_channel} bytes per channel");
+    assert!(worst_channel < 3 * MIB, "{worst_channel} bytes per channel");
 }

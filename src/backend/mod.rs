@@ -1,5 +1,5 @@
-//! The backend boundary: [`Backend`] runs DfNet4 on plain `f32` features, one frame (`step`) or a whole
-//! sequence (`run_sequence`). DSP and streaming code never see a backend's tensor type.
+//! The backend boundary: [`Backend`] runs DfNet4 on plain `f32` features, one frame (`step`), a block
+//! of consecutive frames with the state carried (`step_block`) or a whole sequence (`run_sequence`). DSP and streaming code never see a backend's tensor type.
 //!
 //! Layouts (row-major, batch outermost):
 //! - ERB features: `[B, NB_ERB]` per frame, `[B, T, NB_ERB]` per sequence.
@@ -152,6 +152,42 @@ pub trait Backend {
     }
     /// A whole sequence from a fresh state; must equal `frames` calls of [`Backend::step`].
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()>;
+    /// `feats.frames` consecutive frames of one stream, continuing from `state` (a state of batch 1)
+    /// and leaving it after the last frame: must equal `frames` calls of [`Backend::step`] (within
+    /// the tolerance of `step` against [`Backend::run_sequence`]). The offline path's model call: a
+    /// backend that reads its weights once per call (the native engine) makes a block of frames
+    /// cheaper per frame than single steps.
+    ///
+    /// The default loops over [`Backend::step`] and allocates one frame of input and output per
+    /// call; the native engine overrides it and does not allocate once [`Backend::reserve_block`]
+    /// has sized `state` for the block.
+    fn step_block(
+        &self,
+        feats: &SeqFeatures,
+        state: &mut Self::State,
+        out: &mut SeqModelOutput,
+    ) -> Result<()> {
+        check_block(self.config(), feats, out)?;
+        let cfg = self.config();
+        let (e, s, c) = (cfg.nb_erb, 2 * cfg.nb_df, cfg.df_out_dim());
+        let mut frame = Features::zeros(cfg, 1);
+        let mut frame_out = ModelOutput::zeros(cfg, 1);
+        for t in 0..feats.frames {
+            frame.erb.copy_from_slice(&feats.erb[t * e..][..e]);
+            frame.spec.copy_from_slice(&feats.spec[t * s..][..s]);
+            self.step(&frame, state, &mut frame_out)?;
+            out.gains[t * e..][..e].copy_from_slice(&frame_out.gains);
+            out.coefs[t * c..][..c].copy_from_slice(&frame_out.coefs);
+            out.lsnr_db[t] = frame_out.lsnr_db[0];
+        }
+        Ok(())
+    }
+    /// Makes [`Backend::step_block`] calls of up to `frames` frames on `state` allocation-free
+    /// (allocates what they need now). The default has nothing to prepare.
+    fn reserve_block(&self, state: &mut Self::State, frames: usize) -> Result<()> {
+        let _ = (state, frames);
+        Ok(())
+    }
 }
 
 fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
@@ -207,6 +243,17 @@ pub fn check_sequence(cfg: &ModelConfig, feats: &SeqFeatures, out: &SeqModelOutp
     check_len("gains", out.gains.len(), b * t * cfg.nb_erb)?;
     check_len("coefs", out.coefs.len(), b * t * cfg.df_out_dim())?;
     check_len("lsnr", out.lsnr_db.len(), b * t)
+}
+
+/// The input check of [`Backend::step_block`]: one stream, and [`check_sequence`]'s shapes.
+pub fn check_block(cfg: &ModelConfig, feats: &SeqFeatures, out: &SeqModelOutput) -> Result<()> {
+    if feats.batch != 1 {
+        return Err(Error::InvalidInput(format!(
+            "a block is one stream, the features have {}",
+            feats.batch
+        )));
+    }
+    check_sequence(cfg, feats, out)
 }
 
 #[cfg(test)]

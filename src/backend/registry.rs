@@ -479,6 +479,19 @@ impl Backend for AnyBackend {
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
         dispatch!(self, |b| b.run_sequence(feats, out))
     }
+
+    fn step_block(
+        &self,
+        feats: &SeqFeatures,
+        state: &mut AnyState,
+        out: &mut SeqModelOutput,
+    ) -> Result<()> {
+        dispatch!(self, state, |b, s| b.step_block(feats, s, out))
+    }
+
+    fn reserve_block(&self, state: &mut AnyState, frames: usize) -> Result<()> {
+        dispatch!(self, state, |b, s| b.reserve_block(s, frames))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The bench's workloads over any backend of the registry ([`AnyBackend`]): an offline batch, a
-//! streaming step, the full pipeline and a training step, each a small object the harness only has to
+//! streaming step, the full pipeline hop by hop and in offline blocks, and a training step, each a small object the harness only has to
 //! call and time. Per-engine behaviour the bench needs beyond [`Backend`] (device sync, how to spread a
 //! batch over threads, the training step) is the [`BenchHooks`] trait, implemented per engine (the
 //! libtorch one in [`torch`], MLX in [`mlx`]) and dispatched for [`AnyBackend`] here.
@@ -17,6 +17,7 @@ use crate::backend::registry::{AnyBackend, Inner};
 use crate::backend::{Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput};
 use crate::config::HOP_SIZE;
 use crate::denoiser::{DenoiseParams, Denoiser};
+use crate::enhance::DENOISE_BLOCK_HOPS;
 use crate::{Error, Result};
 
 /// One timed iteration of a whole-batch workload (an offline sequence or a training step).
@@ -25,7 +26,8 @@ pub trait Workload {
     fn run(&mut self) -> Result<()>;
 }
 
-/// A single stream processed hop by hop; the caller times each [`FrameWorkload::frame`].
+/// A single stream processed hop by hop (or block by block); the caller times each
+/// [`FrameWorkload::frame`].
 pub trait FrameWorkload {
     /// Number of distinct input frames; `frame(t)` takes `t` modulo this.
     fn frames(&self) -> usize;
@@ -33,6 +35,11 @@ pub trait FrameWorkload {
     fn reset(&mut self);
     /// Processes frame `t`.
     fn frame(&mut self, t: usize) -> Result<()>;
+    /// Hops that `frame(t)` processes (its time is divided by them): 1 unless a frame is a block.
+    fn hops_of(&self, t: usize) -> usize {
+        let _ = t;
+        1
+    }
 }
 
 /// Per-backend behaviour the bench needs beyond [`Backend`].
@@ -149,6 +156,26 @@ pub fn pipeline(backend: &Arc<AnyBackend>, samples: &[f32]) -> Result<Box<dyn Fr
     }))
 }
 
+/// `Denoiser::process_block` on one stream through `samples` (a multiple of the hop) in blocks of
+/// [`DENOISE_BLOCK_HOPS`] hops (the last one partial), as `enhance` runs it; one frame is one block.
+pub fn block_pipeline(
+    backend: &Arc<AnyBackend>,
+    samples: &[f32],
+) -> Result<Box<dyn FrameWorkload>> {
+    if samples.is_empty() || !samples.len().is_multiple_of(HOP_SIZE) {
+        return Err(Error::InvalidInput(
+            "pipeline input must be a positive number of hops".into(),
+        ));
+    }
+    let mut denoiser = Denoiser::new(Arc::clone(backend), DenoiseParams::default())?;
+    denoiser.reserve_block(DENOISE_BLOCK_HOPS)?;
+    Ok(Box::new(BlockPipeline {
+        denoiser,
+        samples: samples.to_vec(),
+        out: vec![0.0; DENOISE_BLOCK_HOPS * HOP_SIZE],
+    }))
+}
+
 /// Applies the bench's thread count to backends with a thread pool of their own (libtorch's intra-op
 /// pool, the OpenBLAS under MLX's CPU backend), so that every backend is measured on the same number
 /// of cores.
@@ -257,6 +284,39 @@ impl<B: Backend> FrameWorkload for Pipeline<B> {
             .try_into()
             .map_err(|_| Error::InvalidInput("hop of the wrong length".into()))?;
         self.denoiser.process_frame(hop, &mut self.out).map(|_| ())
+    }
+}
+
+struct BlockPipeline<B: Backend> {
+    denoiser: Denoiser<B>,
+    samples: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl<B: Backend> BlockPipeline<B> {
+    /// Samples `[start, end)` of block `t`.
+    fn span(&self, t: usize) -> (usize, usize) {
+        let block = DENOISE_BLOCK_HOPS * HOP_SIZE;
+        let start = (t % self.frames()) * block;
+        (start, (start + block).min(self.samples.len()))
+    }
+}
+
+impl<B: Backend> FrameWorkload for BlockPipeline<B> {
+    fn frames(&self) -> usize {
+        (self.samples.len() / HOP_SIZE).div_ceil(DENOISE_BLOCK_HOPS)
+    }
+    fn reset(&mut self) {
+        self.denoiser.reset();
+    }
+    fn frame(&mut self, t: usize) -> Result<()> {
+        let (start, end) = self.span(t);
+        self.denoiser
+            .process_block(&self.samples[start..end], &mut self.out[..end - start])
+    }
+    fn hops_of(&self, t: usize) -> usize {
+        let (start, end) = self.span(t);
+        (end - start) / HOP_SIZE
     }
 }
 

@@ -41,7 +41,8 @@ pub fn time_batch(
 }
 
 /// Times every hop of `runs` runs of `work.frames()` hops each, from a fresh stream per run, after
-/// `warmup` untimed runs; milliseconds per hop.
+/// `warmup` untimed runs; milliseconds per hop (a frame that is a block of hops counts once, its time
+/// divided by its hops).
 pub fn time_frames(
     backend: &AnyBackend,
     work: &mut dyn FrameWorkload,
@@ -63,7 +64,7 @@ pub fn time_frames(
             let start = Instant::now();
             work.frame(t)?;
             backend.sync()?;
-            times_ms.push(ms(start));
+            times_ms.push(ms(start) / work.hops_of(t) as f64);
         }
     }
     Ok(times_ms)

@@ -1,6 +1,7 @@
 //! The measurement harness behind `dfn4 bench`: for every backend it times offline batches
 //! (`run_sequence` on B streams × T frames), streaming (`step` per 10 ms hop, one stream), the full
-//! pipeline (`Denoiser::process_frame`: DSP + model, what `enhance` pays) and, on request, training steps;
+//! pipeline hop by hop (`Denoiser::process_frame`: DSP + model, what a real-time path pays) and in
+//! blocks (`Denoiser::process_block`, what `enhance` pays) and, on request, training steps;
 //! it summarises the timings ([`stats`]), samples memory ([`system`]) and returns a [`report::Report`]
 //! that [`tables`] and [`plot`] render.
 pub mod engine;
@@ -140,6 +141,17 @@ pub fn run(
             pipeline.latency_ms.median
         ));
 
+        let (times, memory) = with_memory(|| {
+            let mut work = engine::block_pipeline(be, &signal)?;
+            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
+            Ok((times, read_rss()))
+        })?;
+        let block_pipeline = frame_result(opts.seq_length_frames, &times, memory)?;
+        progress(&format!(
+            "{name}: pipeline in blocks: median {:.4} ms per hop",
+            block_pipeline.latency_ms.median
+        ));
+
         let train_step = if opts.train_step {
             Some(train(be, opts, &model, progress)?)
         } else {
@@ -150,6 +162,7 @@ pub fn run(
             offline,
             streaming,
             pipeline,
+            block_pipeline,
             train_step,
         });
     }
@@ -315,6 +328,8 @@ mod tests {
         assert_eq!(native.offline[0].speedup_vs_baseline, Some(1.0));
         assert_eq!(native.streaming.latency_ms.samples, 2 * 4);
         assert_eq!(native.pipeline.latency_ms.samples, 2 * 4);
+        // Four hops are one (partial) block per run.
+        assert_eq!(native.block_pipeline.latency_ms.samples, 2);
         let train = native.train_step.as_ref().unwrap();
         assert!(!train.available && train.reason.as_deref() == Some("native has no autograd"));
         assert!(lines.iter().any(|l| l.contains("offline batch 3")));

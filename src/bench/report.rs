@@ -137,8 +137,12 @@ pub struct BackendReport {
     pub offline: Vec<BatchResult>,
     /// `step` per hop on one stream.
     pub streaming: FrameResult,
-    /// `Denoiser::process_frame` per hop on one stream (DSP + model).
+    /// `Denoiser::process_frame` per hop on one stream (DSP + model): what a real-time path pays.
     pub pipeline: FrameResult,
+    /// `Denoiser::process_block` on one stream in blocks of
+    /// [`crate::enhance::DENOISE_BLOCK_HOPS`] hops, per hop (one sample per block): what `enhance`
+    /// pays.
+    pub block_pipeline: FrameResult,
     /// Forward + backward per batch (None when `--train-step` was not given).
     pub train_step: Option<TrainReport>,
 }

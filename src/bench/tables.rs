@@ -182,6 +182,7 @@ pub fn tables(report: &Report) -> Vec<Table> {
         for (mode, f) in [
             ("streaming step", &be.streaming),
             ("full pipeline", &be.pipeline),
+            ("pipeline in blocks", &be.block_pipeline),
         ] {
             hops.rows.push(hop_row(&be.name, mode, f));
             let mut row = vec![be.name.clone(), mode.to_string()];

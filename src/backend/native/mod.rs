@@ -22,7 +22,8 @@ use simd::Isa;
 pub use simd::{CpuFeatures, Int8Kernel};
 
 use super::{
-    check_sequence, check_step, Backend, Features, ModelOutput, SeqFeatures, SeqModelOutput,
+    check_block, check_sequence, check_step, Backend, Features, ModelOutput, SeqFeatures,
+    SeqModelOutput,
 };
 use crate::config::ModelConfig;
 use crate::model::Weights;
@@ -59,6 +60,10 @@ pub struct NativeState {
     batch: usize,
     mamba: MambaState,
     scratch: Scratch,
+    /// Activations for [`Backend::step_block`]'s blocks of up to `block_frames` frames (none until
+    /// the first block or [`Backend::reserve_block`], so a real-time state holds only `scratch`).
+    block: Option<Scratch>,
+    block_frames: usize,
 }
 
 /// Activations for up to `n` frames, plus single-frame convolution scratch.
@@ -248,6 +253,8 @@ impl Backend for NativeBackend {
             batch,
             mamba: self.mamba.new_state(batch),
             scratch: self.new_scratch(batch),
+            block: None,
+            block_frames: 0,
         })
     }
 
@@ -290,6 +297,54 @@ impl Backend for NativeBackend {
             &mut out.lsnr_db,
             &mut |stage| probe(stage),
         );
+        Ok(())
+    }
+
+    fn step_block(
+        &self,
+        feats: &SeqFeatures,
+        state: &mut NativeState,
+        out: &mut SeqModelOutput,
+    ) -> Result<()> {
+        check_block(&self.cfg, feats, out)?;
+        if state.batch != 1 {
+            return Err(Error::InvalidInput(format!(
+                "a block is one stream, the state has {}",
+                state.batch
+            )));
+        }
+        let (t, sz) = (feats.frames, Sizes::new(&self.cfg));
+        self.reserve_block(state, t)?;
+        let (Some(scratch), block) = (state.block.as_mut(), state.block_frames) else {
+            return Ok(());
+        };
+        let mut t0 = 0;
+        while t0 < t {
+            let (f0, f1) = (t0, (t0 + block).min(t));
+            self.forward(
+                &feats.erb[f0 * sz.erb..f1 * sz.erb],
+                &feats.spec[f0 * sz.spec..f1 * sz.spec],
+                &mut state.mamba,
+                Streams::Sequential,
+                scratch,
+                &mut out.gains[f0 * sz.erb..f1 * sz.erb],
+                &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
+                &mut out.lsnr_db[f0..f1],
+                &mut |_| {},
+            );
+            t0 = f1;
+        }
+        Ok(())
+    }
+
+    fn reserve_block(&self, state: &mut NativeState, frames: usize) -> Result<()> {
+        // Longer blocks run in pieces of SEQ_BLOCK_FRAMES: the activations of more frames would leave
+        // L2 without reading the weights fewer times per frame.
+        let want = frames.min(SEQ_BLOCK_FRAMES);
+        if want > state.block_frames {
+            state.block = Some(self.new_scratch(want));
+            state.block_frames = want;
+        }
         Ok(())
     }
 

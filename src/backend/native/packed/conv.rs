@@ -40,39 +40,85 @@ impl PackedConv {
 kernel! {
     /// `out[o][f] = act(bias[o] + Σ_j w[o][j] · col[j][f])` for `f < f_out`, where `col` holds the input
     /// taps in panels `[f_out/16][taps][16]` (see [`im2col_len`]) and `act` is ReLU if `relu`.
-    /// Each 4 × 16 output tile stays in eight vector registers for the whole tap loop.
-    pub fn conv_acc<FMA>(pc: &PackedConv, col: &[f32], f_out: usize, relu: bool, out: &mut [f32]) {
+    /// Each 4 × 16 output tile stays in vector registers for the whole tap loop; with AVX-512 two tiles
+    /// of output channels share each panel load (eight accumulators: four alone, one register each,
+    /// leave the FMA units waiting on their latency). Every output is summed in the same order.
+    pub fn conv_acc<FMA, WIDE>(pc: &PackedConv, col: &[f32], f_out: usize, relu: bool, out: &mut [f32]) {
         let taps = pc.taps;
         let fblocks = f_out.div_ceil(CONV_FB);
-        for (ob, (wpanel, bias)) in pc
-            .w
-            .chunks_exact(taps * CONV_OB)
-            .zip(pc.bias.chunks_exact(CONV_OB))
-            .enumerate()
-        {
-            let (wv, _) = wpanel.as_chunks::<CONV_OB>();
+        let obs = pc.bias.len() / CONV_OB;
+        let mut ob = 0;
+        if WIDE {
+            while ob + 2 <= obs {
+                for fb in 0..fblocks {
+                    let acc = conv_tile::<FMA, 2>(pc, ob, &col[fb * taps * CONV_FB..][..taps * CONV_FB]);
+                    store_tile(pc, &acc, ob, fb, f_out, relu, out);
+                }
+                ob += 2;
+            }
+        }
+        while ob < obs {
             for fb in 0..fblocks {
-                let (cv, _) = col[fb * taps * CONV_FB..(fb + 1) * taps * CONV_FB].as_chunks::<CONV_FB>();
-                let mut acc = [[0f32; CONV_FB]; CONV_OB];
-                for (a, &b) in acc.iter_mut().zip(bias) {
-                    *a = [b; CONV_FB];
+                let acc = conv_tile::<FMA, 1>(pc, ob, &col[fb * taps * CONV_FB..][..taps * CONV_FB]);
+                store_tile(pc, &acc, ob, fb, f_out, relu, out);
+            }
+            ob += 1;
+        }
+    }
+}
+
+/// `P` tiles of output channels (from tile `ob`) × 16 bins over one im2col panel `panel` (`[taps][16]`):
+/// bias, then the taps in order.
+#[inline(always)]
+fn conv_tile<const FMA: bool, const P: usize>(
+    pc: &PackedConv,
+    ob: usize,
+    panel: &[f32],
+) -> [[[f32; CONV_FB]; CONV_OB]; P] {
+    let taps = pc.taps;
+    let (cv, _) = panel.as_chunks::<CONV_FB>();
+    let wv: [&[[f32; CONV_OB]]; P] = std::array::from_fn(|p| {
+        pc.w[(ob + p) * taps * CONV_OB..][..taps * CONV_OB]
+            .as_chunks()
+            .0
+    });
+    let mut acc = [[[0f32; CONV_FB]; CONV_OB]; P];
+    for (p, ap) in acc.iter_mut().enumerate() {
+        for (r, a) in ap.iter_mut().enumerate() {
+            *a = [pc.bias[(ob + p) * CONV_OB + r]; CONV_FB];
+        }
+    }
+    for (j, c) in cv.iter().enumerate() {
+        for (ap, w) in acc.iter_mut().zip(&wv) {
+            for (a, &wr) in ap.iter_mut().zip(&w[j]) {
+                for l in 0..CONV_FB {
+                    a[l] = fmadd::<FMA>(wr, c[l], a[l]);
                 }
-                for (w, c) in wv.iter().zip(cv) {
-                    for (a, &wr) in acc.iter_mut().zip(w) {
-                        for l in 0..CONV_FB {
-                            a[l] = fmadd::<FMA>(wr, c[l], a[l]);
-                        }
-                    }
-                }
-                let f0 = fb * CONV_FB;
-                let n = CONV_FB.min(f_out - f0);
-                for (r, a) in acc.iter().enumerate() {
-                    let o = ob * CONV_OB + r;
-                    if o < pc.out_ch {
-                        for (dst, &v) in out[o * f_out + f0..][..n].iter_mut().zip(a) {
-                            *dst = if relu && v < 0.0 { 0.0 } else { v };
-                        }
-                    }
+            }
+        }
+    }
+    acc
+}
+
+/// Writes the real channels and bins of the tiles [`conv_tile`] computed, with the activation.
+#[inline(always)]
+fn store_tile<const P: usize>(
+    pc: &PackedConv,
+    acc: &[[[f32; CONV_FB]; CONV_OB]; P],
+    ob: usize,
+    fb: usize,
+    f_out: usize,
+    relu: bool,
+    out: &mut [f32],
+) {
+    let f0 = fb * CONV_FB;
+    let n = CONV_FB.min(f_out - f0);
+    for (p, ap) in acc.iter().enumerate() {
+        for (r, a) in ap.iter().enumerate() {
+            let o = (ob + p) * CONV_OB + r;
+            if o < pc.out_ch {
+                for (dst, &v) in out[o * f_out + f0..][..n].iter_mut().zip(a) {
+                    *dst = if relu && v < 0.0 { 0.0 } else { v };
                 }
             }
         }

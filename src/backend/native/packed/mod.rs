@@ -408,8 +408,9 @@ mod tests {
     #[test]
     fn int8_kernels_of_every_level_give_the_same_sums() {
         // VNNI and the portable integer code compute the same i32 sums and apply the scales in the
-        // same order, so on one level with and without VNNI the results are identical.
-        let (rows, cols, n) = (200, 700, 3);
+        // same order, so on one level with and without VNNI the results are identical (six vectors:
+        // AVX512-VNNI takes four at once and the other two one by one).
+        let (rows, cols, n) = (200, 700, 6);
         let m = PackedMat::pack(&pseudo(rows * cols, 10), rows, cols, WeightPrecision::I8).unwrap();
         let xs = pseudo(n * cols, 11);
         for isa in [Isa::detect(), Isa::avx2_or_baseline()] {
@@ -418,6 +419,45 @@ mod tests {
             gemv_acc(isa, &m, &xs, &mut with);
             gemv_acc(isa.without_vnni(), &m, &xs, &mut without);
             assert_eq!(with, without, "{isa:?}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_quantisation_gives_the_scalar_bytes_scales_and_offsets() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // Groups with NaN, ±Inf, −0, subnormals, all zeros, a lone large value, a value on a
+        // rounding tie, and a partial last group (200 columns = 3 groups + 8).
+        let mut x = pseudo(200, 14);
+        x[3] = f32::NAN;
+        x[70] = f32::INFINITY;
+        x[71] = f32::NEG_INFINITY;
+        x[128..192].fill(0.0);
+        x[130] = -0.0;
+        x[131] = f32::MIN_POSITIVE / 8.0;
+        x[20] = 1e30;
+        x[21] = -1e30 / 127.0 * 2.5; // −2.5 steps: a tie, to even
+        x[199] = f32::NAN;
+        for len in [200, 64, 1, 33] {
+            let (mut scalar, mut simd) = (QuantVec::ZERO, QuantVec::ZERO);
+            // Stale bytes from a longer vector must not survive in the padding either.
+            simd.q.fill(99);
+            scalar.q.fill(99);
+            scalar.set(&x[..len]);
+            // SAFETY: AVX-512F was detected above.
+            unsafe { simd.set_avx512(&x[..len]) };
+            let padded = i8_padded_cols(len);
+            assert_eq!(simd.q[..padded], scalar.q[..padded], "{len} columns");
+            let groups = padded / I8_GROUP_COLS;
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&simd.scale[..groups]),
+                bits(&scalar.scale[..groups]),
+                "{len} columns"
+            );
+            assert_eq!(simd.offset[..groups], scalar.offset[..groups], "{len}");
         }
     }
 
