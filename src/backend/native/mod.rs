@@ -160,6 +160,60 @@ impl NativeBackend {
         }
     }
 
+    /// One hop of every stream in `state` (the body of `step` and `step_probed`).
+    fn step_with<P: FnMut(Stage)>(
+        &self,
+        feats: &Features,
+        state: &mut NativeState,
+        out: &mut ModelOutput,
+        probe: &mut P,
+    ) -> Result<()> {
+        check_step(&self.cfg, feats, state.batch, out)?;
+        self.forward(
+            &feats.erb,
+            &feats.spec,
+            &mut state.mamba,
+            Streams::Each,
+            &mut state.scratch,
+            &mut out.gains,
+            &mut out.coefs,
+            &mut out.lsnr_db,
+            probe,
+        );
+        Ok(())
+    }
+
+    /// Consecutive `frames` of one stream (indices into `feats` and `out`) with the state carried, in
+    /// pieces of at most `block` frames, which `scratch` must hold: the loop of `run_sequence` (per
+    /// stream) and `step_block`.
+    fn forward_frames(
+        &self,
+        feats: &SeqFeatures,
+        out: &mut SeqModelOutput,
+        frames: std::ops::Range<usize>,
+        st: &mut MambaState,
+        scratch: &mut Scratch,
+        block: usize,
+    ) {
+        let sz = Sizes::new(&self.cfg);
+        let mut f0 = frames.start;
+        while f0 < frames.end {
+            let f1 = (f0 + block).min(frames.end);
+            self.forward(
+                &feats.erb[f0 * sz.erb..f1 * sz.erb],
+                &feats.spec[f0 * sz.spec..f1 * sz.spec],
+                st,
+                Streams::Sequential,
+                scratch,
+                &mut out.gains[f0 * sz.erb..f1 * sz.erb],
+                &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
+                &mut out.lsnr_db[f0..f1],
+                &mut |_| {},
+            );
+            f0 = f1;
+        }
+    }
+
     /// The network on `n = erb.len() / nb_erb` frames (`[n][..]` inputs and outputs); `mode` says
     /// whether they are one frame of each stream or consecutive frames of one stream.
     #[allow(clippy::too_many_arguments)]
@@ -263,19 +317,7 @@ impl Backend for NativeBackend {
     }
 
     fn step(&self, feats: &Features, state: &mut NativeState, out: &mut ModelOutput) -> Result<()> {
-        check_step(&self.cfg, feats, state.batch, out)?;
-        self.forward(
-            &feats.erb,
-            &feats.spec,
-            &mut state.mamba,
-            Streams::Each,
-            &mut state.scratch,
-            &mut out.gains,
-            &mut out.coefs,
-            &mut out.lsnr_db,
-            &mut |_| {},
-        );
-        Ok(())
+        self.step_with(feats, state, out, &mut |_| {})
     }
 
     fn step_probed(
@@ -285,19 +327,7 @@ impl Backend for NativeBackend {
         out: &mut ModelOutput,
         probe: &mut dyn FnMut(Stage),
     ) -> Result<()> {
-        check_step(&self.cfg, feats, state.batch, out)?;
-        self.forward(
-            &feats.erb,
-            &feats.spec,
-            &mut state.mamba,
-            Streams::Each,
-            &mut state.scratch,
-            &mut out.gains,
-            &mut out.coefs,
-            &mut out.lsnr_db,
-            &mut |stage| probe(stage),
-        );
-        Ok(())
+        self.step_with(feats, state, out, &mut |stage| probe(stage))
     }
 
     fn step_block(
@@ -313,27 +343,12 @@ impl Backend for NativeBackend {
                 state.batch
             )));
         }
-        let (t, sz) = (feats.frames, Sizes::new(&self.cfg));
+        let t = feats.frames;
         self.reserve_block(state, t)?;
         let (Some(scratch), block) = (state.block.as_mut(), state.block_frames) else {
             return Ok(());
         };
-        let mut t0 = 0;
-        while t0 < t {
-            let (f0, f1) = (t0, (t0 + block).min(t));
-            self.forward(
-                &feats.erb[f0 * sz.erb..f1 * sz.erb],
-                &feats.spec[f0 * sz.spec..f1 * sz.spec],
-                &mut state.mamba,
-                Streams::Sequential,
-                scratch,
-                &mut out.gains[f0 * sz.erb..f1 * sz.erb],
-                &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
-                &mut out.lsnr_db[f0..f1],
-                &mut |_| {},
-            );
-            t0 = f1;
-        }
+        self.forward_frames(feats, out, 0..t, &mut state.mamba, scratch, block);
         Ok(())
     }
 
@@ -350,7 +365,7 @@ impl Backend for NativeBackend {
 
     fn run_sequence(&self, feats: &SeqFeatures, out: &mut SeqModelOutput) -> Result<()> {
         check_sequence(&self.cfg, feats, out)?;
-        let (b, t, sz) = (feats.batch, feats.frames, Sizes::new(&self.cfg));
+        let (b, t) = (feats.batch, feats.frames);
         if t == 0 {
             return Ok(());
         }
@@ -359,22 +374,14 @@ impl Backend for NativeBackend {
         let mut scratch = self.new_scratch(block);
         for stream in 0..b {
             st.reset();
-            let mut t0 = 0;
-            while t0 < t {
-                let (f0, f1) = (stream * t + t0, stream * t + (t0 + block).min(t));
-                self.forward(
-                    &feats.erb[f0 * sz.erb..f1 * sz.erb],
-                    &feats.spec[f0 * sz.spec..f1 * sz.spec],
-                    &mut st,
-                    Streams::Sequential,
-                    &mut scratch,
-                    &mut out.gains[f0 * sz.erb..f1 * sz.erb],
-                    &mut out.coefs[f0 * sz.coefs..f1 * sz.coefs],
-                    &mut out.lsnr_db[f0..f1],
-                    &mut |_| {},
-                );
-                t0 += block;
-            }
+            self.forward_frames(
+                feats,
+                out,
+                stream * t..(stream + 1) * t,
+                &mut st,
+                &mut scratch,
+                block,
+            );
         }
         Ok(())
     }
