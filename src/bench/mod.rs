@@ -118,35 +118,20 @@ pub fn run(
         }
 
         let feats = test_features(&model.config, 1, opts.seq_length_frames);
-        let (times, memory) = with_memory(|| {
-            let mut work = engine::streaming(be, &feats)?;
-            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
-            Ok((times, read_rss()))
-        })?;
-        let streaming = frame_result(opts.seq_length_frames, &times, memory)?;
+        let streaming = measure_frames(opts, be, || engine::streaming(be, &feats))?;
         progress(&format!(
             "{name}: streaming step: median {:.4} ms per hop",
             streaming.latency_ms.median
         ));
 
         let signal = test_signal(opts.seq_length_frames * HOP_SIZE, 1);
-        let (times, memory) = with_memory(|| {
-            let mut work = engine::pipeline(be, &signal)?;
-            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
-            Ok((times, read_rss()))
-        })?;
-        let pipeline = frame_result(opts.seq_length_frames, &times, memory)?;
+        let pipeline = measure_frames(opts, be, || engine::pipeline(be, &signal))?;
         progress(&format!(
             "{name}: full pipeline: median {:.4} ms per hop",
             pipeline.latency_ms.median
         ));
 
-        let (times, memory) = with_memory(|| {
-            let mut work = engine::block_pipeline(be, &signal)?;
-            let times = time_frames(be, work.as_mut(), opts.num_warmup, opts.num_runs)?;
-            Ok((times, read_rss()))
-        })?;
-        let block_pipeline = frame_result(opts.seq_length_frames, &times, memory)?;
+        let block_pipeline = measure_frames(opts, be, || engine::block_pipeline(be, &signal))?;
         progress(&format!(
             "{name}: pipeline in blocks: median {:.4} ms per hop",
             block_pipeline.latency_ms.median
@@ -247,6 +232,21 @@ fn batch_result(
         speedup_vs_baseline: None,
         memory,
     })
+}
+
+/// Per-hop timing and memory of the workload `make` builds (inside the memory measurement, so its
+/// buffers count): the streaming step, the pipeline and the pipeline in blocks.
+fn measure_frames<'a>(
+    opts: &BenchOptions,
+    backend: &AnyBackend,
+    make: impl FnOnce() -> Result<Box<dyn engine::FrameWorkload + 'a>>,
+) -> Result<FrameResult> {
+    let (times, memory) = with_memory(|| {
+        let mut work = make()?;
+        let times = time_frames(backend, work.as_mut(), opts.num_warmup, opts.num_runs)?;
+        Ok((times, read_rss()))
+    })?;
+    frame_result(opts.seq_length_frames, &times, memory)
 }
 
 fn frame_result(
