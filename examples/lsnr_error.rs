@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use dfn4::backend::native::NativeBackend;
 use dfn4::config::{HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_FREQS};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
-use dfn4::dsp::stft::Analysis;
+use dfn4::dsp::features::analyze_signal;
 use dfn4::dsp::Complex32;
 use dfn4::model::{embedded, Weights};
 
@@ -45,22 +45,6 @@ impl ErrorSum {
     fn bias_db(&self) -> f64 {
         self.sum_db / self.frames.max(1) as f64
     }
-}
-
-/// Per-frame spectra of a whole signal through the library's analysis (zero-padded to whole hops).
-fn spectra(signal: &[f32]) -> Vec<Vec<Complex32>> {
-    let mut analysis = Analysis::new();
-    let mut hop = [0.0f32; HOP_SIZE];
-    signal
-        .chunks(HOP_SIZE)
-        .map(|chunk| {
-            hop.fill(0.0);
-            hop[..chunk.len()].copy_from_slice(chunk);
-            let mut spec = vec![Complex32::default(); NB_FREQS];
-            analysis.process(&hop, &mut spec);
-            spec
-        })
-        .collect()
 }
 
 /// The trainer's LSNR target of one frame (dB).
@@ -158,10 +142,13 @@ fn main() -> anyhow::Result<()> {
             hop[..chunk.len()].copy_from_slice(chunk);
             estimate_db.push(denoiser.process_frame(&hop, &mut out)?);
         }
-        let (spec_clean, spec_noisy) = (spectra(clean), spectra(noisy));
+        // The library's whole-signal analysis (zero-padded to whole hops), frame by frame.
+        let (frames_clean, frames_noisy) = (analyze_signal(clean), analyze_signal(noisy));
+        let spec_clean: Vec<&[Complex32]> = frames_clean.spec.chunks(NB_FREQS).collect();
+        let spec_noisy: Vec<&[Complex32]> = frames_noisy.spec.chunks(NB_FREQS).collect();
         let cat = cats.get(name).cloned();
         for t in 0..spec_clean.len().saturating_sub(lookahead) {
-            let truth = true_lsnr_db(&spec_clean[t], &spec_noisy[t]);
+            let truth = true_lsnr_db(spec_clean[t], spec_noisy[t]);
             let err = f64::from(estimate_db[t + lookahead] - truth);
             groups.entry("all".into()).or_default().add(err);
             if let Some(c) = &cat {
