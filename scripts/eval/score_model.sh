@@ -4,6 +4,9 @@
 # Usage: scripts/eval/score_model.sh [--model PATH] NAME OUT_DIR [-- DFN4_ENHANCE_ARGS...]
 #   --model PATH   weights for `dfn4 enhance --model` (default: the weights embedded in the binary)
 #   after --        extra `dfn4 enhance` options, e.g. -- --backend native --post-filter
+#                   Without --backend there, the backend is native-f16: the one docs/quality.md's tables use,
+#                   so that a figure does not depend on the machine (the CLI's default does: native-i8 where
+#                   its int8 kernels run, native-f16 elsewhere; the two differ by up to ~0.015 PESQ-WB).
 # Env:   DFN4  the dfn4 binary (default target/release/dfn4)
 #        PY    python with scripts/eval/requirements-eval.txt (default /root/.cache/dfn4/venv-eval/bin/python,
 #              else python3)
@@ -22,13 +25,18 @@ if [ "${1:-}" = "--model" ]; then
     enh_args+=(--model "$2")
     shift 2
 fi
-[ $# -ge 2 ] || { sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 2; }
 name="$1" out="$2"
 shift 2
 if [ "${1:-}" = "--" ]; then
     shift
     enh_args+=("$@")
 fi
+
+case " ${enh_args[*]} " in
+*" --backend "*) ;;
+*) enh_args+=(--backend native-f16) ;;
+esac
 
 cd "$repo"
 for d in data/devset/noisy data/devset_v3/noisy data/devset_v3/meta.json; do

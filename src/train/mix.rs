@@ -392,10 +392,25 @@ pub fn make_batch(
     step: u64,
     batch: usize,
 ) -> HostBatch {
-    let parts: Vec<_> = (0..batch)
+    make_examples(corpus, split, cfg, seed, step, 0..batch as u64)
+}
+
+/// Mixes and analyses the examples `indices` of `step` in parallel (example `i` uses
+/// `example_rng(seed, step, i)`), as one batch. The trainer's dev set is `0..dev_examples` of step 0,
+/// cut into batches of any size, so that it is the same set whatever the training batch size.
+pub fn make_examples(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    seed: u64,
+    step: u64,
+    indices: std::ops::Range<u64>,
+) -> HostBatch {
+    let batch = (indices.end.saturating_sub(indices.start)) as usize;
+    let parts: Vec<_> = indices
         .into_par_iter()
         .map(|i| {
-            let mut rng = example_rng(seed, step, i as u64);
+            let mut rng = example_rng(seed, step, i);
             let (noisy, target) = make_example(corpus, split, cfg, &mut rng);
             // Only the features are computed here; both spectra are computed on the device.
             let a = analyze_signal(&noisy);
@@ -503,6 +518,44 @@ mod tests {
             |cfg: &MixConfig, split| make_example(&corpus, split, cfg, &mut example_rng(1, 2, 3));
         assert_eq!(run(&on, Split::Dev), run(&off, Split::Dev));
         assert_ne!(run(&on, Split::Train), run(&off, Split::Train));
+    }
+
+    #[test]
+    fn examples_depend_on_their_index_not_on_the_batch_they_are_cut_into() {
+        let noise: Vec<f32> = (0..SAMPLE_RATE_HZ * 2)
+            .map(|n| 0.05 * ((n * 7919 % 1013) as f32 / 1013.0 - 0.5))
+            .collect();
+        let speech: Vec<f32> = (0..SAMPLE_RATE_HZ * 2)
+            .map(|n| 0.1 * (std::f32::consts::TAU * 440.0 * n as f32 / SAMPLE_RATE_HZ as f32).sin())
+            .collect();
+        let clip = |samples: &Vec<f32>| Clip {
+            samples: samples.clone(),
+            band_hz: 8000.0,
+            source: "test".into(),
+        };
+        let corpus = Corpus {
+            speech_dev: vec![clip(&speech)],
+            speech_train: vec![clip(&speech)],
+            noise_dev: vec![clip(&noise)],
+            noise_train: vec![clip(&noise)],
+            ..Default::default()
+        };
+        let cfg = MixConfig::new(0.25);
+        let whole = make_batch(&corpus, Split::Dev, &cfg, 5, 0, 6);
+        let halves = [0..3, 3..6].map(|r| make_examples(&corpus, Split::Dev, &cfg, 5, 0, r));
+        assert_eq!(whole.batch, 6);
+        assert_eq!(halves[0].batch, 3);
+        assert_eq!(
+            [&halves[0].noisy[..], &halves[1].noisy[..]].concat(),
+            whole.noisy
+        );
+        assert_eq!(
+            [&halves[0].clean[..], &halves[1].clean[..]].concat(),
+            whole.clean
+        );
+        assert_eq!([&halves[0].erb[..], &halves[1].erb[..]].concat(), whole.erb);
+        // Different indices are different examples.
+        assert_ne!(halves[0].noisy, halves[1].noisy);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tch::{nn, Device, Tensor};
 use super::checkpoint::{self, TrainState};
 use super::corpus::Corpus;
 use super::loss::{si_sdr_db, LossFn};
-use super::mix::{make_batch, HostBatch, MixConfig, Split};
+use super::mix::{make_batch, make_examples, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
 use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
@@ -422,10 +422,21 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let mut mix = dev_mix.clone();
     mix.snr_db.1 = args.snr_max_db;
     mix.clean_prob = args.clean_prob;
-    let dev: Vec<HostBatch> = (0..args.dev_examples.div_ceil(args.batch.max(1)))
+    // Examples 0..dev_examples of step 0, cut into training-sized batches: the same mixtures at every
+    // batch size (before 2026-12-06 batch i was step i, so a batch of 32 drew a different second half).
+    let dev_batch = args.batch.max(1);
+    let dev: Vec<HostBatch> = (0..args.dev_examples.div_ceil(dev_batch))
         .map(|i| {
-            let n = args.batch.min(args.dev_examples - i * args.batch);
-            make_batch(&corpus, Split::Dev, &dev_mix, seed ^ DEV_SALT, i as u64, n)
+            let first = (i * dev_batch) as u64;
+            let end = args.dev_examples.min((i + 1) * dev_batch) as u64;
+            make_examples(
+                &corpus,
+                Split::Dev,
+                &dev_mix,
+                seed ^ DEV_SALT,
+                0,
+                first..end,
+            )
         })
         .collect();
 
