@@ -190,3 +190,80 @@ fn bench_measures_steps_and_end_to_end_on_cpu() {
         "a measurement saves nothing"
     );
 }
+
+#[test]
+fn recorded_dev_pairs_are_scored_and_choose_the_best_export() {
+    // `--dev-pairs`: a folder of noisy/clean pairs (here two of 1 s at 16 kHz) is scored at every
+    // validation, logged, recorded in the state and the provenance, and picks `<ckpt-dir>/best`.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    make_corpus(&corpus);
+    let pairs = dir.path().join("devset");
+    for sub in ["noisy", "clean"] {
+        std::fs::create_dir_all(pairs.join(sub)).unwrap();
+    }
+    for (name, f0) in [("000.wav", 130.0f32), ("001.wav", 200.0)] {
+        let clean = fake_speech(16_000, 1.0, f0);
+        let noisy: Vec<f32> = clean
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.05 * ((i * 7919 % 101) as f32 / 101.0 - 0.5))
+            .collect();
+        write_wav(&pairs.join("clean").join(name), 16_000, &clean);
+        write_wav(&pairs.join("noisy").join(name), 16_000, &noisy);
+    }
+    let ckpt = dir.path().join("ckpt");
+    dfn4::train::run(TrainConfig {
+        corpus,
+        ckpt_dir: ckpt.clone(),
+        export_dir: dir.path().join("models"),
+        device: "cpu".into(),
+        batch: 2,
+        seconds: 1.0,
+        steps: 4,
+        warmup: 1,
+        log_every: 1,
+        val_every: 2,
+        ckpt_every: 2,
+        dev_examples: 2,
+        dev_pairs: Some(pairs.clone()),
+        git_rev: Some("test".into()),
+        ..TrainConfig::default()
+    })
+    .unwrap();
+    let log = std::fs::read_to_string(ckpt.join("train_log.jsonl")).unwrap();
+    let scored: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("dev_pairs").is_some())
+        .collect();
+    assert_eq!(
+        scored
+            .iter()
+            .map(|v| v["step"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 4]
+    );
+    let impr: Vec<f64> = scored
+        .iter()
+        .map(|v| v["dev_pairs"]["si_sdr_impr_db"].as_f64().unwrap())
+        .collect();
+    assert!(impr.iter().all(|v| v.is_finite()), "{impr:?}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join("latest/state.json")).unwrap())
+            .unwrap();
+    let best = &state["best_dev_pairs_si_sdr_impr_db"];
+    let best_step = if impr[1] > impr[0] { 4 } else { 2 };
+    assert_eq!(
+        best[1], best_step,
+        "the best is the higher of the two scores"
+    );
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join("best/dfn4.json")).unwrap())
+            .unwrap();
+    assert_eq!(exported["provenance"]["training"]["steps"], best_step);
+    assert_eq!(
+        exported["provenance"]["dev_pairs"]["dir"],
+        pairs.display().to_string()
+    );
+}

@@ -38,7 +38,7 @@ pub enum Command {
     Gui(gui::GuiArgs),
     /// Train DfNet4 on a corpus of clean speech and noise mixed on the fly (cargo feature `train`).
     #[cfg(feature = "train")]
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Denoise an audio input device into an output device in real time (cargo feature `live`).
     #[cfg(feature = "live")]
     Live(live::LiveArgs),
@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "gui")]
         Command::Gui(args) => gui::run(&args),
         #[cfg(feature = "train")]
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         #[cfg(feature = "live")]
         Command::Live(args) => live::run(&args),
         #[cfg(feature = "live")]

@@ -76,6 +76,11 @@ pub struct TrainArgs {
     /// Number of fixed dev examples used for validation.
     #[arg(long, default_value_t = 64)]
     pub dev_examples: usize,
+    /// A recorded dev set scored at every validation too (`noisy/` and `clean/` audio files of the same
+    /// names, e.g. data/devset_v3); when given, the best weights (`<ckpt-dir>/best`) are kept by its SI-SDR
+    /// improvement instead of the mixed dev examples'.
+    #[arg(long, value_name = "DIR")]
+    pub dev_pairs: Option<PathBuf>,
     /// Stop (checkpoint + export) after this many minutes of wall-clock time; 0 = no limit.
     #[arg(long, default_value_t = 0.0)]
     pub max_minutes: f64,
@@ -137,6 +142,7 @@ impl From<TrainArgs> for TrainConfig {
             ckpt_every: a.ckpt_every,
             compact_ckpt: a.compact_ckpt,
             dev_examples: a.dev_examples,
+            dev_pairs: a.dev_pairs,
             max_minutes: a.max_minutes,
             threads: a.threads,
             git_rev: a.git_rev,

@@ -27,6 +27,12 @@ pub struct TrainState {
     pub last_val: BTreeMap<String, f64>,
     /// Best validation SI-SDR improvement so far (dB) and the step it was seen at.
     pub best_val_si_sdr_impr_db: Option<(f64, u64)>,
+    /// Latest results on the recorded dev pairs (`--dev-pairs`), when given.
+    #[serde(default)]
+    pub last_dev_pairs: BTreeMap<String, f64>,
+    /// Best SI-SDR improvement on the recorded dev pairs so far (dB) and its step.
+    #[serde(default)]
+    pub best_dev_pairs_si_sdr_impr_db: Option<(f64, u64)>,
     /// Wall-clock seconds of training over all runs.
     pub train_seconds: f64,
     /// Examples seen over all runs.

@@ -406,35 +406,74 @@ pub fn make_examples(
     step: u64,
     indices: std::ops::Range<u64>,
 ) -> HostBatch {
-    let batch = (indices.end.saturating_sub(indices.start)) as usize;
     let parts: Vec<_> = indices
         .into_par_iter()
         .map(|i| {
-            let mut rng = example_rng(seed, step, i);
-            let (noisy, target) = make_example(corpus, split, cfg, &mut rng);
-            // Only the features are computed here; both spectra are computed on the device.
-            let a = analyze_signal(&noisy);
-            (a.erb, a.cplx, noisy, target, a.frames)
+            let (noisy, target) = make_example(corpus, split, cfg, &mut example_rng(seed, step, i));
+            Analysed::new(noisy, target)
         })
         .collect();
-    let frames = parts.first().map_or(0, |p| p.4);
-    let samples = cfg.seg_samples;
-    let mut b = HostBatch {
-        batch,
-        frames,
-        erb: Vec::with_capacity(batch * frames * NB_ERB),
-        cplx: Vec::with_capacity(batch * frames * 2 * NB_DF),
-        samples,
-        noisy: Vec::with_capacity(batch * samples),
-        clean: Vec::with_capacity(batch * samples),
-    };
-    for (erb, cplx, noisy, clean, _) in parts {
-        b.erb.extend(erb);
-        b.cplx.extend(cplx);
-        b.noisy.extend(noisy);
-        b.clean.extend(clean);
+    HostBatch::from_analysed(parts, cfg.seg_samples)
+}
+
+/// Noisy/target pairs of equal length (recorded dev pairs, say) as one batch, analysed in parallel.
+pub fn batch_from_pairs(pairs: Vec<(Vec<f32>, Vec<f32>)>) -> HostBatch {
+    let samples = pairs.first().map_or(0, |p| p.0.len());
+    debug_assert!(pairs
+        .iter()
+        .all(|(n, c)| n.len() == samples && c.len() == samples));
+    let parts = pairs
+        .into_par_iter()
+        .map(|(noisy, target)| Analysed::new(noisy, target))
+        .collect();
+    HostBatch::from_analysed(parts, samples)
+}
+
+/// One example with its features: only the features are computed on the host; both spectra are
+/// computed on the device from the signals.
+struct Analysed {
+    erb: Vec<f32>,
+    cplx: Vec<f32>,
+    noisy: Vec<f32>,
+    target: Vec<f32>,
+    frames: usize,
+}
+
+impl Analysed {
+    fn new(noisy: Vec<f32>, target: Vec<f32>) -> Self {
+        let a = analyze_signal(&noisy);
+        Self {
+            erb: a.erb,
+            cplx: a.cplx,
+            noisy,
+            target,
+            frames: a.frames,
+        }
     }
-    b
+}
+
+impl HostBatch {
+    /// Lays the examples out batch-outermost.
+    fn from_analysed(parts: Vec<Analysed>, samples: usize) -> Self {
+        let batch = parts.len();
+        let frames = parts.first().map_or(0, |p| p.frames);
+        let mut b = HostBatch {
+            batch,
+            frames,
+            erb: Vec::with_capacity(batch * frames * NB_ERB),
+            cplx: Vec::with_capacity(batch * frames * 2 * NB_DF),
+            samples,
+            noisy: Vec::with_capacity(batch * samples),
+            clean: Vec::with_capacity(batch * samples),
+        };
+        for p in parts {
+            b.erb.extend(p.erb);
+            b.cplx.extend(p.cplx);
+            b.noisy.extend(p.noisy);
+            b.clean.extend(p.target);
+        }
+        b
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod augment;
 pub mod bench;
 pub mod checkpoint;
 pub mod corpus;
+pub mod dev_pairs;
 pub mod loss;
 pub mod mix;
 pub mod optim;
@@ -67,6 +68,9 @@ pub struct TrainConfig {
     pub compact_ckpt: bool,
     /// Number of fixed dev examples used for validation.
     pub dev_examples: usize,
+    /// A recorded dev set (`noisy/` and `clean/` files of the same names, e.g. dev v3) scored at every
+    /// validation too; when given, the best weights are kept by its SI-SDR improvement.
+    pub dev_pairs: Option<PathBuf>,
     /// Stop (checkpoint + export) after this many minutes of wall-clock time; 0 = no limit.
     pub max_minutes: f64,
     /// CPU threads for data mixing (default: all cores).
@@ -117,6 +121,7 @@ impl Default for TrainConfig {
             ckpt_every: 500,
             compact_ckpt: false,
             dev_examples: 64,
+            dev_pairs: None,
             max_minutes: 0.0,
             threads: None,
             git_rev: None,

@@ -16,7 +16,7 @@ use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
 use crate::backend::tch::net::DfNet4;
 use crate::backend::tch::{parse_device, register_cuda};
-use crate::config::{ModelConfig, NB_DF, NB_ERB};
+use crate::config::{ModelConfig, NB_DF, NB_ERB, SAMPLE_RATE_HZ};
 use crate::dsp::erb::erb_widths;
 use crate::model::Weights;
 
@@ -366,6 +366,11 @@ fn provenance(
         "losses": state.last_train,
         "validation": state.last_val,
         "best_validation_si_sdr_impr_db": state.best_val_si_sdr_impr_db,
+        "dev_pairs": args.dev_pairs.as_ref().map(|d| serde_json::json!({
+            "dir": d.display().to_string(),
+            "latest": state.last_dev_pairs,
+            "best_si_sdr_impr_db": state.best_dev_pairs_si_sdr_impr_db,
+        })),
         "git_revision": git_rev(args),
     })
 }
@@ -439,6 +444,22 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             )
         })
         .collect();
+    let dev_pairs = match &args.dev_pairs {
+        Some(dir) => {
+            let t0 = Instant::now();
+            let b = super::dev_pairs::load(dir, dev_batch)?;
+            println!(
+                "dev pairs {}: {} pairs of {:.2} s, loaded in {:.1} s",
+                dir.display(),
+                b.iter().map(|b| b.batch).sum::<usize>(),
+                b.first()
+                    .map_or(0.0, |b| b.samples as f64 / SAMPLE_RATE_HZ as f64),
+                t0.elapsed().as_secs_f64()
+            );
+            b
+        }
+        None => Vec::new(),
+    };
 
     // Producer thread: batches for the coming steps, mixed in parallel by rayon and (by default)
     // uploaded to the device, so the copy overlaps the training thread's work.
@@ -545,7 +566,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             win_wait = 0.0;
         }
         if state.step % args.val_every == 0 {
-            validate(&trainer, &dev, &mut state, &mut log)?;
+            validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
             export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
         }
         if state.step % args.ckpt_every == 0 {
@@ -561,7 +582,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         }
     }
     if state.last_val.is_empty() || state.step % args.val_every != 0 {
-        validate(&trainer, &dev, &mut state, &mut log)?;
+        validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
         export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
     }
     if last_ckpt != state.step || resume.is_none() {
@@ -591,7 +612,8 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
 }
 
 /// Exports the model to `<ckpt-dir>/best` when the validation just run is the best of the whole run
-/// (by SI-SDR improvement), so that a run keeps its best weights, not only its latest.
+/// (by SI-SDR improvement on the recorded dev pairs when given, else on the mixed dev examples), so that a
+/// run keeps its best weights, not only its latest.
 fn export_if_best(
     args: &TrainConfig,
     trainer: &Trainer,
@@ -600,7 +622,12 @@ fn export_if_best(
     state: &TrainState,
     device: Device,
 ) -> crate::Result<()> {
-    if state.best_val_si_sdr_impr_db.map(|(_, step)| step) != Some(state.step) {
+    let best = if args.dev_pairs.is_some() {
+        state.best_dev_pairs_si_sdr_impr_db
+    } else {
+        state.best_val_si_sdr_impr_db
+    };
+    if best.map(|(_, step)| step) != Some(state.step) {
         return Ok(());
     }
     let path = checkpoint::export(
@@ -616,6 +643,7 @@ fn export_if_best(
 fn validate(
     trainer: &Trainer,
     dev: &[HostBatch],
+    dev_pairs: &[HostBatch],
     state: &mut TrainState,
     log: &mut std::fs::File,
 ) -> crate::Result<()> {
@@ -636,6 +664,32 @@ fn validate(
     }
     writeln!(log, "{}", serde_json::json!({"step": state.step, "val": v}))?;
     state.last_val = v;
+    if !dev_pairs.is_empty() {
+        let t0 = Instant::now();
+        let p = trainer.validate(dev_pairs);
+        let impr = p.get("si_sdr_impr_db").copied().unwrap_or(f64::NAN);
+        println!(
+            "dev pairs at step {}: SI-SDR {:.2} dB (noisy {:.2} dB, improvement {:+.2} dB), LSNR error {:.2} dB RMS [{:.1} s]",
+            state.step,
+            p.get("si_sdr_enh_db").copied().unwrap_or(f64::NAN),
+            p.get("si_sdr_noisy_db").copied().unwrap_or(f64::NAN),
+            impr,
+            p.get("lsnr").copied().unwrap_or(f64::NAN).sqrt(),
+            t0.elapsed().as_secs_f64()
+        );
+        if state
+            .best_dev_pairs_si_sdr_impr_db
+            .is_none_or(|(b, _)| impr > b)
+        {
+            state.best_dev_pairs_si_sdr_impr_db = Some((impr, state.step));
+        }
+        writeln!(
+            log,
+            "{}",
+            serde_json::json!({"step": state.step, "dev_pairs": p})
+        )?;
+        state.last_dev_pairs = p;
+    }
     Ok(())
 }
 

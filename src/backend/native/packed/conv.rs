@@ -151,8 +151,10 @@ pub fn im2col(
     let row_len = fblocks * CONV_FB * stride + kernel;
     let row = &mut row[..row_len];
     let f_src = if up2 { 2 * f_in } else { f_in };
+    // Only the padding around the body needs zeros; the body is overwritten for every channel.
+    row[..pad].fill(0.0);
+    row[pad + f_src..].fill(0.0);
     for (i, s) in src.chunks_exact(f_in).enumerate() {
-        row.fill(0.0);
         let body = &mut row[pad..pad + f_src];
         if up2 {
             for (pair, &v) in body.chunks_exact_mut(2).zip(s) {
