@@ -5,6 +5,9 @@
 #   hold_v3.sh prepare            verify the staged shards (upload.py plan in .carry/stage/plan.tsv),
 #                                 decode them into the trainer corpus /tmp/c3 (to_trainer.py, all cores),
 #                                 with corpus v2's dev split from .carry/dev2 for the built-in validation
+#   hold_v3.sh devset             unpack dev v3 (devset_v3.tar, staged like a shard: upload.py plan --ext .tar)
+#                                 to /tmp/devset_v3 and check it against data/devsets.md5's published
+#                                 fingerprint, for the trainer's --dev-pairs /tmp/devset_v3
 #   hold_v3.sh bench B...         trainer --bench-batches B... on /tmp/c3: time by phase, fused vs tensor
 #                                 scan, then end to end (data included) "fast" (fused, producer upload)
 #                                 vs "baseline" (tensor, upload on the training thread); GPU memory
@@ -48,6 +51,16 @@ prepare)
     # to_trainer wrote absolute dev paths into this checkout's copy; point them at the copy in /tmp.
     sed -i "s#$(pwd)/.carry/dev2#/tmp/dev2#g" "$CORPUS/manifest.json"
     du -sh "$CORPUS"; echo "prepare took $(( $(date +%s) - t0 )) s"
+    ;;
+devset)
+    want=$(awk '$1 == "data/devset_v3" {print $2}' data/devsets.md5)
+    rm -rf /tmp/devset_v3 && tar -xf "$STAGE/devset_v3.tar" -C /tmp || exit 1
+    got=$(cd /tmp/devset_v3 && find . -type f | sort | xargs md5sum | md5sum | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+        echo "dev v3 in /tmp/devset_v3: fingerprint $got, published $want" >&2
+        exit 1
+    fi
+    echo "dev v3 in /tmp/devset_v3: fingerprint $got (published)"
     ;;
 bench)
     install_bin

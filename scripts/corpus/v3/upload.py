@@ -68,7 +68,7 @@ def plan(a):
     if piece < 2**20:
         sys.exit(f"the working tree already takes {tree / 2**20:.1f} MiB: no room for pieces")
     os.makedirs(a.out, exist_ok=True)
-    shards = sorted(f for f in os.listdir(a.shards) if f.endswith(".dsh"))
+    shards = sorted(f for f in os.listdir(a.shards) if f.endswith(a.ext))
     rows = []
     for s in shards:
         path = os.path.join(a.shards, s)
@@ -161,6 +161,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("plan")
     p.add_argument("--shards", default="data/.cache/v3/shards")
+    p.add_argument("--ext", default=".dsh", help="the files of --shards to plan (.tar: dev v3 for --dev-pairs)")
     p.add_argument("--out", default="data/.cache/v3/pieces")
     p.add_argument("--piece-mib", type=float, default=None, help="default: as large as the limit allows")
     c = sub.add_parser("calls")
