@@ -47,6 +47,17 @@ pub struct Clip {
     pub source: String,
 }
 
+/// The training speech of one source (a package or voice: the manifest's `source`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechSource {
+    /// The manifest's label.
+    pub name: String,
+    /// Indices into [`Corpus::speech_train`].
+    pub clips: Vec<usize>,
+    /// Hours of audio at 48 kHz.
+    pub hours: f64,
+}
+
 /// All clips, by kind and split.
 #[derive(Debug, Default)]
 pub struct Corpus {
@@ -62,6 +73,8 @@ pub struct Corpus {
     pub music_train: Vec<Clip>,
     /// Room impulse responses for reverberant training examples (measured or simulated).
     pub rir_train: Vec<Clip>,
+    /// `speech_train` grouped by source, in order of first appearance ([`Corpus::index_speech_sources`]).
+    pub speech_train_sources: Vec<SpeechSource>,
 }
 
 fn hours(clips: &[Clip]) -> f64 {
@@ -95,6 +108,26 @@ impl Corpus {
             *m.entry(c.source.clone()).or_insert(0usize) += 1;
         }
         m.into_iter().collect()
+    }
+
+    /// Groups `speech_train` by source into `speech_train_sources` (done by [`Corpus::load`]).
+    pub fn index_speech_sources(&mut self) {
+        let mut sources: Vec<SpeechSource> = Vec::new();
+        for (i, clip) in self.speech_train.iter().enumerate() {
+            let hours = clip.samples.len() as f64 / SAMPLE_RATE_HZ as f64 / 3600.0;
+            match sources.iter_mut().find(|s| s.name == clip.source) {
+                Some(s) => {
+                    s.clips.push(i);
+                    s.hours += hours;
+                }
+                None => sources.push(SpeechSource {
+                    name: clip.source.clone(),
+                    clips: vec![i],
+                    hours,
+                }),
+            }
+        }
+        self.speech_train_sources = sources;
     }
 
     /// Loads `dir/manifest.json` and every file it lists (in parallel).
@@ -162,6 +195,7 @@ impl Corpus {
                 }
             }
         }
+        c.index_speech_sources();
         Ok(c)
     }
 }

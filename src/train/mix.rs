@@ -17,7 +17,7 @@ use super::augment::{
     amplitude_modulate, band_limit, coloured_noise, convolve_many, early_reverb, hum, log_uniform,
     normalise_rms, power, random_eq, synthetic_rir, Biquad,
 };
-use super::corpus::{resample_to_48k, Clip, Corpus};
+use super::corpus::{resample_to_48k, Clip, Corpus, SpeechSource};
 use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
 use crate::dsp::features::analyze_signal;
 
@@ -49,6 +49,10 @@ pub struct MixConfig {
     /// Share of reverberant examples that use one of the corpus's rooms instead of a synthetic
     /// response (when the corpus has rooms).
     pub room_rir_prob: f64,
+    /// How training speech is drawn: `None`, uniformly over clips (a source of many short clips
+    /// dominates); `Some(e)`, a source with probability ∝ its hours^e (1 = by hours, 0 = every source
+    /// alike), then one of its clips uniformly. Dev speech is always drawn over clips.
+    pub speech_source_exponent: Option<f64>,
 }
 
 impl MixConfig {
@@ -66,6 +70,7 @@ impl MixConfig {
             speed_perturb_max: 0.15,
             music_prob: 0.35,
             room_rir_prob: 0.6,
+            speech_source_exponent: None,
         }
     }
 }
@@ -80,7 +85,7 @@ impl MixConfig {
              {}% reverb ({}% of it from the corpus's rooms when it has them, else synthetic; \
              target = early reverb), noise files ({}% of draws music when the corpus has it) / \
              synthetic coloured, hum, modulated / babble; noise band-limited like the speech in {}% \
-             of examples, {}% noise only, {}% without noise",
+             of examples, {}% noise only, {}% without noise{}",
             self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
             self.snr_db.0,
             self.snr_db.1,
@@ -95,6 +100,10 @@ impl MixConfig {
             pct(self.band_limit_noise_prob),
             pct(self.noise_only_prob),
             pct(self.clean_prob),
+            match self.speech_source_exponent {
+                None => String::new(),
+                Some(e) => format!("; speech drawn by source (probability ∝ hours^{e}), then by clip"),
+            },
         )
     }
 }
@@ -129,9 +138,62 @@ fn noise_segment(clip: &Clip, len: usize, rng: &mut SmallRng) -> Vec<f32> {
     out
 }
 
+/// How [`speech_segment`] picks its utterances.
+#[derive(Clone, Copy)]
+pub(crate) enum SpeechDraw<'a> {
+    /// Uniformly over the clips.
+    Clips(&'a [Clip]),
+    /// A source with probability ∝ `hours^exponent`, then one of its clips uniformly.
+    Sources {
+        clips: &'a [Clip],
+        sources: &'a [SpeechSource],
+        exponent: f64,
+    },
+}
+
+impl<'a> SpeechDraw<'a> {
+    /// The draw for `split` under `cfg` (by source only for training speech of an indexed corpus).
+    fn new(corpus: &'a Corpus, split: Split, cfg: &MixConfig) -> Self {
+        match (split, cfg.speech_source_exponent) {
+            (Split::Train, Some(exponent)) if !corpus.speech_train_sources.is_empty() => {
+                Self::Sources {
+                    clips: &corpus.speech_train,
+                    sources: &corpus.speech_train_sources,
+                    exponent,
+                }
+            }
+            (Split::Train, _) => Self::Clips(&corpus.speech_train),
+            (Split::Dev, _) => Self::Clips(&corpus.speech_dev),
+        }
+    }
+
+    pub(crate) fn pick(&self, rng: &mut SmallRng) -> &'a Clip {
+        match *self {
+            Self::Clips(clips) => &clips[rng.random_range(0..clips.len())],
+            Self::Sources {
+                clips,
+                sources,
+                exponent,
+            } => {
+                let weight = |s: &SpeechSource| s.hours.max(1e-9).powf(exponent);
+                let total: f64 = sources.iter().map(weight).sum();
+                let mut r = rng.random_range(0.0..total);
+                let source = sources
+                    .iter()
+                    .find(|s| {
+                        r -= weight(s);
+                        r < 0.0
+                    })
+                    .unwrap_or(&sources[sources.len() - 1]);
+                &clips[source.clips[rng.random_range(0..source.clips.len())]]
+            }
+        }
+    }
+}
+
 /// Utterances laid end to end with random pauses, each at a random level within ±3 dB of unit RMS.
 /// Returns the segment and the lowest band limit among the utterances used.
-fn speech_segment(clips: &[Clip], len: usize, rng: &mut SmallRng) -> (Vec<f32>, f32) {
+fn speech_segment(draw: SpeechDraw<'_>, len: usize, rng: &mut SmallRng) -> (Vec<f32>, f32) {
     let mut out = vec![0.0f32; len];
     let mut band = f32::MAX;
     let mut pos = if rng.random_bool(0.5) {
@@ -141,7 +203,7 @@ fn speech_segment(clips: &[Clip], len: usize, rng: &mut SmallRng) -> (Vec<f32>, 
     };
     let mut first = true;
     while pos < len {
-        let clip = &clips[rng.random_range(0..clips.len())];
+        let clip = draw.pick(rng);
         band = band.min(clip.band_hz);
         let start = if first && pos == 0 {
             rng.random_range(0..clip.samples.len())
@@ -216,7 +278,7 @@ fn noise_signal(
         // Babble: several talkers from the same split's speech.
         let mut n = vec![0.0; len];
         for _ in 0..rng.random_range(3..=7) {
-            let (s, _) = speech_segment(speech, len, rng);
+            let (s, _) = speech_segment(SpeechDraw::Clips(speech), len, rng);
             n.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
         }
         n
@@ -238,13 +300,13 @@ const SPEED_RATE_STEP_HZ: usize = 800;
 /// as if recorded at `rate_hz` and resampled to 48 kHz, giving `len` samples whose pitch and formants
 /// are scaled by the same factor. Returns the segment and its new band limit.
 fn speed_perturbed_segment(
-    clips: &[Clip],
+    draw: SpeechDraw<'_>,
     len: usize,
     rate_hz: usize,
     rng: &mut SmallRng,
 ) -> crate::Result<(Vec<f32>, f32)> {
     let src_len = (len * rate_hz).div_ceil(SAMPLE_RATE_HZ);
-    let (src, band_hz) = speech_segment(clips, src_len, rng);
+    let (src, band_hz) = speech_segment(draw, src_len, rng);
     let mut out = resample_to_48k(&src, rate_hz as u32)?;
     out.resize(len, 0.0);
     let factor = rate_hz as f32 / SAMPLE_RATE_HZ as f32;
@@ -259,10 +321,7 @@ pub fn make_example(
     rng: &mut SmallRng,
 ) -> (Vec<f32>, Vec<f32>) {
     let len = cfg.seg_samples;
-    let speech_clips = match split {
-        Split::Train => &corpus.speech_train,
-        Split::Dev => &corpus.speech_dev,
-    };
+    let speech_draw = SpeechDraw::new(corpus, split, cfg);
     let noise_only = split == Split::Train && rng.random_bool(cfg.noise_only_prob);
     let (mut speech, band_hz) = if noise_only {
         (vec![0.0; len], SAMPLE_RATE_HZ as f32 / 2.0)
@@ -271,13 +330,13 @@ pub fn make_example(
             (cfg.speed_perturb_max * SAMPLE_RATE_HZ as f32) as i64 / SPEED_RATE_STEP_HZ as i64;
         let steps = rng.random_range(-max_steps..=max_steps);
         let rate_hz = (SAMPLE_RATE_HZ as i64 + steps * SPEED_RATE_STEP_HZ as i64) as usize;
-        match speed_perturbed_segment(speech_clips, len, rate_hz, rng) {
+        match speed_perturbed_segment(speech_draw, len, rate_hz, rng) {
             Ok(seg) => seg,
             // The resampler only fails on invalid rates, which the range above excludes.
-            Err(_) => speech_segment(speech_clips, len, rng),
+            Err(_) => speech_segment(speech_draw, len, rng),
         }
     } else {
-        speech_segment(speech_clips, len, rng)
+        speech_segment(speech_draw, len, rng)
     };
     // Speech EQ and narrow-band channels belong to the target: the model should not undo them.
     if rng.random_bool(0.5) {
@@ -514,7 +573,8 @@ mod tests {
         let len = SAMPLE_RATE_HZ / 4;
         for (rate_hz, want_hz) in [(52_800, 1100.0), (40_800, 850.0), (48_000, 1000.0)] {
             let mut rng = SmallRng::seed_from_u64(7);
-            let (seg, band) = speed_perturbed_segment(&clips, len, rate_hz, &mut rng).unwrap();
+            let (seg, band) =
+                speed_perturbed_segment(SpeechDraw::Clips(&clips), len, rate_hz, &mut rng).unwrap();
             assert_eq!(seg.len(), len);
             // Skip the segment's possible leading pause and the resampler's edges.
             let mid = &seg[len / 2 - 2400..len / 2 + 2400];
@@ -595,6 +655,48 @@ mod tests {
         assert_eq!([&halves[0].erb[..], &halves[1].erb[..]].concat(), whole.erb);
         // Different indices are different examples.
         assert_ne!(halves[0].noisy, halves[1].noisy);
+    }
+
+    #[test]
+    fn speech_drawn_by_source_follows_hours_to_the_exponent() {
+        // Source "many": nine clips of 1 s; source "long": one clip of 3 s (9 s against 3 s).
+        let clip = |source: &str, seconds: usize| Clip {
+            samples: vec![0.1; SAMPLE_RATE_HZ * seconds],
+            band_hz: 8000.0,
+            source: source.into(),
+        };
+        let mut corpus = Corpus {
+            speech_train: (0..9)
+                .map(|_| clip("many", 1))
+                .chain([clip("long", 3)])
+                .collect(),
+            speech_dev: vec![clip("dev", 1)],
+            ..Default::default()
+        };
+        corpus.index_speech_sources();
+        let names: Vec<_> = corpus
+            .speech_train_sources
+            .iter()
+            .map(|s| (s.name.as_str(), s.clips.len()))
+            .collect();
+        assert_eq!(names, [("many", 9), ("long", 1)]);
+        let share = |exponent: Option<f64>, split: Split| {
+            let mut cfg = MixConfig::new(1.0);
+            cfg.speech_source_exponent = exponent;
+            let draw = SpeechDraw::new(&corpus, split, &cfg);
+            let mut rng = SmallRng::seed_from_u64(3);
+            let n = 20_000;
+            (0..n)
+                .filter(|_| draw.pick(&mut rng).source == "many")
+                .count() as f64
+                / n as f64
+        };
+        let near = |got: f64, want: f64| (got - want).abs() < 0.02;
+        assert!(near(share(None, Split::Train), 0.9), "over clips");
+        assert!(near(share(Some(1.0), Split::Train), 0.75), "by hours");
+        assert!(near(share(Some(0.0), Split::Train), 0.5), "sources alike");
+        assert!(near(share(Some(0.5), Split::Train), 0.634), "between");
+        assert_eq!(share(Some(1.0), Split::Dev), 0.0, "dev speech is its own");
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct TrainConfig {
     pub snr_max_db: f32,
     /// Share of training examples with no noise added (clean speech passes untouched).
     pub clean_prob: f64,
+    /// Draw training speech by source, a source with probability ∝ its hours^E, then one of its clips
+    /// (`None`: uniformly over clips, where sources of many short clips dominate).
+    pub speech_source_exponent: Option<f64>,
     /// Weight of the LSNR term in the loss.
     pub lsnr_weight: f64,
     /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
@@ -128,6 +131,7 @@ impl Default for TrainConfig {
             scan: "fused".into(),
             snr_max_db: 20.0,
             clean_prob: 0.0,
+            speech_source_exponent: None,
             lsnr_weight: 1e-2,
             upload: "producer".into(),
             bench_batches: Vec::new(),
