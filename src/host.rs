@@ -23,7 +23,9 @@ use crate::dsp::resample::BlockResampler;
 use crate::dsp::sanitize::InputGuard;
 use crate::{Error, Result};
 
+mod denormals;
 mod interleaved;
+pub use denormals::DenormalGuard;
 pub use interleaved::{HostStream, PartialFrame};
 
 /// The largest number of resampler blocks the buffering analysis walks through (one period of the block

@@ -15,12 +15,10 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use dfn4::backend::registry::{self, ModelSource};
 use dfn4::backend::{default_backend, AnyBackend};
-use dfn4::host::HostStream;
+use dfn4::host::{DenormalGuard, HostStream};
 
-mod denormals;
 mod error;
 
-use denormals::DenormalGuard;
 use error::{catch, fail, Dfn4Status as S};
 pub use error::{dfn4_last_error, Dfn4Status};
 

@@ -9,6 +9,9 @@ use std::ffi::{c_char, c_int, c_ulong, c_void, CStr};
 use std::ptr;
 
 use crate::engine::Channel;
+/// Flush-to-zero for `run`'s duration, the host's mode restored after (the library's host glue; also
+/// what the plugin's tests and the PipeWire check measure under).
+pub use dfn4::host::DenormalGuard;
 
 /// `LADSPA_Data`.
 pub type Data = f32;
@@ -394,46 +397,5 @@ pub(crate) unsafe extern "C" fn cleanup(handle: Handle) {
     if !handle.is_null() {
         // SAFETY: `handle` came from `Box::into_raw` in `instantiate` and is not used after this.
         drop(unsafe { Box::from_raw(handle.cast::<Instance>()) });
-    }
-}
-
-/// Flush-to-zero and denormals-are-zero for the guard's lifetime (x86_64; elsewhere a no-op), so that
-/// decaying filter states never hit the slow denormal path; the host's mode is restored on drop.
-pub struct DenormalGuard {
-    #[cfg(target_arch = "x86_64")]
-    saved_mxcsr: u32,
-}
-
-impl DenormalGuard {
-    #[cfg(target_arch = "x86_64")]
-    const FTZ_DAZ: u32 = 0x8040;
-
-    /// Sets the flags, remembering the previous mode.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let mut saved_mxcsr = 0u32;
-            let flushed: u32;
-            // SAFETY: reading and writing MXCSR only changes this thread's SSE rounding/denormal modes.
-            unsafe {
-                std::arch::asm!("stmxcsr [{}]", in(reg) &mut saved_mxcsr, options(nostack, preserves_flags));
-                flushed = saved_mxcsr | Self::FTZ_DAZ;
-                std::arch::asm!("ldmxcsr [{}]", in(reg) &flushed, options(nostack, preserves_flags));
-            }
-            Self { saved_mxcsr }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        Self {}
-    }
-}
-
-impl Drop for DenormalGuard {
-    fn drop(&mut self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: restores the mode read in `new`.
-        unsafe {
-            std::arch::asm!("ldmxcsr [{}]", in(reg) &self.saved_mxcsr, options(nostack, preserves_flags));
-        }
     }
 }

@@ -315,26 +315,10 @@ impl Worker {
     }
 }
 
-/// Sets flush-to-zero and denormals-are-zero on the calling thread, so decaying recurrent state never
-/// drops into the (very slow) subnormal range.
+/// Sets flush-to-zero and denormals-are-zero on the calling thread for good (the worker owns its
+/// thread), so decaying recurrent state never drops into the (very slow) subnormal range.
 pub fn enable_flush_to_zero() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads and writes the MXCSR control register of this thread only; setting FTZ (bit 15)
-    // and DAZ (bit 6) changes rounding of subnormals, nothing else.
-    unsafe {
-        let mut csr: u32 = 0;
-        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
-        csr |= 0x8040;
-        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: sets the FZ bit (24) of this thread's FPCR; nothing else changes.
-    unsafe {
-        let mut fpcr: u64;
-        std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
-        fpcr |= 1 << 24;
-        std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
-    }
+    crate::host::DenormalGuard::new().keep();
 }
 
 #[cfg(test)]
