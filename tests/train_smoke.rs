@@ -267,3 +267,38 @@ fn recorded_dev_pairs_are_scored_and_choose_the_best_export() {
         pairs.display().to_string()
     );
 }
+
+#[test]
+fn impossible_settings_are_refused_by_name_before_anything_loads() {
+    // Each would otherwise panic in a mixing thread (a probability above 1, an empty SNR range) or
+    // divide by zero mid-run; the corpus path does not exist, so only the check can answer.
+    let base = || TrainConfig {
+        corpus: "/nonexistent/corpus".into(),
+        device: "cpu".into(),
+        ..TrainConfig::default()
+    };
+    type Edit = fn(&mut TrainConfig);
+    let cases: [(Edit, &str); 9] = [
+        (|c| c.clean_prob = 2.0, "--clean-prob"),
+        (|c| c.music_prob = -0.1, "--music-prob"),
+        (|c| c.clean_prob = f64::NAN, "--clean-prob"),
+        (|c| c.snr_max_db = -10.0, "--snr-max-db"),
+        (|c| c.lsnr_weight = f64::INFINITY, "--lsnr-weight"),
+        (
+            |c| c.speech_source_exponent = Some(-1.0),
+            "--speech-source-exponent",
+        ),
+        (|c| c.val_every = 0, "--val-every"),
+        (|c| c.batch = 0, "--batch"),
+        (|c| c.lr = 0.0, "--lr"),
+    ];
+    for (edit, name) in cases {
+        let mut cfg = base();
+        edit(&mut cfg);
+        let e = dfn4::train::run(cfg).unwrap_err().to_string();
+        assert!(e.contains(name), "{name}: {e}");
+    }
+    // The defaults pass the check (and then fail on the missing corpus, which names it).
+    let e = dfn4::train::run(base()).unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/corpus"), "{e}");
+}

@@ -143,6 +143,24 @@ mod tests {
             Command::Train(args) => {
                 assert_eq!((args.device.as_str(), args.steps), ("cpu", 7));
                 assert_eq!(args.batch, 32);
+                // The command line's defaults are the library's: the mixtures do not change.
+                let cfg = dfn4::train::TrainConfig::from(*args);
+                let lib = dfn4::train::TrainConfig::default();
+                assert_eq!(
+                    (
+                        cfg.music_prob,
+                        cfg.reverb_prob,
+                        cfg.clean_prob,
+                        cfg.lsnr_weight
+                    ),
+                    (
+                        lib.music_prob,
+                        lib.reverb_prob,
+                        lib.clean_prob,
+                        lib.lsnr_weight
+                    )
+                );
+                assert_eq!(cfg.speech_source_exponent, None);
             }
             other => panic!("expected train, parsed {other:?}"),
         }

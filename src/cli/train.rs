@@ -100,6 +100,12 @@ pub struct TrainArgs {
     /// Share of training examples with no noise added, so that clean speech learns to pass untouched.
     #[arg(long, default_value_t = 0.0)]
     pub clean_prob: f64,
+    /// Share of file-noise draws that take music instead of recorded noise (when the corpus has music).
+    #[arg(long, default_value_t = 0.35)]
+    pub music_prob: f64,
+    /// Share of training examples whose speech is reverberant (the target keeps the early reverb).
+    #[arg(long, default_value_t = 0.3)]
+    pub reverb_prob: f64,
     /// Draw training speech by source: a source with probability proportional to its hours to the power E
     /// (1 = by hours, 0 = every source alike, 0.5 between), then one of its clips. Without it clips are
     /// drawn uniformly, so sources of many short clips dominate (in corpus v3, 38 % of draws are one
@@ -156,6 +162,8 @@ impl From<TrainArgs> for TrainConfig {
             upload: a.upload,
             snr_max_db: a.snr_max_db,
             clean_prob: a.clean_prob,
+            music_prob: a.music_prob,
+            reverb_prob: a.reverb_prob,
             speech_source_exponent: a.speech_source_exponent,
             lsnr_weight: a.lsnr_weight,
             bench_batches: a.bench_batches,

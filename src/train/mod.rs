@@ -84,6 +84,10 @@ pub struct TrainConfig {
     pub snr_max_db: f32,
     /// Share of training examples with no noise added (clean speech passes untouched).
     pub clean_prob: f64,
+    /// Share of file-noise draws that take music (when the corpus has music).
+    pub music_prob: f64,
+    /// Share of training examples with reverberant speech (target = early reverb).
+    pub reverb_prob: f64,
     /// Draw training speech by source, a source with probability ∝ its hours^E, then one of its clips
     /// (`None`: uniformly over clips, where sources of many short clips dominate).
     pub speech_source_exponent: Option<f64>,
@@ -131,6 +135,8 @@ impl Default for TrainConfig {
             scan: "fused".into(),
             snr_max_db: 20.0,
             clean_prob: 0.0,
+            music_prob: mix::MixConfig::new(1.0).music_prob,
+            reverb_prob: mix::MixConfig::new(1.0).reverb_prob,
             speech_source_exponent: None,
             lsnr_weight: 1e-2,
             upload: "producer".into(),
@@ -142,7 +148,72 @@ impl Default for TrainConfig {
 
 /// Trains (or resumes training) as configured by `cfg`.
 pub fn run(cfg: TrainConfig) -> crate::Result<()> {
+    cfg.check()?;
     trainer::run(cfg)
+}
+
+impl TrainConfig {
+    /// Refuses settings the trainer cannot run with (a probability outside 0…1, an empty SNR range, a
+    /// zero interval, a non-finite number), with the option's name, before anything is loaded: such a
+    /// value would otherwise panic in a mixing thread or divide by zero mid-run.
+    pub fn check(&self) -> crate::Result<()> {
+        let probability = |name: &str, p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(Error::Train(format!(
+                    "--{name} must be within 0…1, not {p}"
+                )))
+            }
+        };
+        probability("clean-prob", self.clean_prob)?;
+        probability("music-prob", self.music_prob)?;
+        probability("reverb-prob", self.reverb_prob)?;
+        probability("min-lr-ratio", self.min_lr_ratio)?;
+        let snr_min_db = mix::MixConfig::new(1.0).snr_db.0;
+        if !(self.snr_max_db.is_finite() && self.snr_max_db > snr_min_db) {
+            train_bail!(
+                "--snr-max-db must be above the lower end of the SNR range ({snr_min_db} dB), not {}",
+                self.snr_max_db
+            );
+        }
+        for (name, v) in [
+            ("lsnr-weight", self.lsnr_weight),
+            ("max-minutes", self.max_minutes),
+            ("weight-decay", self.weight_decay),
+            ("clip-norm", self.clip_norm),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                train_bail!("--{name} must be a finite number >= 0, not {v}");
+            }
+        }
+        if let Some(e) = self.speech_source_exponent {
+            if !(e.is_finite() && e >= 0.0) {
+                train_bail!("--speech-source-exponent must be a finite number >= 0, not {e}");
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            train_bail!("--lr must be a finite number above 0, not {}", self.lr);
+        }
+        if !(self.seconds.is_finite() && self.seconds > 0.0) {
+            train_bail!(
+                "--seconds must be a finite number above 0, not {}",
+                self.seconds
+            );
+        }
+        for (name, v) in [
+            ("batch", self.batch as u64),
+            ("dev-examples", self.dev_examples as u64),
+            ("log-every", self.log_every),
+            ("val-every", self.val_every),
+            ("ckpt-every", self.ckpt_every),
+        ] {
+            if v == 0 {
+                train_bail!("--{name} must be at least 1");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Context for the trainer's errors: any error (or a missing value) becomes [`Error::Train`] with a

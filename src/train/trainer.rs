@@ -427,11 +427,8 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let mut mix = dev_mix.clone();
     mix.snr_db.1 = args.snr_max_db;
     mix.clean_prob = args.clean_prob;
-    if let Some(e) = args.speech_source_exponent {
-        if !(e.is_finite() && e >= 0.0) {
-            train_bail!("--speech-source-exponent must be a finite number >= 0, not {e}");
-        }
-    }
+    mix.music_prob = args.music_prob;
+    mix.reverb_prob = args.reverb_prob;
     mix.speech_source_exponent = args.speech_source_exponent;
     // Examples 0..dev_examples of step 0, cut into training-sized batches: the same mixtures at every
     // batch size (before 2026-12-06 batch i was step i, so a batch of 32 drew a different second half).
