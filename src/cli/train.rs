@@ -107,7 +107,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.3)]
     pub reverb_prob: f64,
     /// Draw training speech by source: a source with probability proportional to its hours to the power E
-    /// (1 = by hours, 0 = every source alike, 0.5 between), then one of its clips. Without it clips are
+    /// (0…4; 1 = by hours, 0 = every source alike, 0.5 between), then one of its clips. Without it clips are
     /// drawn uniformly, so sources of many short clips dominate (in corpus v3, 38 % of draws are one
     /// package's ~1 s stamp descriptions)
     #[arg(long, value_name = "E")]

@@ -177,6 +177,14 @@ impl<'a> SpeechDraw<'a> {
             } => {
                 let weight = |s: &SpeechSource| s.hours.max(1e-9).powf(exponent);
                 let total: f64 = sources.iter().map(weight).sum();
+                // `TrainConfig::check` keeps the exponent within 0…4, where the sum is positive and
+                // finite; were it not, every source is equally likely instead of a panic.
+                let (weight, total): (&dyn Fn(&SpeechSource) -> f64, f64) =
+                    if total > 0.0 && total.is_finite() {
+                        (&weight, total)
+                    } else {
+                        (&|_: &SpeechSource| 1.0, sources.len() as f64)
+                    };
                 let mut r = rng.random_range(0.0..total);
                 let source = sources
                     .iter()
@@ -697,6 +705,8 @@ mod tests {
         assert!(near(share(Some(0.0), Split::Train), 0.5), "sources alike");
         assert!(near(share(Some(0.5), Split::Train), 0.634), "between");
         assert_eq!(share(Some(1.0), Split::Dev), 0.0, "dev speech is its own");
+        // An exponent whose weights overflow falls back to every source alike, never a panic.
+        assert!(near(share(Some(1e6), Split::Train), 0.5), "overflow");
     }
 
     #[test]

@@ -188,8 +188,8 @@ impl TrainConfig {
             }
         }
         if let Some(e) = self.speech_source_exponent {
-            if !(e.is_finite() && e >= 0.0) {
-                train_bail!("--speech-source-exponent must be a finite number >= 0, not {e}");
+            if !(0.0..=4.0).contains(&e) {
+                train_bail!("--speech-source-exponent must be within 0…4, not {e}");
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
