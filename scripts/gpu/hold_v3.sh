@@ -20,7 +20,8 @@
 #                                 carried as .carry/tch/mix_rate)
 #   hold_v3.sh start MIN ARGS...  the trainer in its own session (setsid, so it outlives this call) for
 #                                 MIN minutes, resuming from /tmp/ck/latest, else from the committed
-#                                 models/checkpoint_v3, else models/checkpoint; ARGS go to the trainer.
+#                                 models/checkpoint_v3, else models/checkpoint; ARGS go to the trainer,
+#                                 with --dev-pairs /tmp/devset_v3 added when `devset` has unpacked it
 #                                 Kill it with `pkill -f "dfn4-trai[n]"` (a plain pattern would match
 #                                 the killing command's own shell)
 #   hold_v3.sh poll SECONDS       wait up to SECONDS for the trainer (returns early when it ends), then
@@ -107,8 +108,13 @@ start)
         fi
         chmod -R u+w "$CK"
     fi
+    # Dev v3, once `devset` has unpacked and checked it, is what the run keeps its best weights by.
+    pairs=""
+    if [ -d /tmp/devset_v3/noisy ] && ! printf '%s\n' "$@" | grep -qx -- --dev-pairs; then
+        pairs="--dev-pairs /tmp/devset_v3"
+    fi
     setsid bash -c "PYTHONUNBUFFERED=1 '$BIN' --corpus '$CORPUS' --ckpt-dir '$CK' --export-dir /tmp/export \
-        --device cuda --auto-resume --compact-ckpt --max-minutes '$minutes' --threads 15 $* \
+        --device cuda --auto-resume --compact-ckpt --max-minutes '$minutes' --threads 15 $pairs $* \
         >>/tmp/train.log 2>&1; echo \"exit \$?\" >>/tmp/train.log" </dev/null >/dev/null 2>&1 &
     sleep 45
     tail -n 20 /tmp/train.log
@@ -117,7 +123,7 @@ poll)
     secs=$1
     end=$(( $(date +%s) + secs ))
     while [ "$(date +%s)" -lt "$end" ] && ! tail -n 1 /tmp/train.log | grep -q '^exit '; do sleep 5; done
-    grep -E '^(step|validation|checkpoint|exported|wall|exit|scan|corpus|resumed)' /tmp/train.log | tail -n 40
+    grep -E '^(step|validation|dev pairs|checkpoint|exported|wall|exit|scan|corpus|resumed)' /tmp/train.log | tail -n 40
     # Eight files at most come back: the log, the JSON log, the latest checkpoint (4) and the best
     # export by validation (2).
     mkdir -p "$OUT/ck" "$OUT/best"
