@@ -57,18 +57,19 @@ pub fn load(dir: &Path, batch: usize) -> crate::Result<Vec<HostBatch>> {
     if len == 0 {
         train_bail!("{}: an empty file", dir.display());
     }
-    let batches = pairs
-        .chunks(batch.max(1))
-        .map(|chunk| {
-            batch_from_pairs(
-                chunk
-                    .iter()
-                    .map(|(n, c)| (n[..len].to_vec(), c[..len].to_vec()))
-                    .collect(),
-            )
-        })
-        .collect();
-    Ok(batches)
+    let mut pairs = pairs.into_iter().map(|(mut n, mut c)| {
+        n.truncate(len);
+        c.truncate(len);
+        (n, c)
+    });
+    let mut batches = Vec::new();
+    loop {
+        let chunk: Vec<_> = pairs.by_ref().take(batch.max(1)).collect();
+        if chunk.is_empty() {
+            return Ok(batches);
+        }
+        batches.push(batch_from_pairs(chunk));
+    }
 }
 
 #[cfg(test)]

@@ -175,16 +175,13 @@ impl<'a> SpeechDraw<'a> {
                 sources,
                 exponent,
             } => {
-                let weight = |s: &SpeechSource| s.hours.max(1e-9).powf(exponent);
-                let total: f64 = sources.iter().map(weight).sum();
+                let by_hours = |s: &SpeechSource| s.hours.max(1e-9).powf(exponent);
+                let total: f64 = sources.iter().map(by_hours).sum();
                 // `TrainConfig::check` keeps the exponent within 0…4, where the sum is positive and
                 // finite; were it not, every source is equally likely instead of a panic.
-                let (weight, total): (&dyn Fn(&SpeechSource) -> f64, f64) =
-                    if total > 0.0 && total.is_finite() {
-                        (&weight, total)
-                    } else {
-                        (&|_: &SpeechSource| 1.0, sources.len() as f64)
-                    };
+                let alike = !(total > 0.0 && total.is_finite());
+                let weight = |s: &SpeechSource| if alike { 1.0 } else { by_hours(s) };
+                let total = if alike { sources.len() as f64 } else { total };
                 let mut r = rng.random_range(0.0..total);
                 let source = sources
                     .iter()

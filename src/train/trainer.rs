@@ -650,50 +650,63 @@ fn validate(
     state: &mut TrainState,
     log: &mut std::fs::File,
 ) -> crate::Result<()> {
-    let t0 = Instant::now();
-    let v = trainer.validate(dev);
-    let impr = v.get("si_sdr_impr_db").copied().unwrap_or(f64::NAN);
+    let step = state.step;
+    let (v, secs) = score(
+        trainer,
+        dev,
+        "val",
+        step,
+        &mut state.best_val_si_sdr_impr_db,
+        log,
+    )?;
     println!(
-        "validation at step {}: loss {:.4} SI-SDR {:.2} dB (noisy {:.2} dB, improvement {:+.2} dB) [{:.1} s]",
-        state.step,
-        v.get("loss").copied().unwrap_or(f64::NAN),
-        v.get("si_sdr_enh_db").copied().unwrap_or(f64::NAN),
-        v.get("si_sdr_noisy_db").copied().unwrap_or(f64::NAN),
-        impr,
-        t0.elapsed().as_secs_f64()
+        "validation at step {step}: loss {:.4} SI-SDR {:.2} dB (noisy {:.2} dB, improvement {:+.2} dB) [{secs:.1} s]",
+        metric(&v, "loss"),
+        metric(&v, "si_sdr_enh_db"),
+        metric(&v, "si_sdr_noisy_db"),
+        metric(&v, "si_sdr_impr_db"),
     );
-    if state.best_val_si_sdr_impr_db.is_none_or(|(b, _)| impr > b) {
-        state.best_val_si_sdr_impr_db = Some((impr, state.step));
-    }
-    writeln!(log, "{}", serde_json::json!({"step": state.step, "val": v}))?;
     state.last_val = v;
     if !dev_pairs.is_empty() {
-        let t0 = Instant::now();
-        let p = trainer.validate(dev_pairs);
-        let impr = p.get("si_sdr_impr_db").copied().unwrap_or(f64::NAN);
+        let best = &mut state.best_dev_pairs_si_sdr_impr_db;
+        let (p, secs) = score(trainer, dev_pairs, "dev_pairs", step, best, log)?;
         println!(
-            "dev pairs at step {}: SI-SDR {:.2} dB (noisy {:.2} dB, improvement {:+.2} dB), LSNR error {:.2} dB RMS [{:.1} s]",
-            state.step,
-            p.get("si_sdr_enh_db").copied().unwrap_or(f64::NAN),
-            p.get("si_sdr_noisy_db").copied().unwrap_or(f64::NAN),
-            impr,
-            p.get("lsnr").copied().unwrap_or(f64::NAN).sqrt(),
-            t0.elapsed().as_secs_f64()
+            "dev pairs at step {step}: SI-SDR {:.2} dB (noisy {:.2} dB, improvement {:+.2} dB), LSNR error {:.2} dB RMS [{secs:.1} s]",
+            metric(&p, "si_sdr_enh_db"),
+            metric(&p, "si_sdr_noisy_db"),
+            metric(&p, "si_sdr_impr_db"),
+            metric(&p, "lsnr").sqrt(),
         );
-        if state
-            .best_dev_pairs_si_sdr_impr_db
-            .is_none_or(|(b, _)| impr > b)
-        {
-            state.best_dev_pairs_si_sdr_impr_db = Some((impr, state.step));
-        }
-        writeln!(
-            log,
-            "{}",
-            serde_json::json!({"step": state.step, "dev_pairs": p})
-        )?;
         state.last_dev_pairs = p;
     }
     Ok(())
+}
+
+/// Scores one dev set: [`Trainer::validate`], `best` raised to this step when its SI-SDR improvement is
+/// the highest so far, and a `{"step", key: results}` line in the log. Returns the results and the
+/// seconds the scoring took.
+fn score(
+    trainer: &Trainer,
+    batches: &[HostBatch],
+    key: &str,
+    step: u64,
+    best: &mut Option<(f64, u64)>,
+    log: &mut std::fs::File,
+) -> crate::Result<(BTreeMap<String, f64>, f64)> {
+    let t0 = Instant::now();
+    let v = trainer.validate(batches);
+    let secs = t0.elapsed().as_secs_f64();
+    let impr = metric(&v, "si_sdr_impr_db");
+    if best.is_none_or(|(b, _)| impr > b) {
+        *best = Some((impr, step));
+    }
+    writeln!(log, "{}", serde_json::json!({"step": step, key: v}))?;
+    Ok((v, secs))
+}
+
+/// One value of [`Trainer::validate`]'s results (NaN when missing).
+fn metric(v: &BTreeMap<String, f64>, name: &str) -> f64 {
+    v.get(name).copied().unwrap_or(f64::NAN)
 }
 
 /// The scan asked for, or the tensor form when the fused one cannot load or does not match the tensor
