@@ -6,8 +6,9 @@ mod common;
 
 use common::{dfn4, read_wav};
 
-/// Margin in dB, set well below the 6.45 dB measured on this fixture with the shipped weights (step 3929).
-const MIN_SI_SDR_GAIN_DB: f64 = 3.0;
+/// Floor in dB: 8.14 dB measured on this fixture with the shipped weights (step 62,000 of the corpus v3
+/// run; the same with native, native-f16 and native-i8), less a 1.6 dB margin for other machines' rounding.
+const MIN_SI_SDR_GAIN_DB: f64 = 6.5;
 const SNR_DB: f64 = 5.0;
 
 /// Scale-invariant SDR in dB of `est` against `reference`.

@@ -14,7 +14,7 @@ cp assets/clean_speech.wav "$tmp/clean/a.wav"
 cp assets/noisy_speech.wav "$tmp/noisy/a.wav"
 "$bin" enhance assets/noisy_speech.wav "$tmp/enhanced/a.wav"
 sox assets/noisy_speech.wav -n spectrogram -x 800 -y 257 -z 90 -t "noisy (assets/noisy_speech.wav)" -o "$tmp/before.png"
-sox "$tmp/enhanced/a.wav" -n spectrogram -x 800 -y 257 -z 90 -t "dfn4 enhance (native, shipped weights)" -o "$tmp/after.png"
+sox "$tmp/enhanced/a.wav" -n spectrogram -x 800 -y 257 -z 90 -t "dfn4 enhance (default backend, shipped weights)" -o "$tmp/after.png"
 # ImageMagick's own convert (a stand-in may shadow it in /usr/local/bin).
 /usr/bin/convert "$tmp/before.png" "$tmp/after.png" -append -strip assets/before_after_spectrogram.png
 "$py" scripts/eval/eval.py --clean "$tmp/clean" --enhanced noisy="$tmp/noisy" --enhanced dfn4="$tmp/enhanced" | tail -n 2
