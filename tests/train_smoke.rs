@@ -278,7 +278,7 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
         ..TrainConfig::default()
     };
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 9] = [
+    let cases: [(Edit, &str); 10] = [
         (|c| c.clean_prob = 2.0, "--clean-prob"),
         (|c| c.music_prob = -0.1, "--music-prob"),
         (|c| c.clean_prob = f64::NAN, "--clean-prob"),
@@ -291,6 +291,7 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
         (|c| c.val_every = 0, "--val-every"),
         (|c| c.batch = 0, "--batch"),
         (|c| c.lr = 0.0, "--lr"),
+        (|c| c.ema_decay = Some(1.0), "--ema-decay"),
     ];
     for (edit, name) in cases {
         let mut cfg = base();
@@ -301,4 +302,56 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
     // The defaults pass the check (and then fail on the missing corpus, which names it).
     let e = dfn4::train::run(base()).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/corpus"), "{e}");
+}
+
+#[test]
+fn moving_average_is_exported_while_checkpoints_keep_the_raw_weights() {
+    // `--ema-decay`: validation and the exports read the average, the checkpoint the raw weights, and
+    // the optimisation itself is untouched (the raw weights equal those of a run without the average).
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    make_corpus(&corpus);
+    let run = |name: &str, ema_decay: Option<f64>| {
+        let (ckpt, export) = (
+            dir.path().join(name),
+            dir.path().join(format!("{name}-models")),
+        );
+        dfn4::train::run(TrainConfig {
+            corpus: corpus.clone(),
+            ckpt_dir: ckpt.clone(),
+            export_dir: export.clone(),
+            device: "cpu".into(),
+            batch: 2,
+            seconds: 1.0,
+            steps: 4,
+            warmup: 1,
+            log_every: 1,
+            val_every: 2,
+            ckpt_every: 2,
+            dev_examples: 2,
+            ema_decay,
+            git_rev: Some("test".into()),
+            ..TrainConfig::default()
+        })
+        .unwrap();
+        let raw = Weights::load(&ckpt.join("latest/model.safetensors")).unwrap();
+        let exported = Weights::load(&export.join("dfn4.safetensors")).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(export.join("dfn4.json")).unwrap())
+                .unwrap();
+        (raw, exported, json)
+    };
+    let (raw_plain, exported_plain, json_plain) = run("plain", None);
+    let (raw_avg, exported_avg, json_avg) = run("avg", Some(0.5));
+    assert_eq!(
+        raw_plain, exported_plain,
+        "without an average the export is the raw weights"
+    );
+    assert_eq!(
+        raw_avg, raw_plain,
+        "keeping an average changed the training"
+    );
+    assert_ne!(exported_avg, raw_avg, "the export is not the average");
+    assert_eq!(json_avg["provenance"]["training"]["ema_decay"], 0.5);
+    assert!(json_plain["provenance"]["training"]["ema_decay"].is_null());
 }

@@ -116,6 +116,11 @@ pub struct TrainArgs {
     /// libDF's LSNR gates read (`examples/lsnr_error` measures it on a dev set).
     #[arg(long, default_value_t = 0.01)]
     pub lsnr_weight: f64,
+    /// Validate and export an exponential moving average of the weights, decaying by D per step (e.g.
+    /// 0.999: about the last 1,000 steps); checkpoints keep the raw weights, and a resumed run starts the
+    /// average afresh from them.
+    #[arg(long, value_name = "D")]
+    pub ema_decay: Option<f64>,
     /// Where batches are copied to the device: producer (the mixing thread, pinned and asynchronous
     /// on CUDA, overlapping the step) or main (the training thread, before each step).
     #[arg(long, default_value = "producer", value_parser = ["producer", "main"])]
@@ -166,6 +171,7 @@ impl From<TrainArgs> for TrainConfig {
             reverb_prob: a.reverb_prob,
             speech_source_exponent: a.speech_source_exponent,
             lsnr_weight: a.lsnr_weight,
+            ema_decay: a.ema_decay,
             bench_batches: a.bench_batches,
             bench_steps: a.bench_steps,
         }

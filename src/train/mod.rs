@@ -9,6 +9,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod corpus;
 pub mod dev_pairs;
+pub mod ema;
 pub mod loss;
 pub mod mix;
 pub mod optim;
@@ -93,6 +94,9 @@ pub struct TrainConfig {
     pub speech_source_exponent: Option<f64>,
     /// Weight of the LSNR term in the loss.
     pub lsnr_weight: f64,
+    /// Validate and export an exponential moving average of the weights with this decay per step
+    /// ([`ema`]); `None`: the raw weights.
+    pub ema_decay: Option<f64>,
     /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
     /// or "main" (the training thread, before its step).
     pub upload: String,
@@ -139,6 +143,7 @@ impl Default for TrainConfig {
             reverb_prob: mix::MixConfig::new(1.0).reverb_prob,
             speech_source_exponent: None,
             lsnr_weight: 1e-2,
+            ema_decay: None,
             upload: "producer".into(),
             bench_batches: Vec::new(),
             bench_steps: 20,
@@ -190,6 +195,11 @@ impl TrainConfig {
         if let Some(e) = self.speech_source_exponent {
             if !(0.0..=4.0).contains(&e) {
                 train_bail!("--speech-source-exponent must be within 0…4, not {e}");
+            }
+        }
+        if let Some(d) = self.ema_decay {
+            if !(d > 0.0 && d < 1.0) {
+                train_bail!("--ema-decay must be within (0, 1), not {d}");
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

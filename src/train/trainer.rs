@@ -9,6 +9,7 @@ use tch::{nn, Device, Tensor};
 
 use super::checkpoint::{self, TrainState};
 use super::corpus::Corpus;
+use super::ema::Ema;
 use super::loss::{si_sdr_db, LossFn};
 use super::mix::{make_batch, make_examples, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
@@ -362,6 +363,8 @@ fn provenance(
             "clip_norm": args.clip_norm, "seed": state.seed, "device": format!("{device:?}"),
             "train_seconds": state.train_seconds, "examples_seen": state.examples_seen,
             "optimizer": "AdamW(0.9, 0.999, 1e-8)", "lsnr_weight": args.lsnr_weight,
+            // When set, the exported weights are this moving average of the parameters, not the raw ones.
+            "ema_decay": args.ema_decay,
         },
         "losses": state.last_train,
         "validation": state.last_val,
@@ -421,6 +424,14 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             ..Default::default()
         },
     };
+    let mut ema = args.ema_decay.map(|d| Ema::new(&trainer.vars, d));
+    if let Some(e) = &ema {
+        println!(
+            "validating and exporting the weights' moving average (decay {} per step, started at step {})",
+            e.decay(),
+            state.step
+        );
+    }
     let seed = state.seed;
     // The dev mixtures keep the default recipe, so that validation compares across runs and recipes.
     let dev_mix = MixConfig::new(args.seconds);
@@ -521,6 +532,9 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         };
         let examples = prepared.batch();
         let st = trainer.train_step_prepared(&prepared, lr, clip);
+        if let Some(e) = ema.as_mut() {
+            e.update();
+        }
         if st.grad_norm.is_finite() {
             let g = st.grad_norm.min(clip);
             state.grad_norm_ema = Some(state.grad_norm_ema.map_or(g, |m| 0.98 * m + 0.02 * g));
@@ -569,8 +583,10 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             win_wait = 0.0;
         }
         if state.step % args.val_every == 0 {
-            validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
-            export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
+            on_averaged(&mut ema, || {
+                validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
+                export_if_best(&args, &trainer, &mix, &corpus, &state, device)
+            })?;
         }
         if state.step % args.ckpt_every == 0 {
             let p = checkpoint::save(
@@ -585,8 +601,10 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         }
     }
     if state.last_val.is_empty() || state.step % args.val_every != 0 {
-        validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
-        export_if_best(&args, &trainer, &mix, &corpus, &state, device)?;
+        on_averaged(&mut ema, || {
+            validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
+            export_if_best(&args, &trainer, &mix, &corpus, &state, device)
+        })?;
     }
     if last_ckpt != state.step || resume.is_none() {
         let p = checkpoint::save(
@@ -598,12 +616,14 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         )?;
         println!("checkpoint {} (step {})", p.display(), state.step);
     }
-    let path = checkpoint::export(
-        &args.export_dir,
-        trainer.config(),
-        &trainer.vars,
-        provenance(&args, &mix, &corpus, &state, device),
-    )?;
+    let path = on_averaged(&mut ema, || {
+        checkpoint::export(
+            &args.export_dir,
+            trainer.config(),
+            &trainer.vars,
+            provenance(&args, &mix, &corpus, &state, device),
+        )
+    })?;
     println!(
         "exported {} (step {}); this run: {:.1} s training, {:.1} s total",
         path.display(),
@@ -612,6 +632,15 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         t_start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Runs `f` with the weights that are validated and exported in place: the moving average when the run
+/// keeps one (the raw weights come back afterwards), else the raw weights.
+fn on_averaged<R>(ema: &mut Option<Ema>, f: impl FnOnce() -> R) -> R {
+    match ema {
+        Some(e) => e.with_average(f),
+        None => f(),
+    }
 }
 
 /// Exports the model to `<ckpt-dir>/best` when the validation just run is the best of the whole run
