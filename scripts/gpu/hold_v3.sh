@@ -2,7 +2,8 @@
 # One GPU hold for corpus v3, run on the GPU machine step by step (each step is one device call of under
 # 10 minutes; state lives in /tmp there between calls):
 #
-#   hold_v3.sh prepare            verify the staged shards (upload.py plan in .carry/stage/plan.tsv),
+#   hold_v3.sh prepare            add the shards this call carries in .carry/stage, verify the staged
+#                                 shards (upload.py plan in .carry/stage/plan.tsv),
 #                                 decode them into the trainer corpus /tmp/c3 (to_trainer.py, all cores),
 #                                 with corpus v2's dev split from .carry/dev2 for the built-in validation
 #   hold_v3.sh devset             unpack dev v3 (devset_v3.tar, staged like a shard: upload.py plan --ext .tar)
@@ -35,6 +36,9 @@ export LD_LIBRARY_PATH="$TORCH_LIB${NV_LIB:+:$NV_LIB}"
 STAGE=${STAGE:-/tmp/dfn4-stage}
 CORPUS=${CORPUS:-/tmp/c3}   # a second corpus (CORPUS=/tmp/c3b) can be prepared while a run trains on the first
 CK=/tmp/ck
+# libtorch warns twice per pinned batch that pin_memory's device argument is deprecated (tch always passes
+# one); day 3's log grew past the 16 MiB a file may bring back, so the log leaves those lines out.
+PIN_WARNING='is deprecated. Please do not pass this argument'
 BIN=/tmp/dfn4-train
 cmd=${1:-}; shift || true
 
@@ -45,6 +49,8 @@ install_bin() {
 case "$cmd" in
 prepare)
     t0=$(date +%s)
+    # Shards carried by this very call (the last group travels with it) join the staged ones first.
+    mkdir -p "$STAGE" && cp .carry/stage/*.dsh "$STAGE"/ 2>/dev/null
     bash scripts/corpus/v3/stage_remote.sh verify .carry/stage/plan.tsv || exit 1
     rm -rf "$CORPUS"
     python3 scripts/corpus/v3/to_trainer.py --shards "$STAGE" --out "$CORPUS" --dev-from .carry/dev2 --jobs 16 || exit 1
@@ -114,8 +120,9 @@ start)
         pairs="--dev-pairs /tmp/devset_v3"
     fi
     setsid bash -c "PYTHONUNBUFFERED=1 '$BIN' --corpus '$CORPUS' --ckpt-dir '$CK' --export-dir /tmp/export \
-        --device cuda --auto-resume --compact-ckpt --max-minutes '$minutes' --threads 15 $pairs $* \
-        >>/tmp/train.log 2>&1; echo \"exit \$?\" >>/tmp/train.log" </dev/null >/dev/null 2>&1 &
+        --device cuda --auto-resume --compact-ckpt --max-minutes '$minutes' --threads 15 $pairs $* 2>&1 \
+        | grep --line-buffered -v \"$PIN_WARNING\" >>/tmp/train.log; echo \"exit \${PIPESTATUS[0]}\" >>/tmp/train.log" \
+        </dev/null >/dev/null 2>&1 &
     sleep 45
     tail -n 20 /tmp/train.log
     ;;
