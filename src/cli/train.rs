@@ -121,6 +121,11 @@ pub struct TrainArgs {
     /// average afresh from them.
     #[arg(long, value_name = "D")]
     pub ema_decay: Option<f64>,
+    /// Leave each example's spectrum above its speech clip's measured bandwidth out of the spectral
+    /// losses, so that band-limited recordings (16 and 11 kHz voices) teach their band without teaching the
+    /// model to remove what lies above it.
+    #[arg(long)]
+    pub mask_loss_above_band: bool,
     /// Where batches are copied to the device: producer (the mixing thread, pinned and asynchronous
     /// on CUDA, overlapping the step) or main (the training thread, before each step).
     #[arg(long, default_value = "producer", value_parser = ["producer", "main"])]
@@ -172,6 +177,7 @@ impl From<TrainArgs> for TrainConfig {
             speech_source_exponent: a.speech_source_exponent,
             lsnr_weight: a.lsnr_weight,
             ema_decay: a.ema_decay,
+            mask_loss_above_band: a.mask_loss_above_band,
             bench_batches: a.bench_batches,
             bench_steps: a.bench_steps,
         }

@@ -7,7 +7,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::backend::tch::net::NetOutput;
-use crate::config::{FFT_SIZE, HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_FREQS};
+use crate::config::{FFT_SIZE, HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_FREQS, SAMPLE_RATE_HZ};
 
 /// Loss weights and static tensors. DeepFilterNet 3 uses 1e3/1e3/5e2 for spectral/complex/MR-STFT; with
 /// libDF's 1/960 spectrum scaling and -35..-15 dBFS mixtures our spectral MSEs are ~2e-5 against an
@@ -29,6 +29,10 @@ pub struct LossFn {
     pub w_mrstft: f64,
     /// Weight of the LSNR term.
     pub w_lsnr: f64,
+    /// Leave each example's spectrum above its speech band (the clip's measured bandwidth) out of the
+    /// magnitude, complex and multi-resolution STFT terms: a band-limited recording then teaches its band
+    /// without teaching the model to remove everything above it. Off: the whole spectrum, as before.
+    pub mask_above_band: bool,
 }
 
 /// Loss terms of one batch (scalars on the device).
@@ -93,6 +97,7 @@ impl LossFn {
             w_cplx: 5e5,
             w_mrstft: 5e2,
             w_lsnr: 1e-2,
+            mask_above_band: false,
         }
     }
 
@@ -150,20 +155,29 @@ impl LossFn {
         (first + second).reshape([b, (t + 1) * hop])
     }
 
-    /// All losses for one batch. `clean` is the target spectrum `[B, T, F, 2]`.
-    pub fn compute(&self, out: &NetOutput, noisy: &Tensor, clean: &Tensor) -> (Losses, Tensor) {
+    /// All losses for one batch. `clean` is the target spectrum `[B, T, F, 2]`; `band_hz` (`[B]`) each
+    /// example's speech band, read when [`Self::mask_above_band`] is on.
+    pub fn compute(
+        &self,
+        out: &NetOutput,
+        noisy: &Tensor,
+        clean: &Tensor,
+        band_hz: &Tensor,
+    ) -> (Losses, Tensor) {
         let t = noisy.size()[1];
         let n = t - self.lookahead;
         let enh = self.enhance(out, noisy);
         let tgt = clean.narrow(1, 0, n);
+        let band = self.mask_above_band.then_some(band_hz);
+        let bin_hz = SAMPLE_RATE_HZ as f64 / FFT_SIZE as f64;
         let (em, ec) = compress(&enh, 0.6);
         let (tm, tc) = compress(&tgt, 0.6);
-        let mag = em.mse_loss(&tm, tch::Reduction::Mean);
-        let cplx = ec.mse_loss(&tc, tch::Reduction::Mean);
+        let mag = band_mse(&em, &tm, band.map(|b| (b, bin_hz)));
+        let cplx = band_mse(&ec, &tc, band.map(|b| (b, bin_hz)));
 
         let y = self.istft(&enh);
         let s = self.istft(&tgt);
-        let mrstft = mr_stft_loss(&y, &s);
+        let mrstft = mr_stft_loss(&y, &s, band);
 
         let lsnr = {
             let noise = noisy.narrow(1, 0, n) - &tgt;
@@ -196,7 +210,7 @@ impl LossFn {
 
 /// Multi-resolution STFT loss (FFT 256/512/1024, hop ¼, Hann): compressed magnitude (γ = 0.3) and
 /// compressed complex MSE, averaged over resolutions.
-pub fn mr_stft_loss(y: &Tensor, s: &Tensor) -> Tensor {
+pub fn mr_stft_loss(y: &Tensor, s: &Tensor, band_hz: Option<&Tensor>) -> Tensor {
     let sizes = [256i64, 512, 1024];
     let mut total = Tensor::zeros([], (Kind::Float, y.device()));
     for &n in &sizes {
@@ -208,10 +222,29 @@ pub fn mr_stft_loss(y: &Tensor, s: &Tensor) -> Tensor {
         };
         let (ym, yc) = compress(&spec(y), 0.3);
         let (sm, sc) = compress(&spec(s), 0.3);
-        total =
-            total + ym.mse_loss(&sm, tch::Reduction::Mean) + yc.mse_loss(&sc, tch::Reduction::Mean);
+        let band = band_hz.map(|b| (b, SAMPLE_RATE_HZ as f64 / n as f64));
+        total = total + band_mse(&ym, &sm, band) + band_mse(&yc, &sc, band);
     }
     total / sizes.len() as f64
+}
+
+/// Mean squared difference of two spectra laid out `[B, frames, bins, C]`. With `band = (band_hz, bin_hz)`
+/// (`[B]` and the bins' spacing) only the bins at or below each example's band count, and the mean is over
+/// those; a band at half the rate or above keeps every bin, which is the plain mean.
+fn band_mse(a: &Tensor, b: &Tensor, band: Option<(&Tensor, f64)>) -> Tensor {
+    let Some((band_hz, bin_hz)) = band else {
+        return a.mse_loss(b, tch::Reduction::Mean);
+    };
+    let size = a.size();
+    let bins_hz = Tensor::arange(size[2], (Kind::Float, a.device())) * bin_hz;
+    let keep = bins_hz
+        .unsqueeze(0)
+        .le_tensor(&band_hz.to_kind(Kind::Float).unsqueeze(1))
+        .to_kind(Kind::Float) // [B, bins]
+        .unsqueeze(1)
+        .unsqueeze(-1); // [B, 1, bins, 1]
+    let kept = keep.sum(Kind::Float) * (size[1] * size[3]) as f64;
+    ((a - b).square() * &keep).sum(Kind::Float) / kept.clamp_min(1.0)
 }
 
 /// Scale-invariant SDR in dB per example: `est`, `reference` shaped `[B, L]`.
@@ -259,5 +292,98 @@ mod tests {
                 "signal {i}: max error {err} (scale {scale})"
             );
         }
+    }
+
+    fn scalar(t: &Tensor) -> f64 {
+        t.double_value(&[])
+    }
+
+    #[test]
+    fn band_mse_counts_only_the_bins_within_each_band() {
+        // Two examples, 3 frames, 11 bins 100 Hz apart, complex pairs. The first example differs by 1
+        // below 500 Hz and by 10 above it; the second by 2 everywhere, with a full band.
+        let a = Tensor::zeros([2, 3, 11, 2], (Kind::Float, Device::Cpu));
+        let d: Vec<f32> = (0..2 * 3 * 11 * 2)
+            .map(|i| {
+                let (ex, bin) = (i / (3 * 11 * 2), (i / 2) % 11);
+                match ex {
+                    0 if bin <= 5 => 1.0,
+                    0 => 10.0,
+                    _ => 2.0,
+                }
+            })
+            .collect();
+        let b = Tensor::from_slice(&d).reshape([2, 3, 11, 2]);
+        let band = Tensor::from_slice(&[500.0f32, 1000.0]);
+        // Kept: 6 bins of the first example (0…500 Hz) with 1² and 11 of the second with 2².
+        let want = (6.0 * 1.0 + 11.0 * 4.0) / 17.0;
+        let got = scalar(&band_mse(&a, &b, Some((&band, 100.0))));
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        // Full bands: the plain mean.
+        let full = Tensor::from_slice(&[1000.0f32, 5000.0]);
+        let plain = scalar(&a.mse_loss(&b, tch::Reduction::Mean));
+        let got = scalar(&band_mse(&a, &b, Some((&full, 100.0))));
+        assert!((got - plain).abs() < 1e-6 * plain, "{got} vs {plain}");
+    }
+
+    #[test]
+    fn masked_losses_equal_the_plain_ones_for_full_band_and_ignore_what_lies_above_a_band() {
+        let mut loss = LossFn::new(&erb_widths(), 96, 5, 1, Device::Cpu);
+        let (b, t) = (2i64, 12i64);
+        let opts = (Kind::Float, Device::Cpu);
+        tch::manual_seed(7);
+        let out = NetOutput {
+            gains: Tensor::rand([b, t, 32], opts),
+            coefs: Tensor::randn([b, t, 96, 5, 2], opts) * 0.1,
+            lsnr_db: Tensor::randn([b, t], opts),
+        };
+        let samples = t * HOP_SIZE as i64;
+        let wave = |seed: i64| {
+            tch::manual_seed(seed);
+            Tensor::randn([b, samples], opts) * 0.1
+        };
+        let (noisy, clean) = (loss.stft(&wave(1)), loss.stft(&wave(2)));
+        let full = Tensor::from_slice(&[24_000.0f32, 24_000.0]);
+        let (plain, _) = loss.compute(&out, &noisy, &clean, &full);
+        loss.mask_above_band = true;
+        let (masked, _) = loss.compute(&out, &noisy, &clean, &full);
+        for (name, p, m) in [
+            ("mag", &plain.mag, &masked.mag),
+            ("cplx", &plain.cplx, &masked.cplx),
+            ("mrstft", &plain.mrstft, &masked.mrstft),
+        ] {
+            let (p, m) = (scalar(p), scalar(m));
+            assert!((p - m).abs() <= 1e-5 * p, "{name}: {p} vs {m}");
+        }
+        // A target that differs only above 8 kHz (a band-limited recording of the same speech): with
+        // an 8 kHz band the spectral terms do not move, without the mask they do.
+        let bin_8k = (8_000 * FFT_SIZE / SAMPLE_RATE_HZ) as i64;
+        let keep_low = Tensor::cat(
+            &[
+                Tensor::ones([1, 1, bin_8k + 20, 1], opts),
+                Tensor::zeros([1, 1, NB_FREQS as i64 - bin_8k - 20, 1], opts),
+            ],
+            2,
+        );
+        let cut = &clean * &keep_low;
+        let band = Tensor::from_slice(&[8_000.0f32, 8_000.0]);
+        let (with_cut, _) = loss.compute(&out, &noisy, &cut, &band);
+        let (with_full, _) = loss.compute(&out, &noisy, &clean, &band);
+        for (name, c, f) in [
+            ("mag", &with_cut.mag, &with_full.mag),
+            ("cplx", &with_cut.cplx, &with_full.cplx),
+        ] {
+            let (c, f) = (scalar(c), scalar(f));
+            assert!((c - f).abs() <= 1e-6 * f, "{name}: {c} vs {f}");
+        }
+        loss.mask_above_band = false;
+        let (c, f) = (
+            scalar(&loss.compute(&out, &noisy, &cut, &band).0.mag),
+            scalar(&loss.compute(&out, &noisy, &clean, &band).0.mag),
+        );
+        assert!(
+            (c - f).abs() > 0.01 * f,
+            "unmasked, the cut must show: {c} vs {f}"
+        );
     }
 }

@@ -325,6 +325,20 @@ pub fn make_example(
     cfg: &MixConfig,
     rng: &mut SmallRng,
 ) -> (Vec<f32>, Vec<f32>) {
+    let (noisy, target, _) = make_banded_example(corpus, split, cfg, rng);
+    (noisy, target)
+}
+
+/// [`make_example`] with the upper edge in Hz of the speech's recorded content: the clip's measured
+/// bandwidth (moved by speed perturbation), half the rate for noise-only examples. The trainer can mask its
+/// loss above it (`--mask-loss-above-band`), so that a band-limited recording teaches its own band without
+/// teaching the model that speech has nothing above it.
+pub fn make_banded_example(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    rng: &mut SmallRng,
+) -> (Vec<f32>, Vec<f32>, f32) {
     let len = cfg.seg_samples;
     let speech_draw = SpeechDraw::new(corpus, split, cfg);
     let noise_only = split == Split::Train && rng.random_bool(cfg.noise_only_prob);
@@ -402,7 +416,7 @@ pub fn make_example(
     }
     noisy.iter_mut().for_each(|v| *v *= g);
     target.iter_mut().for_each(|v| *v *= g);
-    (noisy, target)
+    (noisy, target, band_hz)
 }
 
 /// A recorded or simulated room response, cut to start 1 ms before its direct-path peak and to at most
@@ -445,6 +459,8 @@ pub struct HostBatch {
     pub noisy: Vec<f32>,
     /// `[B, samples]` target signal.
     pub clean: Vec<f32>,
+    /// `[B]` upper edge in Hz of each example's recorded speech content ([`make_banded_example`]).
+    pub band_hz: Vec<f32>,
 }
 
 /// Mixes and analyses `batch` examples in parallel (example `i` uses `example_rng(seed, step, i)`).
@@ -473,14 +489,16 @@ pub fn make_examples(
     let parts: Vec<_> = indices
         .into_par_iter()
         .map(|i| {
-            let (noisy, target) = make_example(corpus, split, cfg, &mut example_rng(seed, step, i));
-            Analysed::new(noisy, target)
+            let (noisy, target, band_hz) =
+                make_banded_example(corpus, split, cfg, &mut example_rng(seed, step, i));
+            Analysed::new(noisy, target, band_hz)
         })
         .collect();
     HostBatch::from_analysed(parts, cfg.seg_samples)
 }
 
-/// Noisy/target pairs of equal length (recorded dev pairs, say) as one batch, analysed in parallel.
+/// Noisy/target pairs of equal length (recorded dev pairs, say) as one batch, analysed in parallel; their
+/// band is taken as full (no loss masking).
 pub fn batch_from_pairs(pairs: Vec<(Vec<f32>, Vec<f32>)>) -> HostBatch {
     let samples = pairs.first().map_or(0, |p| p.0.len());
     debug_assert!(pairs
@@ -488,7 +506,7 @@ pub fn batch_from_pairs(pairs: Vec<(Vec<f32>, Vec<f32>)>) -> HostBatch {
         .all(|(n, c)| n.len() == samples && c.len() == samples));
     let parts = pairs
         .into_par_iter()
-        .map(|(noisy, target)| Analysed::new(noisy, target))
+        .map(|(noisy, target)| Analysed::new(noisy, target, SAMPLE_RATE_HZ as f32 / 2.0))
         .collect();
     HostBatch::from_analysed(parts, samples)
 }
@@ -500,17 +518,19 @@ struct Analysed {
     cplx: Vec<f32>,
     noisy: Vec<f32>,
     target: Vec<f32>,
+    band_hz: f32,
     frames: usize,
 }
 
 impl Analysed {
-    fn new(noisy: Vec<f32>, target: Vec<f32>) -> Self {
+    fn new(noisy: Vec<f32>, target: Vec<f32>, band_hz: f32) -> Self {
         let a = analyze_signal(&noisy);
         Self {
             erb: a.erb,
             cplx: a.cplx,
             noisy,
             target,
+            band_hz,
             frames: a.frames,
         }
     }
@@ -529,12 +549,14 @@ impl HostBatch {
             samples,
             noisy: Vec::with_capacity(batch * samples),
             clean: Vec::with_capacity(batch * samples),
+            band_hz: Vec::with_capacity(batch),
         };
         for p in parts {
             b.erb.extend(p.erb);
             b.cplx.extend(p.cplx);
             b.noisy.extend(p.noisy);
             b.clean.extend(p.target);
+            b.band_hz.push(p.band_hz);
         }
         b
     }
@@ -748,6 +770,56 @@ mod tests {
         none.clean_prob = 0.0;
         let (noisy, target) = make_example(&corpus, Split::Train, &none, &mut example_rng(1, 0, 0));
         assert_ne!(noisy, target);
+    }
+
+    #[test]
+    fn examples_carry_their_speech_band_for_the_loss_mask() {
+        let tone = |hz: f32| -> Vec<f32> {
+            (0..SAMPLE_RATE_HZ)
+                .map(|i| (std::f32::consts::TAU * hz * i as f32 / SAMPLE_RATE_HZ as f32).sin())
+                .collect()
+        };
+        let clip = |samples: Vec<f32>, band_hz: f32| Clip {
+            samples,
+            band_hz,
+            source: "test".into(),
+        };
+        let corpus = Corpus {
+            speech_dev: vec![clip(tone(440.0), 7_000.0)],
+            speech_train: vec![clip(tone(440.0), 11_000.0)],
+            noise_dev: vec![clip(tone(3100.0), 24_000.0)],
+            noise_train: vec![clip(tone(3100.0), 24_000.0)],
+            ..Default::default()
+        };
+        let mut cfg = MixConfig::new(0.5);
+        cfg.noise_only_prob = 0.0;
+        // Dev examples are never speed-perturbed: the clip's band as measured.
+        let (_, _, band) =
+            make_banded_example(&corpus, Split::Dev, &cfg, &mut example_rng(3, 0, 0));
+        assert_eq!(band, 7_000.0);
+        // Training examples: the band moves with the speed (x0.85…1.15), and the batch keeps it.
+        let batch = make_batch(&corpus, Split::Train, &cfg, 5, 0, 16);
+        assert_eq!(batch.band_hz.len(), 16);
+        assert!(
+            batch
+                .band_hz
+                .iter()
+                .all(|b| (9_350.0..=12_650.0).contains(b)),
+            "{:?}",
+            batch.band_hz
+        );
+        assert!(
+            batch.band_hz.iter().any(|b| *b != 11_000.0),
+            "no speed perturbation seen"
+        );
+        // Noise-only examples have no speech band: the whole spectrum counts.
+        cfg.noise_only_prob = 1.0;
+        let (_, _, band) =
+            make_banded_example(&corpus, Split::Train, &cfg, &mut example_rng(3, 0, 0));
+        assert_eq!(band, SAMPLE_RATE_HZ as f32 / 2.0);
+        // Recorded pairs are taken as full band.
+        let pairs = batch_from_pairs(vec![(tone(200.0), tone(200.0))]);
+        assert_eq!(pairs.band_hz, [SAMPLE_RATE_HZ as f32 / 2.0]);
     }
 
     #[test]

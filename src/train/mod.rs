@@ -97,6 +97,8 @@ pub struct TrainConfig {
     /// Validate and export an exponential moving average of the weights with this decay per step
     /// ([`ema`]); `None`: the raw weights.
     pub ema_decay: Option<f64>,
+    /// Leave each example's spectrum above its speech clip's measured band out of the spectral losses.
+    pub mask_loss_above_band: bool,
     /// Where batches are copied to the device: "producer" (the mixing thread, overlapping the step)
     /// or "main" (the training thread, before its step).
     pub upload: String,
@@ -144,6 +146,7 @@ impl Default for TrainConfig {
             speech_source_exponent: None,
             lsnr_weight: 1e-2,
             ema_decay: None,
+            mask_loss_above_band: false,
             upload: "producer".into(),
             bench_batches: Vec::new(),
             bench_steps: 20,

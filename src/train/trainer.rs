@@ -106,6 +106,8 @@ pub struct DeviceBatch {
     cplx: Tensor,
     noisy_wave: Tensor,
     clean_wave: Tensor,
+    /// `[B]` each example's speech band in Hz (for the loss mask).
+    band_hz: Tensor,
 }
 
 impl DeviceBatch {
@@ -129,6 +131,7 @@ impl DeviceBatch {
             cplx: put(&hb.cplx, &[b, t, 2, NB_DF as i64]),
             noisy_wave: put(&hb.noisy, &[b, hb.samples as i64]),
             clean_wave: put(&hb.clean, &[b, hb.samples as i64]),
+            band_hz: Tensor::from_slice(&hb.band_hz).to_device(device),
         }
     }
 }
@@ -162,6 +165,12 @@ impl Trainer {
     /// model's losses). A larger weight trains the head that libDF's gates would read.
     pub fn set_lsnr_weight(&mut self, weight: f64) {
         self.loss.w_lsnr = weight;
+    }
+
+    /// Leave each example's spectrum above its speech band out of the spectral losses
+    /// ([`LossFn::mask_above_band`]).
+    pub fn set_mask_above_band(&mut self, on: bool) {
+        self.loss.mask_above_band = on;
     }
 
     /// Fresh model (seeded PyTorch-like initialisation) on `device`.
@@ -245,7 +254,7 @@ impl Trainer {
         self.opt.zero_grad();
         mark("spectra");
         let out = self.net.forward_seq_marked(&db.erb, &db.cplx, mark);
-        let (l, _) = self.loss.compute(&out, &noisy, &clean);
+        let (l, _) = self.loss.compute(&out, &noisy, &clean, &db.band_hz);
         mark("loss");
         l.total.backward();
         mark("backward");
@@ -276,7 +285,7 @@ impl Trainer {
                     self.loss.stft(&db.clean_wave),
                 );
                 let out = self.net.forward_seq(&db.erb, &db.cplx);
-                let (l, enh) = self.loss.compute(&out, &noisy, &clean);
+                let (l, enh) = self.loss.compute(&out, &noisy, &clean, &db.band_hz);
                 let n = enh.size()[1];
                 let y = self.loss.istft(&enh);
                 let s = self.loss.istft(&clean.narrow(1, 0, n));
@@ -365,6 +374,7 @@ fn provenance(
             "optimizer": "AdamW(0.9, 0.999, 1e-8)", "lsnr_weight": args.lsnr_weight,
             // When set, the exported weights are this moving average of the parameters, not the raw ones.
             "ema_decay": args.ema_decay,
+            "loss_masked_above_band": args.mask_loss_above_band,
         },
         "losses": state.last_train,
         "validation": state.last_val,
@@ -405,6 +415,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let cfg = ModelConfig::default();
     let mut trainer = Trainer::new(&cfg, args.seed, device, args.weight_decay)?;
     trainer.set_lsnr_weight(args.lsnr_weight);
+    trainer.set_mask_above_band(args.mask_loss_above_band);
     if !args.bench_batches.is_empty() {
         return super::bench::run(&args, &corpus, &mut trainer);
     }
