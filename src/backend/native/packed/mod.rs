@@ -11,9 +11,11 @@
 //! products are integer dot products (VNNI where the CPU has it), scaled back to `f32` per group
 //! ([`int8`]). The convolution layout and im2col are in [`conv`].
 mod conv;
+mod conv_i8;
 mod int8;
 
 pub use conv::{conv_acc, im2col, im2col_len, im2col_row_len, PackedConv};
+pub use conv_i8::{conv_i8, PackedConvI8};
 use int8::{gemv_i8_acc, pack_quads, row_scales, I8_MAX_COLS};
 
 use super::simd::{fmadd, Isa, Level, BASELINE_FMA};
