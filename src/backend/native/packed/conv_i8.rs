@@ -12,7 +12,7 @@
 //! the broadcast weights of one output channel's four input channels in one `vpdpbusd`.
 use super::super::simd::{Int8Kernel, Isa};
 use super::int8::{quantize_i8, row_scales};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Output channels per weight tile of [`PackedConvI8`] (eight accumulator registers in the kernels).
 pub const CONV_I8_OB: usize = 8;
@@ -20,6 +20,8 @@ pub const CONV_I8_OB: usize = 8;
 const FB: usize = 16;
 /// Four bytes of 128: four input channels at zero.
 const ZERO_WORD: u32 = 0x8080_8080;
+/// Widest kernel [`PackedConvI8`] takes (DfNet4's are 3 and 1 taps).
+const MAX_KERNEL: usize = 8;
 
 /// Weights of a frequency convolution in 8 bits for the int8 kernels: each output channel quantised
 /// symmetrically with its own scale (its largest |w| maps to 127), packed `[out/8][in/4][K][8][4]`
@@ -51,6 +53,11 @@ impl PackedConvI8 {
     ) -> Result<Self> {
         debug_assert_eq!(w.len(), out_ch * in_ch * kernel);
         debug_assert_eq!(bias.len(), out_ch);
+        if kernel > MAX_KERNEL {
+            return Err(Error::Config(format!(
+                "a convolution of {kernel} taps is too wide for 8-bit weights (at most {MAX_KERNEL})"
+            )));
+        }
         let taps = in_ch * kernel;
         let mut scale = row_scales(w, out_ch, taps)?;
         let (blocks, quads) = (out_ch.div_ceil(CONV_I8_OB), in_ch.div_ceil(4));
@@ -81,9 +88,10 @@ impl PackedConvI8 {
         })
     }
 
-    /// Words of quantised input [`conv_i8`] needs for `f_out` outputs at stride 1 or 2.
+    /// Words of quantised input [`conv_i8`] needs for `f_out` outputs at stride 1 or 2 (the layout,
+    /// and one channel group's words of up to `2 · f_out` input bins).
     pub fn scratch_words(&self, f_out: usize) -> usize {
-        self.quads * 2 * row_len(f_out, self.kernel)
+        self.quads * 2 * row_len(f_out, self.kernel) + 2 * f_out
     }
 }
 
@@ -132,8 +140,24 @@ fn input_scale(x: &[f32]) -> (f32, f32) {
     }
 }
 
+/// Four channels' quantised values packed in words (`out[p]`, byte `c` from `rows[c][p]`): four
+/// contiguous streams in, one out, which LLVM vectorises.
+#[inline(always)]
+fn quad_words(rows: [&[f32]; 4], inv: f32, out: &mut [u32]) {
+    let [r0, r1, r2, r3] = rows;
+    // Zipped, not indexed: with indices LLVM kept the loop scalar.
+    for ((((w, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+        *w = quantize_u8(a, inv)
+            | (quantize_u8(b, inv) << 8)
+            | (quantize_u8(c, inv) << 16)
+            | (quantize_u8(d, inv) << 24);
+    }
+}
+
 /// Quantises `input` (`[in_ch][f_in]`, nearest-neighbour upsampled ×2 first if `up2`) into `words`
-/// in the layout of the module comment for `stride` and a kernel of `kernel` taps; returns the scale.
+/// in the layout of the module comment for `stride`, a kernel of `kernel` taps and phase rows of `rl`
+/// words (the words past the layout hold one channel group's words before they are spread over the
+/// phases); returns the scale.
 #[inline(always)]
 fn quantize_input(
     input: &[f32],
@@ -147,29 +171,41 @@ fn quantize_input(
     let (scale, inv) = input_scale(input);
     let pad = kernel / 2;
     let f_src = if up2 { 2 * f_in } else { f_in };
-    let quads = (input.len() / f_in).div_ceil(4);
-    let words = &mut words[..quads * stride * rl];
-    words.fill(ZERO_WORD);
-    for (cq, rows) in words.chunks_exact_mut(stride * rl).enumerate() {
-        for (c, x) in input.chunks_exact(f_in).skip(4 * cq).take(4).enumerate() {
-            let (shift, keep) = (8 * c as u32, !(0xffu32 << (8 * c)));
-            for (phase, row) in rows.chunks_exact_mut(rl).enumerate() {
-                // Source bins p = m·stride + phase − pad inside 0..f_src.
-                let m0 = (pad.saturating_sub(phase)).div_ceil(stride);
-                let m1 = (f_src + pad - phase).div_ceil(stride);
-                let p0 = m0 * stride + phase - pad;
-                let body = &mut row[m0..m1];
-                if up2 {
-                    // Only at stride 1: every source value fills two consecutive positions.
-                    debug_assert!(stride == 1 && p0 == 0);
-                    for (pair, &v) in body.chunks_exact_mut(2).zip(x) {
-                        let b = quantize_u8(v, inv) << shift;
-                        pair[0] = (pair[0] & keep) | b;
-                        pair[1] = (pair[1] & keep) | b;
-                    }
-                } else {
-                    for (wd, &v) in body.iter_mut().zip(x[p0..].iter().step_by(stride)) {
-                        *wd = (*wd & keep) | (quantize_u8(v, inv) << shift);
+    let in_ch = input.len() / f_in;
+    let quads = in_ch.div_ceil(4);
+    let (layout, tmp) = words.split_at_mut(quads * stride * rl);
+    let tmp = &mut tmp[..f_in];
+    for (cq, rows) in layout.chunks_exact_mut(stride * rl).enumerate() {
+        // A group's missing channels repeat its last one: their weights are zero.
+        let src: [&[f32]; 4] = std::array::from_fn(|c| {
+            let i = (4 * cq + c).min(in_ch - 1);
+            &input[i * f_in..][..f_in]
+        });
+        for (phase, row) in rows.chunks_exact_mut(rl).enumerate() {
+            // Positions m of this phase whose source bin p = m·stride + phase − pad is in 0..f_src;
+            // the rest is padding, zero.
+            let m0 = pad.saturating_sub(phase).div_ceil(stride);
+            let m1 = (f_src + pad - phase).div_ceil(stride);
+            row[..m0].fill(ZERO_WORD);
+            row[m1..].fill(ZERO_WORD);
+        }
+        match (stride, up2) {
+            (1, false) => quad_words(src, inv, &mut rows[pad..pad + f_in]),
+            (1, true) => {
+                quad_words(src, inv, tmp);
+                for (pair, &w) in rows[pad..pad + f_src].chunks_exact_mut(2).zip(&*tmp) {
+                    pair.fill(w);
+                }
+            }
+            _ => {
+                debug_assert!(!up2);
+                quad_words(src, inv, tmp);
+                for (phase, row) in rows.chunks_exact_mut(rl).enumerate() {
+                    let m0 = pad.saturating_sub(phase).div_ceil(stride);
+                    let m1 = (f_src + pad - phase).div_ceil(stride);
+                    let p0 = m0 * stride + phase - pad;
+                    for (w, &v) in row[m0..m1].iter_mut().zip(tmp[p0..].iter().step_by(stride)) {
+                        *w = v;
                     }
                 }
             }
@@ -261,20 +297,32 @@ struct ConvArgs<'a> {
     relu: bool,
 }
 
-/// Where a tile finds its input: the quad count, taps, stride and phase-row length.
+/// Where a tile finds its input: the quad count, taps, and each tap's offset in a quad's words.
 #[derive(Clone, Copy)]
 struct Geometry {
     quads: usize,
     kernel: usize,
-    stride: usize,
-    row_len: usize,
+    /// Words per channel group (all its phase rows).
+    quad_words: usize,
+    /// Tap `k` reads phase `k mod stride` from position `k div stride` on (computed once: a division
+    /// per tap in the kernels' loops cost more than the tap's multiplications).
+    tap: [usize; MAX_KERNEL],
 }
 
 impl Geometry {
+    fn new(quads: usize, kernel: usize, stride: usize, row_len: usize) -> Self {
+        Self {
+            quads,
+            kernel,
+            quad_words: stride * row_len,
+            tap: std::array::from_fn(|k| (k % stride) * row_len + k / stride),
+        }
+    }
+
     /// Index of the first of the 16 words tap `k` of quad `cq` reads for the tile at bin `f0`.
     #[inline(always)]
     fn at(&self, cq: usize, k: usize, f0: usize) -> usize {
-        (cq * self.stride + k % self.stride) * self.row_len + f0 + k / self.stride
+        cq * self.quad_words + self.tap[k] + f0
     }
 }
 
@@ -293,16 +341,10 @@ fn conv_tiles(
     tile: impl Fn((&[i8], &[i16]), &[u32], Geometry, usize, &mut Sums),
 ) {
     let pc = a.pc;
-    let g = Geometry {
-        quads: pc.quads,
-        kernel: pc.kernel,
-        stride: a.stride,
-        row_len: row_len(a.f_out, pc.kernel),
-    };
-    let sx = quantize_input(
-        a.input, a.f_in, pc.kernel, a.stride, a.up2, g.row_len, words,
-    );
-    let words = &words[..g.quads * g.stride * g.row_len];
+    let rl = row_len(a.f_out, pc.kernel);
+    let g = Geometry::new(pc.quads, pc.kernel, a.stride, rl);
+    let sx = quantize_input(a.input, a.f_in, pc.kernel, a.stride, a.up2, rl, words);
+    let words = &words[..g.quads * g.quad_words];
     let tile_len = pc.quads * pc.kernel * CONV_I8_OB * 4;
     let f_out = a.f_out;
     let mut sums: Sums = [[0; FB]; CONV_I8_OB];
