@@ -198,15 +198,21 @@ fn quantize_input(
                 }
             }
             _ => {
-                debug_assert!(!up2);
+                debug_assert!(stride == 2 && !up2);
                 quad_words(src, inv, tmp);
-                for (phase, row) in rows.chunks_exact_mut(rl).enumerate() {
-                    let m0 = pad.saturating_sub(phase).div_ceil(stride);
-                    let m1 = (f_src + pad - phase).div_ceil(stride);
-                    let p0 = m0 * stride + phase - pad;
-                    for (w, &v) in row[m0..m1].iter_mut().zip(tmp[p0..].iter().step_by(stride)) {
-                        *w = v;
-                    }
+                // Even source bins p go to phase pad mod 2 at m = (p + pad) / 2, odd ones to the
+                // other phase: two contiguous runs, filled pair by pair.
+                let (r0, r1) = rows.split_at_mut(rl);
+                let (even, odd) = if pad % 2 == 0 { (r0, r1) } else { (r1, r0) };
+                let even = &mut even[pad / 2..][..f_in.div_ceil(2)];
+                let odd = &mut odd[pad.div_ceil(2)..][..f_in / 2];
+                let (pairs, last) = tmp.as_chunks::<2>();
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if let [v] = last {
+                    even[f_in / 2] = *v;
                 }
             }
         }
@@ -362,9 +368,19 @@ fn conv_tiles(
             for (r, s) in sums.iter().enumerate().take(real) {
                 let (o, m) = (o0 + r, mult[r]);
                 let (comp, bias) = (pc.comp[o], pc.bias[o]);
-                for (dst, &v) in out[o * f_out + f0..][..n].iter_mut().zip(s) {
-                    let y = (v - comp) as f32 * m + bias;
-                    *dst = if a.relu && y < 0.0 { 0.0 } else { y };
+                // All 16 lanes at once (one register), then the real bins stored.
+                let y: [f32; FB] = std::array::from_fn(|l| {
+                    let y = (s[l] - comp) as f32 * m + bias;
+                    if a.relu && y < 0.0 {
+                        0.0
+                    } else {
+                        y
+                    }
+                });
+                let dst = &mut out[o * f_out + f0..][..n];
+                match <&mut [f32; FB]>::try_from(&mut *dst) {
+                    Ok(full) => *full = y,
+                    Err(_) => dst.copy_from_slice(&y[..n]),
                 }
             }
         }
