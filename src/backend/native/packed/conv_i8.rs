@@ -22,6 +22,8 @@ const FB: usize = 16;
 const ZERO_WORD: u32 = 0x8080_8080;
 /// Widest kernel [`PackedConvI8`] takes (DfNet4's are 3 and 1 taps).
 const MAX_KERNEL: usize = 8;
+/// Most input channels × taps [`PackedConvI8`] takes: its sums stay within `i32`.
+const MAX_TAPS: usize = i32::MAX as usize / (127 * 255);
 
 /// Weights of a frequency convolution in 8 bits for the int8 kernels: each output channel quantised
 /// symmetrically with its own scale (its largest |w| maps to 127), packed `[out/8][in/4][K][8][4]`
@@ -59,6 +61,13 @@ impl PackedConvI8 {
             )));
         }
         let taps = in_ch * kernel;
+        // Every sum, |Σ w·(x + 128)| ≤ 127 · 255 · taps, must fit an `i32`.
+        if taps > MAX_TAPS {
+            return Err(Error::Config(format!(
+                "a convolution of {taps} inputs × taps is too wide for 8-bit weights (at most \
+                 {MAX_TAPS})"
+            )));
+        }
         let mut scale = row_scales(w, out_ch, taps)?;
         let (blocks, quads) = (out_ch.div_ceil(CONV_I8_OB), in_ch.div_ceil(4));
         scale.truncate(blocks * CONV_I8_OB);
@@ -330,6 +339,27 @@ impl Geometry {
     fn at(&self, cq: usize, k: usize, f0: usize) -> usize {
         cq * self.quad_words + self.tap[k] + f0
     }
+
+    /// The words of the tile at bin `f0` from its first read on, checked once to hold every read of
+    /// the tile: `at(cq, k, f0) + 16 ≤ x.len()` for all `cq`, `k` (the SIMD tiles then read by
+    /// pointer, without a bounds check per tap).
+    #[inline(always)]
+    fn tile_words<'a>(&self, x: &'a [u32], f0: usize) -> &'a [u32] {
+        let last_tap = self.tap[..self.kernel].iter().max().copied().unwrap_or(0);
+        let reach = (self.quads - 1) * self.quad_words + last_tap + FB;
+        &x[f0..f0 + reach]
+    }
+
+    /// For every tap in the order of the packed weights (`[in/4][K]`): its first word's offset in
+    /// [`Geometry::tile_words`].
+    #[inline(always)]
+    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.quads).flat_map(move |cq| {
+            self.tap[..self.kernel]
+                .iter()
+                .map(move |&t| cq * self.quad_words + t)
+        })
+    }
 }
 
 /// The sums of one tile: 8 output channels × 16 bins, `Σ w_q · (x_q + 128)`.
@@ -396,12 +426,15 @@ fn tile_portable((w, _): (&[i8], &[i16]), x: &[u32], g: Geometry, f0: usize, sum
     for cq in 0..g.quads {
         for k in 0..g.kernel {
             let xs = &x[g.at(cq, k, f0)..][..FB];
-            let xb: [[i32; 4]; FB] = std::array::from_fn(|l| xs[l].to_le_bytes().map(i32::from));
+            let xb: [[i16; 4]; FB] = std::array::from_fn(|l| xs[l].to_le_bytes().map(i16::from));
             let wk = &wq[(cq * g.kernel + k) * CONV_I8_OB..][..CONV_I8_OB];
             for (s, wo) in sums.iter_mut().zip(wk) {
-                let wo = wo.map(i32::from);
+                let wo = wo.map(i16::from);
                 for (sl, xl) in s.iter_mut().zip(&xb) {
-                    *sl += xl[0] * wo[0] + xl[1] * wo[1] + xl[2] * wo[2] + xl[3] * wo[3];
+                    // Each product fits 16 bits (|x + 128| ≤ 255, |w| ≤ 127): the pairs of 16-bit
+                    // products summed in 32 bits that SIMD instruction sets have.
+                    let p = |c: usize| i32::from(xl[c] * wo[c]);
+                    *sl += p(0) + p(1) + p(2) + p(3);
                 }
             }
         }
@@ -423,20 +456,18 @@ unsafe fn tile_vnni512(
     sums: &mut Sums,
 ) {
     use std::arch::x86_64::*;
-    let (wq, _) = w.as_chunks::<4>();
-    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads the 16 words
-    // of a slice of 16, each store writes one row of `sums`.
+    let (wq, _) = w.as_chunks::<{ 4 * CONV_I8_OB }>();
+    let xt = g.tile_words(x, f0);
+    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 16 words at
+    // an offset `tile_words` checked to be followed by 16 in `xt`, each store writes one row of `sums`.
     unsafe {
         let mut acc = [_mm512_setzero_si512(); CONV_I8_OB];
-        for cq in 0..g.quads {
-            for k in 0..g.kernel {
-                let xs = &x[g.at(cq, k, f0)..][..FB];
-                let xv = _mm512_loadu_si512(xs.as_ptr().cast());
-                let wk = &wq[(cq * g.kernel + k) * CONV_I8_OB..][..CONV_I8_OB];
-                for (a, wo) in acc.iter_mut().zip(wk) {
-                    let wb = _mm512_set1_epi32(i32::from_le_bytes(wo.map(|v| v as u8)));
-                    *a = _mm512_dpbusd_epi32(*a, xv, wb);
-                }
+        for (off, wk) in g.offsets().zip(wq) {
+            let xv = _mm512_loadu_si512(xt.as_ptr().add(off).cast());
+            let (wk, _) = wk.as_chunks::<4>();
+            for (a, wo) in acc.iter_mut().zip(wk) {
+                let wb = _mm512_set1_epi32(i32::from_le_bytes(wo.map(|v| v as u8)));
+                *a = _mm512_dpbusd_epi32(*a, xv, wb);
             }
         }
         for (s, a) in sums.iter_mut().zip(acc) {
@@ -460,21 +491,20 @@ unsafe fn tile_vnni256(
     sums: &mut Sums,
 ) {
     use std::arch::x86_64::*;
-    let (wq, _) = w.as_chunks::<4>();
-    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 8 words of a
-    // slice of 8, each store writes half a row of `sums`.
+    let (wq, _) = w.as_chunks::<{ 4 * CONV_I8_OB }>();
+    let xt = g.tile_words(x, f0);
+    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 8 of the 16
+    // words at an offset `tile_words` checked to be followed by 16 in `xt`, each store writes half a
+    // row of `sums`.
     unsafe {
         for half in 0..2 {
             let mut acc = [_mm256_setzero_si256(); CONV_I8_OB];
-            for cq in 0..g.quads {
-                for k in 0..g.kernel {
-                    let xs = &x[g.at(cq, k, f0) + 8 * half..][..8];
-                    let xv = _mm256_loadu_si256(xs.as_ptr().cast());
-                    let wk = &wq[(cq * g.kernel + k) * CONV_I8_OB..][..CONV_I8_OB];
-                    for (a, wo) in acc.iter_mut().zip(wk) {
-                        let wb = _mm256_set1_epi32(i32::from_le_bytes(wo.map(|v| v as u8)));
-                        *a = _mm256_dpbusd_avx_epi32(*a, xv, wb);
-                    }
+            for (off, wk) in g.offsets().zip(wq) {
+                let xv = _mm256_loadu_si256(xt.as_ptr().add(off + 8 * half).cast());
+                let (wk, _) = wk.as_chunks::<4>();
+                for (a, wo) in acc.iter_mut().zip(wk) {
+                    let wb = _mm256_set1_epi32(i32::from_le_bytes(wo.map(|v| v as u8)));
+                    *a = _mm256_dpbusd_avx_epi32(*a, xv, wb);
                 }
             }
             for (s, a) in sums.iter_mut().zip(acc) {
@@ -495,24 +525,21 @@ unsafe fn tile_vnni256(
 #[inline(always)]
 unsafe fn tile_avx2((_, w16): (&[i8], &[i16]), x: &[u32], g: Geometry, f0: usize, sums: &mut Sums) {
     use std::arch::x86_64::*;
-    let (wq, _) = w16.as_chunks::<4>();
-    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 4 words of a
-    // slice of 4, each store writes four values of a row of `sums`.
+    let (wq, _) = w16.as_chunks::<{ 4 * CONV_I8_OB }>();
+    let xt = g.tile_words(x, f0);
+    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 4 of the 16
+    // words at an offset `tile_words` checked to be followed by 16 in `xt`, each store writes four
+    // values of a row of `sums`.
     unsafe {
         for quarter in 0..4 {
             let mut acc = [_mm256_setzero_si256(); CONV_I8_OB];
-            for cq in 0..g.quads {
-                for k in 0..g.kernel {
-                    let xs = &x[g.at(cq, k, f0) + 4 * quarter..][..4];
-                    let xv = _mm256_cvtepu8_epi16(_mm_loadu_si128(xs.as_ptr().cast()));
-                    let wk = &wq[(cq * g.kernel + k) * CONV_I8_OB..][..CONV_I8_OB];
-                    for (a, wo) in acc.iter_mut().zip(wk) {
-                        let pattern = i64::from_le_bytes(std::array::from_fn(|i| {
-                            wo[i / 2].to_le_bytes()[i % 2]
-                        }));
-                        let wb = _mm256_set1_epi64x(pattern);
-                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb));
-                    }
+            for (off, wk) in g.offsets().zip(wq) {
+                let xp = xt.as_ptr().add(off + 4 * quarter);
+                let xv = _mm256_cvtepu8_epi16(_mm_loadu_si128(xp.cast()));
+                for (a, wo) in acc.iter_mut().zip(wk.as_chunks::<4>().0) {
+                    // The four 16-bit weights as one 64-bit lane, broadcast.
+                    let wb = _mm256_set1_epi64x(wo.as_ptr().cast::<i64>().read_unaligned());
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb));
                 }
             }
             for (j, pair) in acc.as_chunks::<2>().0.iter().enumerate() {
