@@ -212,7 +212,11 @@ fn quantize_input(
                 // Even source bins p go to phase pad mod 2 at m = (p + pad) / 2, odd ones to the
                 // other phase: two contiguous runs, filled pair by pair.
                 let (r0, r1) = rows.split_at_mut(rl);
-                let (even, odd) = if pad % 2 == 0 { (r0, r1) } else { (r1, r0) };
+                let (even, odd) = if pad.is_multiple_of(2) {
+                    (r0, r1)
+                } else {
+                    (r1, r0)
+                };
                 let even = &mut even[pad / 2..][..f_in.div_ceil(2)];
                 let odd = &mut odd[pad.div_ceil(2)..][..f_in / 2];
                 let (pairs, last) = tmp.as_chunks::<2>();
