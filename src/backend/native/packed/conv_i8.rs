@@ -370,9 +370,9 @@ impl Geometry {
 type Sums = [[i32; FB]; CONV_I8_OB];
 
 /// The body of [`conv_i8`] around a tile kernel `(weights tile, 16-bit weights tile, words,
-/// geometry, f0, sums)`: quantises the input, then for every tile of 8 output channels × 16 bins gets
-/// the integer sums and writes the real outputs, `(sum − 128 · Σw) · (scale_w · scale_x) + bias`
-/// (a product and a sum, rounded each: no FMA, so every target gives the same bits).
+/// geometry, f0, sums)`: quantises the input, gets the integer sums of every tile of 8 output channels
+/// × 16 bins, and writes the real outputs, `(sum − 128 · Σw) · (scale_w · scale_x) + bias` (a product
+/// and a sum, rounded each: no FMA, so every target gives the same bits).
 #[inline(always)]
 fn conv_tiles(
     a: &ConvArgs<'_>,
@@ -388,6 +388,7 @@ fn conv_tiles(
     let tile_len = pc.quads * pc.kernel * CONV_I8_OB * 4;
     let f_out = a.f_out;
     let mut sums: Sums = [[0; FB]; CONV_I8_OB];
+    // The sums of the real outputs first go to `out` as the bits of their `i32`s, ...
     for (ob, (wt, wt16)) in
         pc.w.chunks_exact(tile_len)
             .zip(pc.w16.chunks_exact(tile_len))
@@ -395,27 +396,30 @@ fn conv_tiles(
     {
         let o0 = ob * CONV_I8_OB;
         let real = CONV_I8_OB.min(pc.out_ch - o0);
-        let mult: [f32; CONV_I8_OB] = std::array::from_fn(|r| pc.scale[o0 + r] * sx);
         for f0 in (0..f_out).step_by(FB) {
             tile((wt, wt16), words, g, f0, &mut sums);
             let n = FB.min(f_out - f0);
             for (r, s) in sums.iter().enumerate().take(real) {
-                let (o, m) = (o0 + r, mult[r]);
-                let (comp, bias) = (pc.comp[o], pc.bias[o]);
-                // All 16 lanes at once (one register), then the real bins stored.
-                let y: [f32; FB] = std::array::from_fn(|l| {
-                    let y = (s[l] - comp) as f32 * m + bias;
-                    if a.relu && y < 0.0 {
-                        0.0
-                    } else {
-                        y
-                    }
-                });
-                let dst = &mut out[o * f_out + f0..][..n];
-                match <&mut [f32; FB]>::try_from(&mut *dst) {
-                    Ok(full) => *full = y,
-                    Err(_) => dst.copy_from_slice(&y[..n]),
+                let dst = &mut out[(o0 + r) * f_out + f0..][..n];
+                for (d, &v) in dst.iter_mut().zip(s) {
+                    *d = f32::from_bits(v as u32);
                 }
+            }
+        }
+    }
+    // ... then each output row is scaled in one pass (long rows vectorise; 16-lane pieces of a tile
+    // did not).
+    for (o, row) in out.chunks_exact_mut(f_out).enumerate() {
+        let (comp, m, bias) = (pc.comp[o], pc.scale[o] * sx, pc.bias[o]);
+        let scaled = |v: f32| (v.to_bits() as i32 - comp) as f32 * m + bias;
+        if a.relu {
+            for v in row {
+                let y = scaled(*v);
+                *v = if y < 0.0 { 0.0 } else { y };
+            }
+        } else {
+            for v in row {
+                *v = scaled(*v);
             }
         }
     }
