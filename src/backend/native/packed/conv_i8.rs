@@ -97,10 +97,10 @@ impl PackedConvI8 {
         })
     }
 
-    /// Words of quantised input [`conv_i8`] needs for `f_out` outputs at stride 1 or 2 (the layout,
-    /// and one channel group's words of up to `2 · f_out` input bins).
+    /// Words of scratch [`conv_i8`] needs for `f_out` outputs at stride 1 or 2: the quantised input,
+    /// one channel group's words of up to `2 · f_out` input bins, and the integer sums.
     pub fn scratch_words(&self, f_out: usize) -> usize {
-        self.quads * 2 * row_len(f_out, self.kernel) + 2 * f_out
+        self.quads * 2 * row_len(f_out, self.kernel) + 2 * f_out + self.out_ch * f_out
     }
 }
 
@@ -163,10 +163,10 @@ fn quad_words(rows: [&[f32]; 4], inv: f32, out: &mut [u32]) {
     }
 }
 
-/// Quantises `input` (`[in_ch][f_in]`, nearest-neighbour upsampled ×2 first if `up2`) into `words`
-/// in the layout of the module comment for `stride`, a kernel of `kernel` taps and phase rows of `rl`
-/// words (the words past the layout hold one channel group's words before they are spread over the
-/// phases); returns the scale.
+/// Quantises `input` (`[in_ch][f_in]`, nearest-neighbour upsampled ×2 first if `up2`) into `layout`
+/// (the layout of the module comment for `stride`, a kernel of `kernel` taps and phase rows of `rl`
+/// words; `tmp` holds one channel group's words before they are spread over the phases); returns the
+/// scale.
 #[inline(always)]
 fn quantize_input(
     input: &[f32],
@@ -175,15 +175,15 @@ fn quantize_input(
     stride: usize,
     up2: bool,
     rl: usize,
-    words: &mut [u32],
+    layout: &mut [u32],
+    tmp: &mut [u32],
 ) -> f32 {
     let (scale, inv) = input_scale(input);
     let pad = kernel / 2;
     let f_src = if up2 { 2 * f_in } else { f_in };
     let in_ch = input.len() / f_in;
     let quads = in_ch.div_ceil(4);
-    let (layout, tmp) = words.split_at_mut(quads * stride * rl);
-    let tmp = &mut tmp[..f_in];
+    let (layout, tmp) = (&mut layout[..quads * stride * rl], &mut tmp[..f_in]);
     for (cq, rows) in layout.chunks_exact_mut(stride * rl).enumerate() {
         // A group's missing channels repeat its last one: their weights are zero.
         let src: [&[f32]; 4] = std::array::from_fn(|c| {
@@ -383,12 +383,16 @@ fn conv_tiles(
     let pc = a.pc;
     let rl = row_len(a.f_out, pc.kernel);
     let g = Geometry::new(pc.quads, pc.kernel, a.stride, rl);
-    let sx = quantize_input(a.input, a.f_in, pc.kernel, a.stride, a.up2, rl, words);
-    let words = &words[..g.quads * g.quad_words];
+    let (x_words, rest) = words.split_at_mut(g.quads * g.quad_words);
+    let (tmp, raw) = rest.split_at_mut(2 * a.f_out);
+    let sx = quantize_input(
+        a.input, a.f_in, pc.kernel, a.stride, a.up2, rl, x_words, tmp,
+    );
+    let (words, raw) = (&*x_words, &mut raw[..out.len()]);
     let tile_len = pc.quads * pc.kernel * CONV_I8_OB * 4;
     let f_out = a.f_out;
     let mut sums: Sums = [[0; FB]; CONV_I8_OB];
-    // The sums of the real outputs first go to `out` as the bits of their `i32`s, ...
+    // The sums of the real outputs first go to `raw` (`[out][f_out]`), ...
     for (ob, (wt, wt16)) in
         pc.w.chunks_exact(tile_len)
             .zip(pc.w16.chunks_exact(tile_len))
@@ -400,26 +404,30 @@ fn conv_tiles(
             tile((wt, wt16), words, g, f0, &mut sums);
             let n = FB.min(f_out - f0);
             for (r, s) in sums.iter().enumerate().take(real) {
-                let dst = &mut out[(o0 + r) * f_out + f0..][..n];
+                let dst = &mut raw[(o0 + r) * f_out + f0..][..n];
                 for (d, &v) in dst.iter_mut().zip(s) {
-                    *d = f32::from_bits(v as u32);
+                    *d = v as u32;
                 }
             }
         }
     }
     // ... then each output row is scaled in one pass (long rows vectorise; 16-lane pieces of a tile
     // did not).
-    for (o, row) in out.chunks_exact_mut(f_out).enumerate() {
+    for (o, (row, sums)) in out
+        .chunks_exact_mut(f_out)
+        .zip(raw.chunks_exact(f_out))
+        .enumerate()
+    {
         let (comp, m, bias) = (pc.comp[o], pc.scale[o] * sx, pc.bias[o]);
-        let scaled = |v: f32| (v.to_bits() as i32 - comp) as f32 * m + bias;
+        let scaled = |v: u32| (v as i32 - comp) as f32 * m + bias;
         if a.relu {
-            for v in row {
-                let y = scaled(*v);
-                *v = if y < 0.0 { 0.0 } else { y };
+            for (y, &v) in row.iter_mut().zip(sums) {
+                let v = scaled(v);
+                *y = if v < 0.0 { 0.0 } else { v };
             }
         } else {
-            for v in row {
-                *v = scaled(*v);
+            for (y, &v) in row.iter_mut().zip(sums) {
+                *y = scaled(v);
             }
         }
     }
