@@ -163,21 +163,13 @@ fn quad_words(rows: [&[f32]; 4], inv: f32, out: &mut [u32]) {
     }
 }
 
-/// Quantises `input` (`[in_ch][f_in]`, nearest-neighbour upsampled ×2 first if `up2`) into `layout`
-/// (the layout of the module comment for `stride`, a kernel of `kernel` taps and phase rows of `rl`
-/// words; `tmp` holds one channel group's words before they are spread over the phases); returns the
-/// scale.
+/// Quantises the input of `a` (`[in_ch][f_in]`, nearest-neighbour upsampled ×2 first if `up2`) into
+/// `layout` (the layout of the module comment for its stride and kernel, phase rows of `rl` words;
+/// `tmp` holds one channel group's words before they are spread over the phases); returns the scale.
 #[inline(always)]
-fn quantize_input(
-    input: &[f32],
-    f_in: usize,
-    kernel: usize,
-    stride: usize,
-    up2: bool,
-    rl: usize,
-    layout: &mut [u32],
-    tmp: &mut [u32],
-) -> f32 {
+fn quantize_input(a: &ConvArgs<'_>, rl: usize, layout: &mut [u32], tmp: &mut [u32]) -> f32 {
+    let (input, f_in, kernel) = (a.input, a.f_in, a.pc.kernel);
+    let (stride, up2) = (a.stride, a.up2);
     let (scale, inv) = input_scale(input);
     let pad = kernel / 2;
     let f_src = if up2 { 2 * f_in } else { f_in };
@@ -385,9 +377,7 @@ fn conv_tiles(
     let g = Geometry::new(pc.quads, pc.kernel, a.stride, rl);
     let (x_words, rest) = words.split_at_mut(g.quads * g.quad_words);
     let (tmp, raw) = rest.split_at_mut(2 * a.f_out);
-    let sx = quantize_input(
-        a.input, a.f_in, pc.kernel, a.stride, a.up2, rl, x_words, tmp,
-    );
+    let sx = quantize_input(a, rl, x_words, tmp);
     let (words, raw) = (&*x_words, &mut raw[..out.len()]);
     let tile_len = pc.quads * pc.kernel * CONV_I8_OB * 4;
     let f_out = a.f_out;
