@@ -10,6 +10,8 @@
 //! phase (`phase = p mod stride`, `m = p div stride` for the position `p` in the zero-padded input), so
 //! that for every tap the 16 bins of a tile are 16 consecutive words: one 64-byte load, multiplied by
 //! the broadcast weights of one output channel's four input channels in one `vpdpbusd`.
+#[cfg(target_arch = "x86_64")]
+use super::super::simd::Level;
 use super::super::simd::{Int8Kernel, Isa};
 use super::int8::{quantize_i8, row_scales};
 use crate::{Error, Result};
@@ -278,6 +280,26 @@ pub fn conv_i8(
             // SAFETY: this closure only runs inside a function compiled with AVX2.
             unsafe { tile_avx2(w, x, g, f0, s) }
         });
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    fn avx512bw(a: &ConvArgs<'_>, words: &mut [u32], out: &mut [f32]) {
+        conv_tiles(a, words, out, |w, x, g, f0, s| {
+            // SAFETY: this closure only runs inside a function compiled with AVX-512F and BW.
+            unsafe { tile_avx512bw(w, x, g, f0, s) }
+        });
+    }
+    // AVX-512 CPUs without VNNI (Skylake-SP) get the AVX2 kernel's arithmetic on 512-bit registers:
+    // with 256 bits it was slower than the `f32` convolutions at their AVX-512 level. The query is an
+    // atomic load (the standard library caches it).
+    #[cfg(target_arch = "x86_64")]
+    if isa.int8_kernel() == Int8Kernel::Avx2
+        && isa.0 == Level::Avx512
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
+        // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F,
+        // AVX2 and FMA; AVX-512BW was reported just now.
+        return unsafe { avx512bw(&a, words, out) };
     }
     match isa.int8_kernel() {
         #[cfg(target_arch = "x86_64")]
@@ -561,6 +583,60 @@ unsafe fn tile_avx2((_, w16): (&[i8], &[i16]), x: &[u32], g: Geometry, f0: usize
                 _mm_storeu_si128(
                     sums[2 * j + 1][at..].as_mut_ptr().cast(),
                     _mm256_extracti128_si256::<1>(both),
+                );
+            }
+        }
+    }
+}
+
+/// [`tile_avx2`] on 512-bit registers (AVX-512BW): eight bins' words per register, in two halves;
+/// the two pair sums of each bin are joined by two permutations of two outputs' sums.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile_avx512bw(
+    (_, w16): (&[i8], &[i16]),
+    x: &[u32],
+    g: Geometry,
+    f0: usize,
+    sums: &mut Sums,
+) {
+    use std::arch::x86_64::*;
+    let (wq, _) = w16.as_chunks::<{ 4 * CONV_I8_OB }>();
+    let xt = g.tile_words(x, f0);
+    // SAFETY (all intrinsics below): the caller guarantees the features; each load reads 8 of the 16
+    // words at an offset `tile_words` checked to be followed by 16 in `xt`, each store writes half a
+    // row of `sums`.
+    unsafe {
+        // Lanes 2b and 2b + 1 hold bin b's two pair sums: the even lanes of two outputs' sums, then
+        // the odd ones, give [first output's 8 bins | second output's 8 bins] when added.
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for half in 0..2 {
+            let mut acc = [_mm512_setzero_si512(); CONV_I8_OB];
+            for (off, wk) in g.offsets().zip(wq) {
+                let xp = xt.as_ptr().add(off + 8 * half);
+                let xv = _mm512_cvtepu8_epi16(_mm256_loadu_si256(xp.cast()));
+                for (a, wo) in acc.iter_mut().zip(wk.as_chunks::<4>().0) {
+                    let wb = _mm512_set1_epi64(wo.as_ptr().cast::<i64>().read_unaligned());
+                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(xv, wb));
+                }
+            }
+            for (j, pair) in acc.as_chunks::<2>().0.iter().enumerate() {
+                let both = _mm512_add_epi32(
+                    _mm512_permutex2var_epi32(pair[0], even, pair[1]),
+                    _mm512_permutex2var_epi32(pair[0], odd, pair[1]),
+                );
+                let at = 8 * half;
+                _mm256_storeu_si256(
+                    sums[2 * j][at..].as_mut_ptr().cast(),
+                    _mm512_castsi512_si256(both),
+                );
+                _mm256_storeu_si256(
+                    sums[2 * j + 1][at..].as_mut_ptr().cast(),
+                    _mm512_extracti64x4_epi64::<1>(both),
                 );
             }
         }
