@@ -361,6 +361,7 @@ impl Geometry {
     /// The words of the tile at bin `f0` from its first read on, checked once to hold every read of
     /// the tile: `at(cq, k, f0) + 16 ≤ x.len()` for all `cq`, `k` (the SIMD tiles then read by
     /// pointer, without a bounds check per tap).
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn tile_words<'a>(&self, x: &'a [u32], f0: usize) -> &'a [u32] {
         let last_tap = self.tap[..self.kernel].iter().max().copied().unwrap_or(0);
@@ -370,6 +371,7 @@ impl Geometry {
 
     /// For every tap in the order of the packed weights (`[in/4][K]`): its first word's offset in
     /// [`Geometry::tile_words`].
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.quads).flat_map(move |cq| {
