@@ -1,8 +1,8 @@
 //! The 8-bit frequency convolutions of [`super::WeightPrecision::I8`]: [`PackedConvI8`] (weights
 //! quantised per output channel), the per-call quantisation of the input into a layout that needs no
-//! im2col, and the tile kernels (AVX512-VNNI, AVX-VNNI, AVX2, portable), chosen at run time like the
-//! dense int8 kernels; all of them compute the same `i32` sums and apply the scales with the same float
-//! steps, so the output is bit-identical whichever runs.
+//! im2col, and the tile kernels (AVX512-VNNI, AVX-VNNI, AVX2, AVX-512BW for AVX-512 without VNNI,
+//! portable), chosen at run time like the dense int8 kernels; all of them compute the same `i32` sums
+//! and apply the scales with the same float steps, so the output is bit-identical whichever runs.
 //!
 //! The quantised input is one `u32` word per (group of four input channels, bin): byte `c` of the word
 //! is channel `4·quad + c` as `q + 128` (unsigned, what `vpdpbusd` takes on one side; 128 is zero, and
@@ -230,8 +230,8 @@ fn quantize_input(a: &ConvArgs<'_>, rl: usize, layout: &mut [u32], tmp: &mut [u3
 /// `out[o][f] = act(bias[o] + (Σ_{i,k} w_q[o][i][k] · x_q[i][f·stride + k − K/2]) · scale_w[o] ·
 /// scale_x)` for `f < f_out`, where `x_q` is `input` (`[in_ch][f_in]`, upsampled ×2 first if `up2`)
 /// quantised per call with one scale, and `act` is ReLU if `relu`. `words` is scratch of at least
-/// [`PackedConvI8::scratch_words`]. The kernel is the one [`Isa::int8_kernel`] names; all give the same
-/// bits.
+/// [`PackedConvI8::scratch_words`]. The kernel is the one [`Isa::int8_kernel`] names (its AVX2 kernel
+/// on 512-bit registers where the level is AVX-512); all give the same bits.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_i8(
     isa: Isa,
