@@ -1,6 +1,6 @@
 //! The ERB-gain decoder, the deep-filter decoder and the LSNR head of DfNet4 on the native backend
 //! (models/README.md), for `n` independent frames at once.
-use super::layers::{add, relu, Conv, ConvScratch, Linear, Resample};
+use super::layers::{add, relu, Conv, ConvScratch, ConvScratchLen, Linear, Resample};
 use super::packed::WeightPrecision;
 use super::simd::{self, Isa};
 use crate::config::{LSNR_MAX_DB, LSNR_MIN_DB};
@@ -37,18 +37,18 @@ pub(super) struct DecScratch<'a> {
 }
 
 impl Decoder {
-    /// Loads the `dec.*` weights (the dense ones stored in `precision`).
+    /// Loads the `dec.*` weights (the dense ones and the convolutions stored in `precision`).
     pub fn load(w: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = w.config();
         let (c, k, d) = (cfg.conv_ch, CONV_KERNEL, cfg.d_model);
         Ok(Self {
             erb_fc: Linear::load(w, "dec.erb_fc", d, c * cfg.erb_enc_bands(), precision)?,
-            erb_conv1: Conv::load(w, "dec.erb_conv1", c, c, k)?,
-            erb_conv0: Conv::load(w, "dec.erb_conv0", c, c, k)?,
-            erb_out: Conv::load(w, "dec.erb_out", c, 1, k)?,
+            erb_conv1: Conv::load(w, "dec.erb_conv1", c, c, k, precision)?,
+            erb_conv0: Conv::load(w, "dec.erb_conv0", c, c, k, precision)?,
+            erb_out: Conv::load(w, "dec.erb_out", c, 1, k, precision)?,
             df_fc0: Linear::load(w, "dec.df_fc0", d, cfg.df_hidden, precision)?,
             df_out: Linear::load(w, "dec.df_out", cfg.df_hidden, cfg.df_out_dim(), precision)?,
-            df_skip: Conv::load(w, "dec.df_skip", c, 2 * cfg.df_order, 1)?,
+            df_skip: Conv::load(w, "dec.df_skip", c, 2 * cfg.df_order, 1, precision)?,
             lsnr_fc: Linear::load(w, "dec.lsnr_fc", d, 1, precision)?,
             conv_ch: c,
             nb_erb: cfg.nb_erb,
@@ -57,8 +57,8 @@ impl Decoder {
         })
     }
 
-    /// Scratch the decoder convolutions need: (im2col panels, padded row).
-    pub fn scratch_len(&self) -> (usize, usize) {
+    /// Scratch the decoder convolutions need.
+    pub fn scratch_len(&self) -> ConvScratchLen {
         let e = self.nb_erb;
         let up1 = Conv::out_len(e / 4, Resample::Up2);
         let up0 = Conv::out_len(e / 2, Resample::Up2);
@@ -69,7 +69,7 @@ impl Decoder {
             self.df_skip.scratch_len(self.nb_df),
         ];
         all.into_iter()
-            .fold((0, 0), |(a, b), (c, r)| (a.max(c), b.max(r)))
+            .fold(ConvScratchLen::default(), ConvScratchLen::max)
     }
 
     /// Width of the ERB decoder's dense output (`C · nb_erb/4`).

@@ -3,7 +3,8 @@
 //! independent frames at once (`[n][dim]` buffers), so the same code serves a batch of streams in `step`
 //! and a block of frames in `run_sequence`.
 use super::packed::{
-    self, im2col, im2col_len, im2col_row_len, PackedConv, PackedMat, WeightPrecision,
+    self, conv_i8, im2col, im2col_len, im2col_row_len, PackedConv, PackedConvI8, PackedMat,
+    WeightPrecision,
 };
 use super::simd::Isa;
 use crate::model::spec::CONV_KERNEL;
@@ -36,25 +37,41 @@ pub(super) enum Resample {
 
 /// `Conv1d` over frequency with padding `K/2` (PyTorch semantics), weights packed for the register tile.
 pub(super) struct Conv {
-    packed: PackedConv,
+    packed: ConvWeights,
     in_ch: usize,
     out_ch: usize,
     kernel: usize,
 }
 
+/// A convolution's weights: `f32` for an im2col product, or 8-bit for the int8 kernels.
+enum ConvWeights {
+    F32(PackedConv),
+    I8(PackedConvI8),
+}
+
 impl Conv {
-    /// Loads `{prefix}.weight` (`[out, in, kernel]`) and `{prefix}.bias`.
+    /// Loads `{prefix}.weight` (`[out, in, kernel]`) and `{prefix}.bias`: in 8 bits (and run by the
+    /// int8 kernels) for [`WeightPrecision::I8`], as `f32` for the other precisions.
     pub fn load(
         w: &Weights,
         prefix: &str,
         in_ch: usize,
         out_ch: usize,
         kernel: usize,
+        precision: WeightPrecision,
     ) -> Result<Self> {
         let wt = tensor(w, &format!("{prefix}.weight"), out_ch * in_ch * kernel)?;
         let b = tensor(w, &format!("{prefix}.bias"), out_ch)?;
+        let packed = match precision {
+            WeightPrecision::I8 => {
+                ConvWeights::I8(PackedConvI8::pack(&wt, &b, out_ch, in_ch, kernel)?)
+            }
+            WeightPrecision::F32 | WeightPrecision::F16 => {
+                ConvWeights::F32(PackedConv::pack(&wt, &b, out_ch, in_ch * kernel))
+            }
+        };
         Ok(Self {
-            packed: PackedConv::pack(&wt, &b, out_ch, in_ch * kernel),
+            packed,
             in_ch,
             out_ch,
             kernel,
@@ -70,12 +87,20 @@ impl Conv {
         }
     }
 
-    /// Scratch [`Conv::forward`] needs for `f_out` outputs: (im2col panels, padded input row).
-    pub fn scratch_len(&self, f_out: usize) -> (usize, usize) {
-        (
-            im2col_len(self.in_ch * self.kernel, f_out),
-            im2col_row_len(f_out, 2, self.kernel),
-        )
+    /// Scratch [`Conv::forward`] needs for `f_out` outputs.
+    pub fn scratch_len(&self, f_out: usize) -> ConvScratchLen {
+        match &self.packed {
+            ConvWeights::F32(_) => ConvScratchLen {
+                col: im2col_len(self.in_ch * self.kernel, f_out),
+                row: im2col_row_len(f_out, 2, self.kernel),
+                words: 0,
+            },
+            ConvWeights::I8(pc) => ConvScratchLen {
+                col: 0,
+                row: 0,
+                words: pc.scratch_words(f_out),
+            },
+        }
     }
 
     /// `out` (`[out_ch][f_out]`) = conv(`input` (`[in_ch][f_in]`)) resampled as `rs` says, followed by
@@ -94,33 +119,47 @@ impl Conv {
         debug_assert_eq!(input.len(), self.in_ch * f_in);
         let stride = if rs == Resample::Down2 { 2 } else { 1 };
         let f_out = Self::out_len(f_in, rs);
-        im2col(
-            input,
-            f_in,
-            self.kernel,
-            stride,
-            rs == Resample::Up2,
-            f_out,
-            s.row,
-            s.col,
-        );
-        packed::conv_acc(
-            isa,
-            &self.packed,
-            s.col,
-            f_out,
-            relu,
-            &mut out[..self.out_ch * f_out],
-        );
+        let (up2, out) = (rs == Resample::Up2, &mut out[..self.out_ch * f_out]);
+        match &self.packed {
+            ConvWeights::F32(pc) => {
+                im2col(input, f_in, self.kernel, stride, up2, f_out, s.row, s.col);
+                packed::conv_acc(isa, pc, s.col, f_out, relu, out);
+            }
+            ConvWeights::I8(pc) => {
+                conv_i8(isa, pc, input, f_in, stride, up2, f_out, relu, s.words, out);
+            }
+        }
     }
 }
 
-/// Scratch of the convolutions: im2col panels and one padded input row.
+/// Scratch of the convolutions: im2col panels and one padded input row (`f32` weights), or the
+/// quantised input (8-bit weights).
 pub(super) struct ConvScratch<'a> {
     /// im2col panels.
     pub col: &'a mut [f32],
     /// Zero-padded input row.
     pub row: &'a mut [f32],
+    /// Quantised input of the int8 kernels (`packed::conv_i8`).
+    pub words: &'a mut [u32],
+}
+
+/// Lengths of the buffers of a [`ConvScratch`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ConvScratchLen {
+    pub col: usize,
+    pub row: usize,
+    pub words: usize,
+}
+
+impl ConvScratchLen {
+    /// What covers both `self` and `other`.
+    pub fn max(self, other: Self) -> Self {
+        Self {
+            col: self.col.max(other.col),
+            row: self.row.max(other.row),
+            words: self.words.max(other.words),
+        }
+    }
 }
 
 /// A dense layer, weights `[out][in]` (PyTorch `Linear`), packed.
@@ -192,11 +231,11 @@ pub(super) struct EncMaps<'a> {
 }
 
 impl Encoder {
-    /// Loads the `enc.*` weights (the dense ones stored in `precision`).
+    /// Loads the `enc.*` weights (the dense ones and the convolutions stored in `precision`).
     pub fn load(w: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = w.config();
         let (c, k) = (cfg.conv_ch, CONV_KERNEL);
-        let conv = |name: &str, in_ch| Conv::load(w, name, in_ch, c, k);
+        let conv = |name: &str, in_ch| Conv::load(w, name, in_ch, c, k, precision);
         Ok(Self {
             erb: [
                 conv("enc.erb_conv0", 1)?,
@@ -214,8 +253,8 @@ impl Encoder {
         })
     }
 
-    /// Scratch the encoder convolutions need: (im2col panels, padded row).
-    pub fn scratch_len(&self) -> (usize, usize) {
+    /// Scratch the encoder convolutions need.
+    pub fn scratch_len(&self) -> ConvScratchLen {
         let (e, d) = (self.nb_erb, self.nb_df);
         let all = [
             self.erb[0].scratch_len(e),
@@ -226,7 +265,7 @@ impl Encoder {
             self.df[2].scratch_len(d / 4),
         ];
         all.into_iter()
-            .fold((0, 0), |(a, b), (c, r)| (a.max(c), b.max(r)))
+            .fold(ConvScratchLen::default(), ConvScratchLen::max)
     }
 
     /// The convolutional part for one frame: `erb` (`[nb_erb]`), `spec` (`[2][nb_df]`) → `maps`.

@@ -78,6 +78,7 @@ struct Scratch {
     hidden: Vec<f32>,
     col: Vec<f32>,
     row: Vec<f32>,
+    words: Vec<u32>,
     g16: Vec<f32>,
     g32: Vec<f32>,
     skip: Vec<f32>,
@@ -122,8 +123,9 @@ impl NativeBackend {
         Self::with_precision(weights, WeightPrecision::F32)
     }
 
-    /// Builds the engine with the dense weights stored in `precision` (the convolutions, norms and
-    /// SSM parameters, a few hundred KB, stay `f32`).
+    /// Builds the engine with the dense weights stored in `precision`, and with
+    /// [`WeightPrecision::I8`] the frequency convolutions in 8 bits too (the norms and SSM parameters,
+    /// a few hundred KB, stay `f32`, as do the convolutions of the other precisions).
     pub fn with_precision(weights: &Weights, precision: WeightPrecision) -> Result<Self> {
         let cfg = weights.config().clone();
         cfg.validate()?;
@@ -140,8 +142,7 @@ impl NativeBackend {
     fn new_scratch(&self, n: usize) -> Scratch {
         let sz = Sizes::new(&self.cfg);
         let c = self.cfg.conv_ch;
-        let ((enc_col, enc_row), (dec_col, dec_row)) =
-            (self.enc.scratch_len(), self.dec.scratch_len());
+        let conv = self.enc.scratch_len().max(self.dec.scratch_len());
         Scratch {
             e0: vec![0.0; n * sz.e0],
             e1: vec![0.0; n * sz.e1],
@@ -151,8 +152,9 @@ impl NativeBackend {
             x: vec![0.0; n * sz.d],
             g8: vec![0.0; n * self.dec.erb_fc_dim()],
             hidden: vec![0.0; n * self.cfg.df_hidden],
-            col: vec![0.0; enc_col.max(dec_col)],
-            row: vec![0.0; enc_row.max(dec_row)],
+            col: vec![0.0; conv.col],
+            row: vec![0.0; conv.row],
+            words: vec![0; conv.words],
             g16: vec![0.0; c * self.cfg.nb_erb / 2],
             g32: vec![0.0; c * self.cfg.nb_erb],
             skip: vec![0.0; 2 * self.cfg.df_order * self.cfg.nb_df],
@@ -246,6 +248,7 @@ impl NativeBackend {
             let mut cs = ConvScratch {
                 col: &mut s.col,
                 row: &mut s.row,
+                words: &mut s.words,
             };
             self.enc.convs(isa, erb_j, spec_j, &mut cs, maps);
         }
@@ -261,6 +264,7 @@ impl NativeBackend {
             conv: ConvScratch {
                 col: &mut s.col,
                 row: &mut s.row,
+                words: &mut s.words,
             },
             g16: &mut s.g16,
             g32: &mut s.g32,

@@ -9,11 +9,14 @@
 //! products are still computed in `f32`; as 8-bit integers with one scale per row
 //! ([`WeightPrecision::I8`]) it is a quarter, and the vectors are quantised to 8 bits too so that the
 //! products are integer dot products (VNNI where the CPU has it), scaled back to `f32` per group
-//! ([`int8`]). The convolution layout and im2col are in [`conv`].
+//! ([`int8`]). The convolution layout and im2col are in [`conv`]; with 8-bit weights the convolutions
+//! are integer products on a quantised copy of their input instead ([`conv_i8`]).
 mod conv;
+mod conv_i8;
 mod int8;
 
 pub use conv::{conv_acc, im2col, im2col_len, im2col_row_len, PackedConv};
+pub use conv_i8::{conv_i8, PackedConvI8};
 use int8::{gemv_i8_acc, pack_quads, row_scales, I8_MAX_COLS};
 
 use super::simd::{fmadd, Isa, Level, BASELINE_FMA};
@@ -38,7 +41,7 @@ pub enum WeightPrecision {
     /// most half a step, max|row| / 254. Each input vector is quantised to 8 bits too, per group of 64
     /// values with its own scale (at most max|group| / 254 off per value), so that the products are
     /// integer dot products (VNNI where the CPU has it); sums are exact in `i32`, the scales are
-    /// applied in `f32`.
+    /// applied in `f32`. The frequency convolutions are 8-bit too (`PackedConvI8`).
     I8,
 }
 
