@@ -62,6 +62,26 @@ fn make_corpus(dir: &Path) {
     std::fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
 }
 
+/// A CPU run of `steps` steps at batch 2 on 1 s examples, validating and checkpointing every 2 steps.
+fn tiny_run(corpus: &Path, ckpt: &Path, export: &Path, steps: u64) -> TrainConfig {
+    TrainConfig {
+        corpus: corpus.to_path_buf(),
+        ckpt_dir: ckpt.to_path_buf(),
+        export_dir: export.to_path_buf(),
+        device: "cpu".into(),
+        batch: 2,
+        seconds: 1.0,
+        steps,
+        warmup: 1,
+        log_every: 1,
+        val_every: 2,
+        ckpt_every: 2,
+        dev_examples: 2,
+        git_rev: Some("test".into()),
+        ..TrainConfig::default()
+    }
+}
+
 #[test]
 fn loss_decreases_on_a_fixed_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,21 +234,8 @@ fn recorded_dev_pairs_are_scored_and_choose_the_best_export() {
     }
     let ckpt = dir.path().join("ckpt");
     dfn4::train::run(TrainConfig {
-        corpus,
-        ckpt_dir: ckpt.clone(),
-        export_dir: dir.path().join("models"),
-        device: "cpu".into(),
-        batch: 2,
-        seconds: 1.0,
-        steps: 4,
-        warmup: 1,
-        log_every: 1,
-        val_every: 2,
-        ckpt_every: 2,
-        dev_examples: 2,
         dev_pairs: Some(pairs.clone()),
-        git_rev: Some("test".into()),
-        ..TrainConfig::default()
+        ..tiny_run(&corpus, &ckpt, &dir.path().join("models"), 4)
     })
     .unwrap();
     let log = std::fs::read_to_string(ckpt.join("train_log.jsonl")).unwrap();
@@ -317,21 +324,8 @@ fn moving_average_is_exported_while_checkpoints_keep_the_raw_weights() {
             dir.path().join(format!("{name}-models")),
         );
         dfn4::train::run(TrainConfig {
-            corpus: corpus.clone(),
-            ckpt_dir: ckpt.clone(),
-            export_dir: export.clone(),
-            device: "cpu".into(),
-            batch: 2,
-            seconds: 1.0,
-            steps: 4,
-            warmup: 1,
-            log_every: 1,
-            val_every: 2,
-            ckpt_every: 2,
-            dev_examples: 2,
             ema_decay,
-            git_rev: Some("test".into()),
-            ..TrainConfig::default()
+            ..tiny_run(&corpus, &ckpt, &export, 4)
         })
         .unwrap();
         let raw = Weights::load(&ckpt.join("latest/model.safetensors")).unwrap();
@@ -365,21 +359,8 @@ fn a_run_with_the_band_mask_trains_and_says_so() {
     make_corpus(&corpus);
     let (ckpt, export) = (dir.path().join("ckpt"), dir.path().join("models"));
     dfn4::train::run(TrainConfig {
-        corpus,
-        ckpt_dir: ckpt.clone(),
-        export_dir: export.clone(),
-        device: "cpu".into(),
-        batch: 2,
-        seconds: 1.0,
-        steps: 2,
-        warmup: 1,
-        log_every: 1,
-        val_every: 2,
-        ckpt_every: 2,
-        dev_examples: 2,
         mask_loss_above_band: true,
-        git_rev: Some("test".into()),
-        ..TrainConfig::default()
+        ..tiny_run(&corpus, &ckpt, &export, 2)
     })
     .unwrap();
     let json: serde_json::Value =
