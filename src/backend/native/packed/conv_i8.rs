@@ -13,7 +13,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::super::simd::Level;
 use super::super::simd::{Int8Kernel, Isa};
-use super::int8::{quantize_i8, row_scales};
+use super::int8::{quantize_i8, row_scales, scale_for_max};
 use crate::{Error, Result};
 
 /// Output channels per weight tile of [`PackedConvI8`] (eight accumulator registers in the kernels).
@@ -144,11 +144,7 @@ fn input_scale(x: &[f32]) -> (f32, f32) {
         .iter()
         .chain(&lanes)
         .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
-    if max > 0.0 && max.is_finite() {
-        (max / 127.0, 127.0 / max)
-    } else {
-        (0.0, 0.0)
-    }
+    scale_for_max(max)
 }
 
 /// Four channels' quantised values packed in words (`out[p]`, byte `c` from `rows[c][p]`): four

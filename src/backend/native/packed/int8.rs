@@ -34,6 +34,17 @@ pub(super) fn row_scales(w: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>
     Ok(scales)
 }
 
+/// The symmetric 8-bit scale of activations whose largest magnitude is `max` (it maps to 127), and its
+/// inverse; (0, 0) when `max` is zero or not finite, so that such values contribute nothing.
+#[inline(always)]
+pub(super) fn scale_for_max(max: f32) -> (f32, f32) {
+    if max > 0.0 && max.is_finite() {
+        (max / 127.0, 127.0 / max)
+    } else {
+        (0.0, 0.0)
+    }
+}
+
 /// `v / scale` rounded to the nearest integer (|v| ≤ 127 · scale by construction).
 pub(super) fn quantize_i8(v: f32, scale: f32) -> i8 {
     (v / scale).round().clamp(-127.0, 127.0) as i8
@@ -84,11 +95,7 @@ impl QuantVec {
         self.q[x.len()..cols_p].fill(0);
         for (g, xg) in x.chunks(I8_GROUP_COLS).enumerate() {
             let max = xg.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let (scale, inv) = if max > 0.0 && max.is_finite() {
-                (max / 127.0, 127.0 / max)
-            } else {
-                (0.0, 0.0)
-            };
+            let (scale, inv) = scale_for_max(max);
             let mut sum = 0i32;
             for (q, &v) in self.q[g * I8_GROUP_COLS..].iter_mut().zip(xg) {
                 // `as` saturates (and maps NaN to 0): |v · inv| ≤ 127 up to rounding.
@@ -130,12 +137,7 @@ impl QuantVec {
                 for vk in v {
                     max = _mm512_max_ps(_mm512_abs_ps(vk), max);
                 }
-                let max = _mm512_reduce_max_ps(max);
-                let (scale, inv) = if max > 0.0 && max.is_finite() {
-                    (max / 127.0, 127.0 / max)
-                } else {
-                    (0.0, 0.0)
-                };
+                let (scale, inv) = scale_for_max(_mm512_reduce_max_ps(max));
                 let inv = _mm512_set1_ps(inv);
                 let (lo, hi) = (_mm512_set1_ps(-128.0), _mm512_set1_ps(127.0));
                 let mut sum = _mm512_setzero_si512();
