@@ -169,11 +169,12 @@ impl LossFn {
         let enh = self.enhance(out, noisy);
         let tgt = clean.narrow(1, 0, n);
         let band = self.mask_above_band.then_some(band_hz);
-        let bin_hz = SAMPLE_RATE_HZ as f64 / FFT_SIZE as f64;
         let (em, ec) = compress(&enh, 0.6);
         let (tm, tc) = compress(&tgt, 0.6);
-        let mag = band_mse(&em, &tm, band.map(|b| (b, bin_hz)));
-        let cplx = band_mse(&ec, &tc, band.map(|b| (b, bin_hz)));
+        let keep =
+            band.map(|b| band_keep(b, NB_FREQS as i64, SAMPLE_RATE_HZ as f64 / FFT_SIZE as f64));
+        let mag = kept_mse(&em, &tm, keep.as_ref());
+        let cplx = kept_mse(&ec, &tc, keep.as_ref());
 
         let y = self.istft(&enh);
         let s = self.istft(&tgt);
@@ -222,29 +223,34 @@ pub fn mr_stft_loss(y: &Tensor, s: &Tensor, band_hz: Option<&Tensor>) -> Tensor 
         };
         let (ym, yc) = compress(&spec(y), 0.3);
         let (sm, sc) = compress(&spec(s), 0.3);
-        let band = band_hz.map(|b| (b, SAMPLE_RATE_HZ as f64 / n as f64));
-        total = total + band_mse(&ym, &sm, band) + band_mse(&yc, &sc, band);
+        let keep = band_hz.map(|b| band_keep(b, n / 2 + 1, SAMPLE_RATE_HZ as f64 / n as f64));
+        total = total + kept_mse(&ym, &sm, keep.as_ref()) + kept_mse(&yc, &sc, keep.as_ref());
     }
     total / sizes.len() as f64
 }
 
-/// Mean squared difference of two spectra laid out `[B, frames, bins, C]`. With `band = (band_hz, bin_hz)`
-/// (`[B]` and the bins' spacing) only the bins at or below each example's band count, and the mean is over
-/// those; a band at half the rate or above keeps every bin, which is the plain mean.
-fn band_mse(a: &Tensor, b: &Tensor, band: Option<(&Tensor, f64)>) -> Tensor {
-    let Some((band_hz, bin_hz)) = band else {
-        return a.mse_loss(b, tch::Reduction::Mean);
-    };
-    let size = a.size();
-    let bins_hz = Tensor::arange(size[2], (Kind::Float, a.device())) * bin_hz;
-    let keep = bins_hz
+/// Which of `bins` bins, `bin_hz` apart, lie at or below each example's band (`band_hz`, `[B]`): 1 or 0,
+/// shaped `[B, 1, bins, 1]` to weigh spectra laid out `[B, frames, bins, C]`. A band at half the rate or
+/// above keeps every bin.
+fn band_keep(band_hz: &Tensor, bins: i64, bin_hz: f64) -> Tensor {
+    let bins_hz = Tensor::arange(bins, (Kind::Float, band_hz.device())) * bin_hz;
+    bins_hz
         .unsqueeze(0)
         .le_tensor(&band_hz.to_kind(Kind::Float).unsqueeze(1))
         .to_kind(Kind::Float) // [B, bins]
         .unsqueeze(1)
-        .unsqueeze(-1); // [B, 1, bins, 1]
+        .unsqueeze(-1)
+}
+
+/// Mean squared difference of two spectra laid out `[B, frames, bins, C]`; with `keep`
+/// ([`band_keep`]) over the kept bins only (the plain mean when every bin is kept).
+fn kept_mse(a: &Tensor, b: &Tensor, keep: Option<&Tensor>) -> Tensor {
+    let Some(keep) = keep else {
+        return a.mse_loss(b, tch::Reduction::Mean);
+    };
+    let size = a.size();
     let kept = keep.sum(Kind::Float) * (size[1] * size[3]) as f64;
-    ((a - b).square() * &keep).sum(Kind::Float) / kept.clamp_min(1.0)
+    ((a - b).square() * keep).sum(Kind::Float) / kept.clamp_min(1.0)
 }
 
 /// Scale-invariant SDR in dB per example: `est`, `reference` shaped `[B, L]`.
@@ -299,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn band_mse_counts_only_the_bins_within_each_band() {
+    fn kept_mse_counts_only_the_bins_within_each_band() {
         // Two examples, 3 frames, 11 bins 100 Hz apart, complex pairs. The first example differs by 1
         // below 500 Hz and by 10 above it; the second by 2 everywhere, with a full band.
         let a = Tensor::zeros([2, 3, 11, 2], (Kind::Float, Device::Cpu));
@@ -317,12 +323,12 @@ mod tests {
         let band = Tensor::from_slice(&[500.0f32, 1000.0]);
         // Kept: 6 bins of the first example (0…500 Hz) with 1² and 11 of the second with 2².
         let want = (6.0 * 1.0 + 11.0 * 4.0) / 17.0;
-        let got = scalar(&band_mse(&a, &b, Some((&band, 100.0))));
+        let got = scalar(&kept_mse(&a, &b, Some(&band_keep(&band, 11, 100.0))));
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         // Full bands: the plain mean.
         let full = Tensor::from_slice(&[1000.0f32, 5000.0]);
         let plain = scalar(&a.mse_loss(&b, tch::Reduction::Mean));
-        let got = scalar(&band_mse(&a, &b, Some((&full, 100.0))));
+        let got = scalar(&kept_mse(&a, &b, Some(&band_keep(&full, 11, 100.0))));
         assert!((got - plain).abs() < 1e-6 * plain, "{got} vs {plain}");
     }
 

@@ -131,7 +131,7 @@ impl DeviceBatch {
             cplx: put(&hb.cplx, &[b, t, 2, NB_DF as i64]),
             noisy_wave: put(&hb.noisy, &[b, hb.samples as i64]),
             clean_wave: put(&hb.clean, &[b, hb.samples as i64]),
-            band_hz: Tensor::from_slice(&hb.band_hz).to_device(device),
+            band_hz: put(&hb.band_hz, &[b]),
         }
     }
 }
@@ -508,6 +508,18 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     let mut window: Vec<StepStats> = Vec::new();
     let (mut win_time, mut win_wait) = (0.0f64, 0.0f64);
     let mut step_s_avg = 0.0f64;
+    // Validation and the best-so-far export, on the weights the run exports (the average with
+    // --ema-decay): every `val_every` steps and once at the end.
+    let evaluate = |trainer: &Trainer,
+                    ema: &mut Option<Ema>,
+                    state: &mut TrainState,
+                    log: &mut std::fs::File|
+     -> crate::Result<()> {
+        on_averaged(ema, || {
+            validate(trainer, &dev, &dev_pairs, state, log)?;
+            export_if_best(&args, trainer, &mix, &corpus, state, device)
+        })
+    };
     let run_start = Instant::now();
     let mut last_ckpt = state.step;
     let first_step = state.step;
@@ -594,10 +606,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
             win_wait = 0.0;
         }
         if state.step % args.val_every == 0 {
-            on_averaged(&mut ema, || {
-                validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
-                export_if_best(&args, &trainer, &mix, &corpus, &state, device)
-            })?;
+            evaluate(&trainer, &mut ema, &mut state, &mut log)?;
         }
         if state.step % args.ckpt_every == 0 {
             let p = checkpoint::save(
@@ -612,10 +621,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         }
     }
     if state.last_val.is_empty() || state.step % args.val_every != 0 {
-        on_averaged(&mut ema, || {
-            validate(&trainer, &dev, &dev_pairs, &mut state, &mut log)?;
-            export_if_best(&args, &trainer, &mix, &corpus, &state, device)
-        })?;
+        evaluate(&trainer, &mut ema, &mut state, &mut log)?;
     }
     if last_ckpt != state.step || resume.is_none() {
         let p = checkpoint::save(
