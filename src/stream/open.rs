@@ -70,6 +70,10 @@ pub(super) fn error_callback(
     move |err: cpal::Error| {
         if err.kind() == cpal::ErrorKind::Xrun {
             meters.host_xruns.fetch_add(1, Ordering::Relaxed);
+        } else if !meters.running.load(Ordering::Relaxed) {
+            // The run is already ending (duration reached, stop, or an earlier failure): a stream that
+            // reports its device gone while the streams are being closed is the teardown, not a failure.
+            // PulseAudio did this at the end of a `--duration` run ("No such entity").
         } else {
             health.fail(Error::Audio(format!("{side} device failed: {err}")));
             meters.running.store(false, Ordering::Relaxed);
@@ -185,6 +189,35 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_errors_fail_a_running_run_but_not_one_that_is_ending() {
+        let failing = |running: bool, kind: cpal::ErrorKind| {
+            let meters = Arc::new(LiveMeters::new(&["native"], None));
+            meters.running.store(running, Ordering::Relaxed);
+            let health = Arc::new(Health::default());
+            error_callback("output", Arc::clone(&meters), Arc::clone(&health))(cpal::Error::new(
+                kind,
+            ));
+            (
+                health.has_failed(),
+                meters.running.load(Ordering::Relaxed),
+                meters.host_xruns.load(Ordering::Relaxed),
+            )
+        };
+        // While running: a lost device ends the run with a failure; an xrun is only counted.
+        assert_eq!(
+            failing(true, cpal::ErrorKind::DeviceNotAvailable),
+            (true, false, 0)
+        );
+        assert_eq!(failing(true, cpal::ErrorKind::Xrun), (false, true, 1));
+        // Once the run is ending, the streams' closing errors are not failures; xruns still count.
+        assert_eq!(
+            failing(false, cpal::ErrorKind::DeviceNotAvailable),
+            (false, false, 0)
+        );
+        assert_eq!(failing(false, cpal::ErrorKind::Xrun), (false, false, 1));
+    }
 
     #[test]
     fn default_prefill_holds_an_output_buffer_beyond_one_input_block() {

@@ -92,6 +92,11 @@ impl Health {
             slot.get_or_insert(err);
         }
     }
+
+    /// Whether a failure has been recorded (a poisoned lock counts as one).
+    pub(super) fn has_failed(&self) -> bool {
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
+    }
 }
 
 /// A running live pipeline.
@@ -399,7 +404,7 @@ fn supervise(meters: &LiveMeters, health: &Health, started: Instant, duration: O
         if duration.is_some_and(|d| now.duration_since(started) >= d) {
             break;
         }
-        if health.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+        if health.has_failed() {
             break;
         }
         let current = (
