@@ -548,20 +548,29 @@ mod tests {
         };
         let avx512_vnni = native::CpuFeatures {
             avx512f: true,
+            avx512bw: true,
             avx512vnni: true,
             ..avx2
         };
         let avx512 = native::CpuFeatures {
             avx512f: true,
+            avx512bw: true,
             ..avx2
+        };
+        // AVX-512 without BW (Xeon Phi): the AVX2 level, the same kernel.
+        let avx512_no_bw = native::CpuFeatures {
+            avx512bw: false,
+            ..avx512
         };
         assert_eq!(rule(avx_vnni), i8_or_f16);
         assert_eq!(rule(avx512_vnni), i8_or_f16);
         assert_eq!(rule(avx512), i8_or_f16);
+        assert_eq!(rule(avx512_no_bw), i8_or_f16);
         if x86 {
             assert_eq!(native::int8_kernel_for(avx_vnni), Int8Kernel::AvxVnni);
             assert_eq!(native::int8_kernel_for(avx512_vnni), Int8Kernel::Avx512Vnni);
             assert_eq!(native::int8_kernel_for(avx512), Int8Kernel::Avx2);
+            assert_eq!(native::int8_kernel_for(avx512_no_bw), Int8Kernel::Avx2);
         }
         // This machine: the same rule on what the CPU reports, and the sentence names the outcome.
         assert_eq!(default_backend(), rule(native::CpuFeatures::detect()));

@@ -53,6 +53,8 @@ pub struct CpuFeatures {
     pub f16c: bool,
     /// AVX-512 Foundation.
     pub avx512f: bool,
+    /// AVX-512 Byte and Word (every AVX-512 CPU but the Xeon Phi ones has it).
+    pub avx512bw: bool,
     /// AVX512-VNNI (8-bit dot products on 512-bit registers).
     pub avx512vnni: bool,
     /// AVX-VNNI (the same on 256-bit registers).
@@ -68,6 +70,7 @@ impl CpuFeatures {
             fma: std::arch::is_x86_feature_detected!("fma"),
             f16c: std::arch::is_x86_feature_detected!("f16c"),
             avx512f: std::arch::is_x86_feature_detected!("avx512f"),
+            avx512bw: std::arch::is_x86_feature_detected!("avx512bw"),
             avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
             avxvnni: std::arch::is_x86_feature_detected!("avxvnni"),
         };
@@ -112,10 +115,12 @@ impl Isa {
     /// kernel (one from made-up features would make the kernels' `unsafe` calls unsound); elsewhere it
     /// only answers which kernel a CPU would get ([`super::int8_kernel_for`]).
     pub(super) fn select(f: CpuFeatures) -> Self {
-        // F16C (half-float loads of `packed::gemv_acc`) came with the first AVX2 CPUs.
+        // F16C (half-float loads of `packed::gemv_acc`) came with the first AVX2 CPUs. The AVX-512 level
+        // needs BW too (the int8 convolutions' tile without VNNI uses it), which leaves out only the
+        // Xeon Phi CPUs: they get the AVX2 level.
         if cfg!(target_arch = "x86_64") && f.avx2 && f.fma && f.f16c {
             #[cfg(target_arch = "x86_64")]
-            return if f.avx512f {
+            return if f.avx512f && f.avx512bw {
                 Self(Level::Avx512, f.avx512vnni)
             } else {
                 Self(Level::Avx2Fma, f.avxvnni)

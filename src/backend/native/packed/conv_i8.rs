@@ -286,15 +286,11 @@ pub fn conv_i8(
         });
     }
     // AVX-512 CPUs without VNNI (Skylake-SP) get the AVX2 kernel's arithmetic on 512-bit registers:
-    // with 256 bits it was slower than the `f32` convolutions at their AVX-512 level. The query is an
-    // atomic load (the standard library caches it).
+    // with 256 bits it was slower than the `f32` convolutions at their AVX-512 level.
     #[cfg(target_arch = "x86_64")]
-    if isa.int8_kernel() == Int8Kernel::Avx2
-        && isa.0 == Level::Avx512
-        && std::arch::is_x86_feature_detected!("avx512bw")
-    {
+    if isa.int8_kernel() == Int8Kernel::Avx2 && isa.0 == Level::Avx512 {
         // SAFETY: `Level::Avx512` is only built by `Isa::detect` after the CPU reported AVX-512F,
-        // AVX2 and FMA; AVX-512BW was reported just now.
+        // AVX-512BW, AVX2 and FMA.
         return unsafe { avx512bw(&a, words, out) };
     }
     match isa.int8_kernel() {
