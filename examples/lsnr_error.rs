@@ -3,9 +3,9 @@
 //!
 //! For every pair `clean/NAME.wav`, `noisy/NAME.wav` (48 kHz mono) of a dev set, the noisy file is
 //! streamed through a [`Denoiser`] (native `f32`) and each hop's LSNR estimate is kept. The truth is the
-//! one the trainer's loss uses (`src/train/loss.rs`): per STFT frame, 10·log10 of the clean frame's energy
-//! over the energy of (noisy − clean), clamped to the model's LSNR range; the estimate at hop `t +
-//! lookahead` is compared with the truth of frame `t`, as in training. Both spectra come from the
+//! one the trainer's loss uses (`src/train/loss.rs`, [`lsnr_target_db`]): per STFT frame, 10·log10 of
+//! the clean frame's energy over the energy of (noisy − clean), clamped to the model's LSNR range; the
+//! estimate at hop `t + lookahead` is compared with the truth of frame `t`, as in training. Both spectra come from the
 //! library's own analysis, so the frames line up exactly with the model's.
 //!
 //! Prints one table (overall, per category when `meta.json` names them, per band of true LSNR) and one
@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use dfn4::backend::native::NativeBackend;
 use dfn4::config::{HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_FREQS};
 use dfn4::denoiser::{DenoiseParams, Denoiser};
-use dfn4::dsp::features::analyze_signal;
+use dfn4::dsp::features::{analyze_signal, lsnr_target_db};
 use dfn4::dsp::Complex32;
 use dfn4::model::{embedded, Weights};
 
@@ -45,17 +45,6 @@ impl ErrorSum {
     fn bias_db(&self) -> f64 {
         self.sum_db / self.frames.max(1) as f64
     }
-}
-
-/// The trainer's LSNR target of one frame (dB).
-fn true_lsnr_db(clean: &[Complex32], noisy: &[Complex32]) -> f32 {
-    let es: f32 = clean.iter().map(|c| c.norm_sqr()).sum();
-    let en: f32 = clean
-        .iter()
-        .zip(noisy)
-        .map(|(c, n)| (n - c).norm_sqr())
-        .sum();
-    (10.0 * ((es + 1e-10) / (en + 1e-10)).log10()).clamp(LSNR_MIN_DB, LSNR_MAX_DB)
 }
 
 fn mono_48k(path: &Path) -> anyhow::Result<Vec<f32>> {
@@ -148,7 +137,7 @@ fn main() -> anyhow::Result<()> {
         let spec_noisy: Vec<&[Complex32]> = frames_noisy.spec.chunks(NB_FREQS).collect();
         let cat = cats.get(name).cloned();
         for t in 0..spec_clean.len().saturating_sub(lookahead) {
-            let truth = true_lsnr_db(spec_clean[t], spec_noisy[t]);
+            let truth = lsnr_target_db(spec_clean[t], spec_noisy[t]);
             let err = f64::from(estimate_db[t + lookahead] - truth);
             groups.entry("all".into()).or_default().add(err);
             if let Some(c) = &cat {

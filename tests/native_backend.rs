@@ -249,6 +249,40 @@ fn reset_restores_fresh_state_exactly() {
 }
 
 #[test]
+fn the_lsnr_head_reads_the_embedding() {
+    // The head refitted on `NativeState::embedding` (examples/lsnr_probe.rs) runs in the engines
+    // unchanged only if the embedding is exactly what `dec.lsnr_fc` reads.
+    let (cfg, be) = backend(12);
+    let w = reference::perturbed_weights(&cfg, 12);
+    let (fc, bias) = (
+        &w.get("dec.lsnr_fc.weight").unwrap().data,
+        w.get("dec.lsnr_fc.bias").unwrap().data[0],
+    );
+    let seq = random_seq(&cfg, 2, 5, 1.0, 12);
+    let mut st = be.new_state(2).unwrap();
+    let mut out = ModelOutput::zeros(&cfg, 2);
+    for t in 0..seq.frames {
+        be.step(&frame_of(&cfg, &seq, t), &mut st, &mut out)
+            .unwrap();
+        let emb = st.embedding();
+        assert_eq!(emb.len(), 2 * cfg.d_model);
+        for (b, x) in emb.chunks_exact(cfg.d_model).enumerate() {
+            let z: f64 = fc
+                .iter()
+                .zip(x)
+                .map(|(w, v)| f64::from(*w) * f64::from(*v))
+                .sum();
+            let lsnr_db = 50.0 / (1.0 + (-(z + f64::from(bias))).exp()) - 15.0;
+            assert!(
+                (lsnr_db - f64::from(out.lsnr_db[b])).abs() < 1e-3,
+                "{lsnr_db} vs {}",
+                out.lsnr_db[b]
+            );
+        }
+    }
+}
+
+#[test]
 fn outputs_stay_in_range() {
     let (cfg, be) = backend(8);
     let seq = random_seq(&cfg, 2, 100, 1.0, 5);

@@ -5,10 +5,14 @@
 //!   of their magnitude (state initialised to a linspace from 0.001 to 0.0001).
 //!
 //! Both running means use `alpha = calc_norm_alpha(48 kHz, hop 480, tau 1 s) = 0.99`.
+//!
+//! Also the truth the model's LSNR head learns ([`lsnr_target_db`]), from the same spectra.
 use super::erb::{band_power, erb_widths};
 use super::stft::Analysis;
 use super::Complex32;
-use crate::config::{HOP_SIZE, NB_DF, NB_ERB, NB_FREQS, NORM_TAU_S, SAMPLE_RATE_HZ};
+use crate::config::{
+    HOP_SIZE, LSNR_MAX_DB, LSNR_MIN_DB, NB_DF, NB_ERB, NB_FREQS, NORM_TAU_S, SAMPLE_RATE_HZ,
+};
 
 /// Initial mean-norm state: linspace from the first to the second value over the ERB bands (dB).
 const MEAN_NORM_INIT_DB: [f32; 2] = [-60.0, -90.0];
@@ -169,9 +173,34 @@ pub fn analyze_signal(samples_48k: &[f32]) -> SignalFrames {
     out
 }
 
+/// The local SNR of one frame as the trainer's loss defines it (`src/train/loss.rs`): 10·log10 of the
+/// clean (target) frame's energy over the energy of `noisy − clean`, clamped to the model's LSNR range.
+/// The model's estimate for frame `t` comes at hop `t + df_lookahead`.
+pub fn lsnr_target_db(clean: &[Complex32], noisy: &[Complex32]) -> f32 {
+    debug_assert_eq!(clean.len(), noisy.len());
+    let es: f32 = clean.iter().map(|c| c.norm_sqr()).sum();
+    let en: f32 = clean
+        .iter()
+        .zip(noisy)
+        .map(|(c, n)| (n - c).norm_sqr())
+        .sum();
+    (10.0 * ((es + 1e-10) / (en + 1e-10)).log10()).clamp(LSNR_MIN_DB, LSNR_MAX_DB)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lsnr_target_is_the_energy_ratio_clamped_to_the_head_range() {
+        let clean = [Complex32::new(1.0, 0.0), Complex32::new(0.0, 1.0)];
+        let noisy = [Complex32::new(1.1, 0.0), Complex32::new(0.0, 1.1)];
+        // Energy 2 over 2 · 0.01: 20 dB.
+        assert!((lsnr_target_db(&clean, &noisy) - 20.0).abs() < 1e-3);
+        assert_eq!(lsnr_target_db(&clean, &clean), LSNR_MAX_DB);
+        let silent = [Complex32::default(); 2];
+        assert_eq!(lsnr_target_db(&silent, &noisy), LSNR_MIN_DB);
+    }
 
     #[test]
     fn alpha_for_one_second_is_0_99() {

@@ -66,6 +66,16 @@ pub struct NativeState {
     block_frames: usize,
 }
 
+impl NativeState {
+    /// The decoder's input after the last [`Backend::step`], `[batch][d_model]`: the Mamba core's
+    /// normalised output, which the ERB and DF decoders and the LSNR head (`dec.lsnr_fc`) read. A view
+    /// of scratch the step has already written, so reading it costs the real-time path nothing; for
+    /// probing the model's features (fitting a head on them), not for the audio path.
+    pub fn embedding(&self) -> &[f32] {
+        &self.scratch.x
+    }
+}
+
 /// Activations for up to `n` frames, plus single-frame convolution scratch.
 struct Scratch {
     e0: Vec<f32>,
