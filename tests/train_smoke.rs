@@ -285,7 +285,7 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
         ..TrainConfig::default()
     };
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 10] = [
+    let cases: [(Edit, &str); 13] = [
         (|c| c.clean_prob = 2.0, "--clean-prob"),
         (|c| c.music_prob = -0.1, "--music-prob"),
         (|c| c.clean_prob = f64::NAN, "--clean-prob"),
@@ -299,6 +299,9 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
         (|c| c.batch = 0, "--batch"),
         (|c| c.lr = 0.0, "--lr"),
         (|c| c.ema_decay = Some(1.0), "--ema-decay"),
+        (|c| c.speed_perturb_prob = 1.5, "--speed-perturb-prob"),
+        (|c| c.speed_perturb_max = 0.6, "--speed-perturb-max"),
+        (|c| c.speed_perturb_max = f32::NAN, "--speed-perturb-max"),
     ];
     for (edit, name) in cases {
         let mut cfg = base();

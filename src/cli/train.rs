@@ -112,6 +112,17 @@ pub struct TrainArgs {
     /// package's ~1 s stamp descriptions)
     #[arg(long, value_name = "E")]
     pub speech_source_exponent: Option<f64>,
+    /// Share of training examples whose noise comes and goes in bursts and gaps of 0.1-1.5 s (during a
+    /// burst the SNR is the drawn one), so that clean stretches follow noisy ones within an example.
+    #[arg(long, default_value_t = 0.0)]
+    pub bursty_noise_prob: f64,
+    /// Share of training examples whose speech is played faster or slower, pitch and formants moving
+    /// with it, so that the model meets voices the corpus does not have.
+    #[arg(long, default_value_t = 0.5)]
+    pub speed_perturb_prob: f64,
+    /// Largest relative speed change of that perturbation (0.15 = x0.85 ... x1.15; at most 0.5).
+    #[arg(long, default_value_t = 0.15)]
+    pub speed_perturb_max: f32,
     /// Weight of the LSNR head's term in the loss (0.01 is about 3 % of the total); the head is what
     /// libDF's LSNR gates read (`examples/lsnr_error` measures it on a dev set).
     #[arg(long, default_value_t = 0.01)]
@@ -175,6 +186,9 @@ impl From<TrainArgs> for TrainConfig {
             music_prob: a.music_prob,
             reverb_prob: a.reverb_prob,
             speech_source_exponent: a.speech_source_exponent,
+            bursty_noise_prob: a.bursty_noise_prob,
+            speed_perturb_prob: a.speed_perturb_prob,
+            speed_perturb_max: a.speed_perturb_max,
             lsnr_weight: a.lsnr_weight,
             ema_decay: a.ema_decay,
             mask_loss_above_band: a.mask_loss_above_band,

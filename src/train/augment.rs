@@ -140,6 +140,35 @@ pub fn amplitude_modulate(x: &mut [f32], f_hz: f32, depth: f32, phase: f32) {
     x.iter_mut().zip(&m).for_each(|(v, g)| *v *= g);
 }
 
+/// Lengths of the bursts and gaps of [`burst_envelope`] (s), drawn log-uniformly.
+pub const BURST_S: (f32, f32) = (0.1, 1.5);
+/// Raised-cosine ramp at the start of each burst and gap (samples: 10 ms).
+const BURST_RAMP_SAMPLES: usize = 480;
+
+/// An on/off envelope of `len` samples: stretches of 0.1–1.5 s (log-uniform) alternate between 1 (a
+/// burst) and 0 (a gap), from a random phase, with 10 ms raised-cosine edges. Multiplying a noise by it
+/// gives noise that comes and goes, so that clean stretches follow noisy ones within one example, as
+/// with doors, keyboards or traffic (the stretches dev v3's non-stationary noises leave clean).
+pub fn burst_envelope(len: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let mut env = Vec::with_capacity(len);
+    let mut on = rng.random_bool(0.5);
+    while env.len() < len {
+        let stretch = (log_uniform(rng, BURST_S.0, BURST_S.1) * FS) as usize;
+        let end = (env.len() + stretch).min(len);
+        for k in 0..end - env.len() {
+            // Ramps up at the start of a burst, down at the start of a gap.
+            let r = if k < BURST_RAMP_SAMPLES {
+                0.5 - 0.5 * (PI * k as f32 / BURST_RAMP_SAMPLES as f32).cos()
+            } else {
+                1.0
+            };
+            env.push(if on { r } else { 1.0 - r });
+        }
+        on = !on;
+    }
+    env
+}
+
 /// Mains hum: a 50 or 60 Hz fundamental with random harmonic amplitudes plus a little white noise. Unit RMS.
 pub fn hum(len: usize, rng: &mut impl Rng) -> Vec<f32> {
     let f0 = if rng.random_bool(0.5) { 50.0 } else { 60.0 };
@@ -422,6 +451,38 @@ mod tests {
                 "{exponent}: {ratio} vs {expected}"
             );
         }
+    }
+
+    #[test]
+    fn burst_envelope_alternates_bursts_and_gaps_of_the_drawn_lengths() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for len in [0, 1, 479, 3 * 48_000, 6 * 48_000] {
+            let env = burst_envelope(len, &mut rng);
+            assert_eq!(env.len(), len);
+            assert!(env.iter().all(|g| (0.0..=1.0).contains(g)));
+        }
+        let env = burst_envelope(60 * 48_000, &mut rng);
+        // Stretches fully on and fully off, each between the shortest stretch less its ramp and the
+        // longest stretch.
+        let mut runs: Vec<(bool, usize)> = Vec::new();
+        for &g in &env {
+            let state = match g {
+                1.0 => Some(true),
+                0.0 => Some(false),
+                _ => None,
+            };
+            if let Some(s) = state {
+                match runs.last_mut() {
+                    Some((last, n)) if *last == s => *n += 1,
+                    _ => runs.push((s, 1)),
+                }
+            }
+        }
+        let inner = &runs[1..runs.len() - 1];
+        assert!(inner.len() > 40, "{} stretches in 60 s", inner.len());
+        assert!(inner.windows(2).all(|w| w[0].0 != w[1].0));
+        let (lo, hi) = ((0.1 * 48_000.0) as usize - 480, (1.5 * 48_000.0) as usize);
+        assert!(inner.iter().all(|&(_, n)| n >= lo && n <= hi), "{inner:?}");
     }
 
     #[test]

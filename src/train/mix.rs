@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::augment::{
-    amplitude_modulate, band_limit, coloured_noise, convolve_many, early_reverb, hum, log_uniform,
-    normalise_rms, power, random_eq, synthetic_rir, Biquad,
+    amplitude_modulate, band_limit, burst_envelope, coloured_noise, convolve_many, early_reverb,
+    hum, log_uniform, normalise_rms, power, random_eq, synthetic_rir, Biquad, BURST_S,
 };
 use super::corpus::{resample_to_48k, Clip, Corpus, SpeechSource};
 use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
@@ -53,6 +53,9 @@ pub struct MixConfig {
     /// dominates); `Some(e)`, a source with probability ∝ its hours^e (1 = by hours, 0 = every source
     /// alike), then one of its clips uniformly. Dev speech is always drawn over clips.
     pub speech_source_exponent: Option<f64>,
+    /// Share of training examples (with speech and noise) whose noise comes and goes in bursts and gaps
+    /// of 0.1–1.5 s ([`burst_envelope`]); during a burst the SNR is the drawn one.
+    pub bursty_noise_prob: f64,
 }
 
 impl MixConfig {
@@ -71,6 +74,7 @@ impl MixConfig {
             music_prob: 0.35,
             room_rir_prob: 0.6,
             speech_source_exponent: None,
+            bursty_noise_prob: 0.0,
         }
     }
 }
@@ -85,7 +89,7 @@ impl MixConfig {
              {}% reverb ({}% of it from the corpus's rooms when it has them, else synthetic; \
              target = early reverb), noise files ({}% of draws music when the corpus has it) / \
              synthetic coloured, hum, modulated / babble; noise band-limited like the speech in {}% \
-             of examples, {}% noise only, {}% without noise{}",
+             of examples, {}% noise only, {}% without noise{}{}",
             self.seg_samples as f32 / SAMPLE_RATE_HZ as f32,
             self.snr_db.0,
             self.snr_db.1,
@@ -103,6 +107,16 @@ impl MixConfig {
             match self.speech_source_exponent {
                 None => String::new(),
                 Some(e) => format!("; speech drawn by source (probability ∝ hours^{e}), then by clip"),
+            },
+            if self.bursty_noise_prob > 0.0 {
+                format!(
+                    "; noise in bursts and gaps of {}..{} s in {}% of examples",
+                    BURST_S.0,
+                    BURST_S.1,
+                    pct(self.bursty_noise_prob)
+                )
+            } else {
+                String::new()
             },
         )
     }
@@ -402,6 +416,17 @@ pub fn make_banded_example(
     } else {
         (ps / (pn * 10f32.powf(snr_db / 10.0))).sqrt()
     };
+    // The gain came from the whole noise, so a burst keeps the drawn SNR. Drawn only when asked for, as
+    // above.
+    if !noise_only
+        && !clean
+        && split == Split::Train
+        && cfg.bursty_noise_prob > 0.0
+        && rng.random_bool(cfg.bursty_noise_prob)
+    {
+        let envelope = burst_envelope(noise.len(), rng);
+        noise.iter_mut().zip(&envelope).for_each(|(n, g)| *n *= g);
+    }
     let mut noisy: Vec<f32> = reverberant
         .iter()
         .zip(&noise)
@@ -728,10 +753,10 @@ mod tests {
         assert!(near(share(Some(1e6), Split::Train), 0.5), "overflow");
     }
 
-    #[test]
-    fn clean_examples_add_no_noise_and_leave_the_default_recipe_alone() {
+    /// A corpus of one `seconds`-long tone clip per part: speech 440 Hz (band `band_hz`), noise 3.1 kHz.
+    fn tone_corpus(seconds: usize, band_hz: f32) -> Corpus {
         let tone = |hz: f32| -> Vec<f32> {
-            (0..SAMPLE_RATE_HZ * 2)
+            (0..SAMPLE_RATE_HZ * seconds)
                 .map(|n| {
                     0.1 * (std::f32::consts::TAU * hz * n as f32 / SAMPLE_RATE_HZ as f32).sin()
                 })
@@ -739,16 +764,21 @@ mod tests {
         };
         let clip = |samples: Vec<f32>| Clip {
             samples,
-            band_hz: 8000.0,
+            band_hz,
             source: "test".into(),
         };
-        let corpus = Corpus {
+        Corpus {
             speech_dev: vec![clip(tone(440.0))],
             speech_train: vec![clip(tone(440.0))],
             noise_dev: vec![clip(tone(3100.0))],
             noise_train: vec![clip(tone(3100.0))],
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn clean_examples_add_no_noise_and_leave_the_default_recipe_alone() {
+        let corpus = tone_corpus(2, 8000.0);
         let mut cfg = MixConfig::new(0.5);
         cfg.reverb_prob = 0.0;
         cfg.noise_only_prob = 0.0;
@@ -770,6 +800,65 @@ mod tests {
         none.clean_prob = 0.0;
         let (noisy, target) = make_example(&corpus, Split::Train, &none, &mut example_rng(1, 0, 0));
         assert_ne!(noisy, target);
+    }
+
+    #[test]
+    fn bursty_noise_leaves_clean_gaps_and_keeps_the_snr_in_bursts() {
+        let corpus = tone_corpus(4, 24_000.0);
+        let mut cfg = MixConfig::new(3.0);
+        cfg.reverb_prob = 0.0;
+        cfg.noise_only_prob = 0.0;
+        cfg.band_limit_noise_prob = 0.0;
+        cfg.bursty_noise_prob = 1.0;
+        // Noise energy per 50 ms window: some windows hold none (gaps), others hold the noise at the
+        // level of the unchanged recipe's mixture of the same draw (bursts: the SNR is the drawn one).
+        let window = SAMPLE_RATE_HZ / 20;
+        let windows = |noisy: &[f32], target: &[f32]| -> Vec<f32> {
+            let noise: Vec<f32> = noisy.iter().zip(target).map(|(y, s)| y - s).collect();
+            noise.chunks_exact(window).map(power).collect()
+        };
+        // Noise over speech energy of each window.
+        let snrs = |noisy: &[f32], target: &[f32]| -> Vec<f32> {
+            let speech: Vec<f32> = target.chunks_exact(window).map(power).collect();
+            windows(noisy, target)
+                .iter()
+                .zip(speech)
+                .map(|(n, s)| n / s)
+                .collect()
+        };
+        let mut none = cfg.clone();
+        none.bursty_noise_prob = 0.0;
+        let mut gaps = 0;
+        for seed in 0..8 {
+            let (noisy, target) =
+                make_example(&corpus, Split::Train, &cfg, &mut example_rng(seed, 0, 0));
+            let w = windows(&noisy, &target);
+            let loudest = w.iter().cloned().fold(0.0, f32::max);
+            assert!(loudest > 0.0);
+            gaps += w.iter().filter(|&&p| p < 1e-6 * loudest).count();
+            // The same draw without gating (the gate is drawn after everything else but the level):
+            // the bursts' noise-to-speech ratio is the ungated one, never above it.
+            let (plain_noisy, plain_target) =
+                make_example(&corpus, Split::Train, &none, &mut example_rng(seed, 0, 0));
+            let ratio: Vec<f32> = snrs(&noisy, &target)
+                .iter()
+                .zip(snrs(&plain_noisy, &plain_target))
+                .map(|(a, b)| a / b)
+                .collect();
+            let top = ratio.iter().cloned().fold(0.0, f32::max);
+            assert!(
+                (top - 1.0).abs() < 1e-3,
+                "seed {seed}: burst at {top} of the drawn SNR"
+            );
+        }
+        assert!(gaps > 8 * 10, "{gaps} silent windows in 8 examples of 60");
+        // Dev mixtures are never gated (nor is the gate drawn for them).
+        for seed in 0..4 {
+            assert_eq!(
+                make_example(&corpus, Split::Dev, &cfg, &mut example_rng(seed, 0, 0)),
+                make_example(&corpus, Split::Dev, &none, &mut example_rng(seed, 0, 0)),
+            );
+        }
     }
 
     #[test]
@@ -820,6 +909,28 @@ mod tests {
         // Recorded pairs are taken as full band.
         let pairs = batch_from_pairs(vec![(tone(200.0), tone(200.0))]);
         assert_eq!(pairs.band_hz, [SAMPLE_RATE_HZ as f32 / 2.0]);
+    }
+
+    #[test]
+    fn a_wider_speed_perturbation_reaches_beyond_the_default_range_and_stays_within_its_own() {
+        let corpus = tone_corpus(2, 8_000.0);
+        // 1 s segments: a segment's leading pause (up to 0.5 s) always leaves room for an utterance, so
+        // every example has a speech band (a segment with none counts as full band).
+        let mut cfg = MixConfig::new(1.0);
+        cfg.noise_only_prob = 0.0;
+        cfg.speed_perturb_prob = 1.0;
+        cfg.speed_perturb_max = 0.3;
+        let bands = make_batch(&corpus, Split::Train, &cfg, 9, 0, 64).band_hz;
+        assert!(
+            bands.iter().all(|b| (5_600.0..=10_400.0).contains(b)),
+            "{bands:?}"
+        );
+        assert!(bands.iter().any(|b| *b < 6_800.0), "{bands:?}");
+        assert!(bands.iter().any(|b| *b > 9_200.0), "{bands:?}");
+        // No perturbation: every example keeps the clip's band.
+        cfg.speed_perturb_prob = 0.0;
+        let bands = make_batch(&corpus, Split::Train, &cfg, 9, 0, 16).band_hz;
+        assert!(bands.iter().all(|b| *b == 8_000.0), "{bands:?}");
     }
 
     #[test]

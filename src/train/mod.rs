@@ -92,6 +92,13 @@ pub struct TrainConfig {
     /// Draw training speech by source, a source with probability ∝ its hours^E, then one of its clips
     /// (`None`: uniformly over clips, where sources of many short clips dominate).
     pub speech_source_exponent: Option<f64>,
+    /// Share of training examples whose noise comes and goes in bursts and gaps of 0.1–1.5 s.
+    pub bursty_noise_prob: f64,
+    /// Share of training examples whose speech is played faster or slower (pitch and formants move
+    /// with it: a voice the corpus does not have).
+    pub speed_perturb_prob: f64,
+    /// Largest relative speed change of that perturbation (0.15 = ×0.85 … ×1.15; at most 0.5).
+    pub speed_perturb_max: f32,
     /// Weight of the LSNR term in the loss.
     pub lsnr_weight: f64,
     /// Validate and export an exponential moving average of the weights with this decay per step
@@ -144,6 +151,9 @@ impl Default for TrainConfig {
             music_prob: mix::MixConfig::new(1.0).music_prob,
             reverb_prob: mix::MixConfig::new(1.0).reverb_prob,
             speech_source_exponent: None,
+            bursty_noise_prob: 0.0,
+            speed_perturb_prob: mix::MixConfig::new(1.0).speed_perturb_prob,
+            speed_perturb_max: mix::MixConfig::new(1.0).speed_perturb_max,
             lsnr_weight: 1e-2,
             ema_decay: None,
             mask_loss_above_band: false,
@@ -177,6 +187,15 @@ impl TrainConfig {
         probability("clean-prob", self.clean_prob)?;
         probability("music-prob", self.music_prob)?;
         probability("reverb-prob", self.reverb_prob)?;
+        probability("bursty-noise-prob", self.bursty_noise_prob)?;
+        probability("speed-perturb-prob", self.speed_perturb_prob)?;
+        // Up to ×0.5 … ×1.5: the perturbed segment is read as if recorded at 24…72 kHz.
+        if !(0.0..=0.5).contains(&self.speed_perturb_max) {
+            train_bail!(
+                "--speed-perturb-max must be within 0…0.5, not {}",
+                self.speed_perturb_max
+            );
+        }
         probability("min-lr-ratio", self.min_lr_ratio)?;
         let snr_min_db = mix::MixConfig::new(1.0).snr_db.0;
         if !(self.snr_max_db.is_finite() && self.snr_max_db > snr_min_db) {

@@ -452,6 +452,9 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     mix.music_prob = args.music_prob;
     mix.reverb_prob = args.reverb_prob;
     mix.speech_source_exponent = args.speech_source_exponent;
+    mix.bursty_noise_prob = args.bursty_noise_prob;
+    mix.speed_perturb_prob = args.speed_perturb_prob;
+    mix.speed_perturb_max = args.speed_perturb_max;
     // Examples 0..dev_examples of step 0, cut into training-sized batches: the same mixtures at every
     // batch size (before 2026-12-06 batch i was step i, so a batch of 32 drew a different second half).
     let dev_batch = args.batch.max(1);
