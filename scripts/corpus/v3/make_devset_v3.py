@@ -2,7 +2,7 @@
 """Dev set v3: labelled noisy/clean 48 kHz pairs from the dev split of data/manifest.tsv only.
 
     python scripts/corpus/v3/make_devset_v3.py [--manifest data/manifest.tsv] [--cache data/.cache]
-        [--out data/devset_v3] [--per-category 24] [--seconds 6]
+        [--out data/devset_v3] [--per-category 24] [--seconds 6] [--split dev|train]
 
 Five categories, --per-category pairs each: stationary, non-stationary, music, babble (noise of that
 category), reverberant (speech through a held-out simulated room, plus a stationary or non-stationary noise).
@@ -13,6 +13,13 @@ pair), speech at -32..-18 dBFS RMS, mixture peak <= -1 dBFS. Reverberant pairs: 
 noise, clean = speech * early part of the room (direct path + 50 ms, rooms.early_target), so the target
 keeps the early reflections. Writes OUT/{clean,noisy}/NNN.wav (16-bit) and OUT/meta.json (labels, files,
 offsets, SNR). Deterministic: sorted inputs, random.Random(SEED).
+
+--split train builds the same recipe from the train split instead (train speakers, noise files and rooms, its
+own seed): a "train mirror" that is not a dev set. Scored beside dev v3 it separates what the model has not
+learnt from what it does not carry over to new voices, noises and rooms (docs/quality.md, the train/dev gap).
+--speech-split and --noise-split (rooms follow the noise) cross the two, to tell which of voices or noises
+the model fails to carry over. Any set with train rooms uses the cache's simulated ones, so its bytes are
+this machine's (no published fingerprint).
 """
 
 import argparse
@@ -72,18 +79,37 @@ def main():
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--snr-min-db", type=float, default=-5.0)
     ap.add_argument("--snr-max-db", type=float, default=20.0)
+    ap.add_argument("--split", choices=["dev", "train"], default="dev")
+    ap.add_argument("--speech-split", choices=["dev", "train"], help="the speakers' split (default: --split)")
+    ap.add_argument("--noise-split", choices=["dev", "train"],
+                    help="the noise files' and rooms' split (default: --split)")
+    ap.add_argument("--match-dev-sources", action="store_true",
+                    help="train speech: one train speaker per dev speaker, from the dev speaker's source (the same "
+                         "corpus packages in the same shares, other people)")
     a = ap.parse_args()
+    speech_split = a.speech_split or a.split
+    noise_split = a.noise_split or a.split
     with open(a.manifest, newline="") as fh:
-        dev = [r for r in csv.DictReader(fh, delimiter="\t") if r["split"] == "dev" and not r["path"].startswith("v2/")]
-    dev.sort(key=lambda r: r["path"])
-    speech = {}
-    for r in dev:
+        rows = [r for r in csv.DictReader(fh, delimiter="\t") if not r["path"].startswith("v2/")]
+    rows.sort(key=lambda r: r["path"])
+    speech, source_of = {}, {}
+    for r in rows:
         if r["kind"] == "speech" and int(r["rate_hz"]) >= 16000:
-            speech.setdefault(r["speaker"], []).append(r["path"])
-    noise = {c: [r["path"] for r in dev if r["category"] == c and r["kind"] in ("noise", "music")
+            source_of.setdefault(r["split"], {})[r["speaker"]] = r["source"]
+            if r["split"] == speech_split:
+                speech.setdefault(r["speaker"], []).append(r["path"])
+    rows = [r for r in rows if r["split"] == noise_split]
+    noise = {c: [r["path"] for r in rows if r["category"] == c and r["kind"] in ("noise", "music")
                  and float(r["active_s"] or 0) >= 1.0] for c in CATEGORIES[:4]}
-    rooms = [r for r in dev if r["kind"] == "rir" and r["origin"] == "simulated"]
-    rng = random.Random(SEED)
+    rooms = [r for r in rows if r["kind"] == "rir" and r["origin"] == "simulated"]
+    if speech_split == noise_split:
+        seed = SEED if speech_split == "dev" else f"{SEED}-{speech_split}-mirror"
+    else:
+        seed = f"{SEED}-{speech_split}-speech-{noise_split}-noise"
+    match_dev_sources = a.match_dev_sources and speech_split == "train"
+    if match_dev_sources:
+        seed = f"{seed}-match-dev-sources"
+    rng = random.Random(seed)
     n = int(round(a.seconds * RATE_HZ))
     if os.path.exists(a.out):
         shutil.rmtree(a.out)
@@ -97,6 +123,14 @@ def main():
         return cache[p]
 
     speakers = sorted(speech)
+    if match_dev_sources:
+        # The pick has a generator of its own, so the mixtures below draw from `rng` alone.
+        pick = random.Random(seed)
+        chosen = []
+        for dev_speaker in sorted(source_of["dev"]):
+            same = [s for s in speakers if source_of["train"][s] == source_of["dev"][dev_speaker] and s not in chosen]
+            chosen.append(same[pick.randrange(len(same))])
+        speakers = chosen
     plan = []
     for cat in CATEGORIES:
         k = a.per_category
@@ -168,9 +202,9 @@ def main():
                          noise=npath, noise_offset_s=round(off / RATE_HZ, 4),
                          room=room["path"] if room else None, speech_rms_dbfs=round(level_db, 2)))
     with open(os.path.join(a.out, "meta.json"), "w") as fh:
-        json.dump(dict(rate_hz=RATE_HZ, seconds=a.seconds, seed=SEED, pairs=meta), fh, indent=1)
+        json.dump(dict(rate_hz=RATE_HZ, seconds=a.seconds, seed=seed, pairs=meta), fh, indent=1)
         fh.write("\n")
-    print(f"{len(meta)} pairs in {a.out}: {a.per_category} per category, {len(speakers)} speakers, "
+    print(f"{len(meta)} pairs ({speech_split} speech, {noise_split} noise) in {a.out}: {a.per_category} per category, {len(speakers)} speakers, "
           f"{len({m['noise'] for m in meta})} noise files, {len({m['room'] for m in meta if m['room']})} rooms")
 
 
