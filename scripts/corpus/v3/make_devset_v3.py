@@ -89,6 +89,8 @@ def main():
     a = ap.parse_args()
     speech_split = a.speech_split or a.split
     noise_split = a.noise_split or a.split
+    if a.match_dev_sources and speech_split != "train":
+        ap.error("--match-dev-sources picks train speakers: it needs --speech-split train (or --split train)")
     with open(a.manifest, newline="") as fh:
         rows = [r for r in csv.DictReader(fh, delimiter="\t") if not r["path"].startswith("v2/")]
     rows.sort(key=lambda r: r["path"])
@@ -106,12 +108,16 @@ def main():
         seed = SEED if speech_split == "dev" else f"{SEED}-{speech_split}-mirror"
     else:
         seed = f"{SEED}-{speech_split}-speech-{noise_split}-noise"
-    match_dev_sources = a.match_dev_sources and speech_split == "train"
+    match_dev_sources = a.match_dev_sources
     if match_dev_sources:
         seed = f"{seed}-match-dev-sources"
     rng = random.Random(seed)
     n = int(round(a.seconds * RATE_HZ))
     if os.path.exists(a.out):
+        # Only an earlier dev set is replaced: anything else at --out is the user's and stays.
+        if not all(os.path.exists(os.path.join(a.out, x)) for x in ("clean", "noisy", "meta.json")) or \
+                set(os.listdir(a.out)) - {"clean", "noisy", "meta.json"}:
+            ap.error(f"{a.out} exists and is not a dev set this script wrote: choose another --out")
         shutil.rmtree(a.out)
     os.makedirs(os.path.join(a.out, "clean"))
     os.makedirs(os.path.join(a.out, "noisy"))
