@@ -14,8 +14,9 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::augment::{
-    amplitude_modulate, band_limit, burst_envelope, coloured_noise, convolve_many, early_reverb,
-    hum, log_uniform, normalise_rms, power, random_eq, synthetic_rir, Biquad, BURST_S,
+    amplitude_modulate, band_limit, burst_envelope, cascade, coloured_noise, convolve_many,
+    early_reverb, hum, log_uniform, normalise_rms, power, random_eq, synthetic_rir, Biquad,
+    BURST_S,
 };
 use super::corpus::{resample_to_48k, Clip, Corpus, SpeechSource};
 use crate::config::{NB_DF, NB_ERB, SAMPLE_RATE_HZ};
@@ -303,9 +304,7 @@ fn noise_signal(
         n
     };
     if rng.random_bool(0.3) {
-        for f in random_eq(rng, 9.0) {
-            f.apply(&mut noise);
-        }
+        cascade(&random_eq(rng, 9.0), &mut noise);
     }
     normalise_rms(&mut noise);
     noise
@@ -372,14 +371,15 @@ pub fn make_banded_example(
         speech_segment(speech_draw, len, rng)
     };
     // Speech EQ and narrow-band channels belong to the target: the model should not undo them.
-    if rng.random_bool(0.5) {
-        for f in random_eq(rng, 6.0) {
-            f.apply(&mut speech);
-        }
-    }
+    let mut channel = if rng.random_bool(0.5) {
+        random_eq(rng, 6.0)
+    } else {
+        Vec::new()
+    };
     if rng.random_bool(0.1) {
-        Biquad::lowpass(log_uniform(rng, 3_400.0, 8_000.0), 0.707).apply(&mut speech);
+        channel.push(Biquad::lowpass(log_uniform(rng, 3_400.0, 8_000.0), 0.707));
     }
+    cascade(&channel, &mut speech);
     let (reverberant, target) = if !noise_only && rng.random_bool(cfg.reverb_prob) {
         let rooms = &corpus.rir_train;
         let (rir, early) =
