@@ -31,4 +31,4 @@ export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "== cargo clippy --all-targets --features train -- -D warnings"
 cargo clippy --all-targets --features train -- -D warnings
 echo "== cargo test --features train (tch parity, wiring, CUDA-graph shim, training smoke, library)"
-cargo test --features train --lib --test tch_parity --test tch_wiring --test tch_cuda_graph --test train_smoke --test fused_scan
+cargo test --features train --lib --test tch_parity --test tch_wiring --test tch_cuda_graph --test train_smoke --test train_memory --test fused_scan

@@ -124,6 +124,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mix.speed_perturb_prob = p.parse()?;
         mix.speed_perturb_max = args.next().ok_or("SPEED_PERTURB_MAX missing")?.parse()?;
     }
+    // As the trainer does; `MIX_RATE_GLIBC_DEFAULTS=1` leaves the allocator as it is, for comparison.
+    if std::env::var_os("MIX_RATE_GLIBC_DEFAULTS").is_none() {
+        dfn4::train::memory::keep_freed_memory();
+    }
     let t0 = Instant::now();
     let corpus = if corpus_dir == "synthetic" {
         synthetic_corpus()

@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod dev_pairs;
 pub mod ema;
 pub mod loss;
+pub mod memory;
 pub mod mix;
 pub mod optim;
 pub mod trainer;
@@ -167,6 +168,7 @@ impl Default for TrainConfig {
 /// Trains (or resumes training) as configured by `cfg`.
 pub fn run(cfg: TrainConfig) -> crate::Result<()> {
     cfg.check()?;
+    memory::keep_freed_memory();
     trainer::run(cfg)
 }
 
