@@ -5,6 +5,9 @@
 //! [SPEED_PERTURB_PROB SPEED_PERTURB_MAX]` (the last two as `train --speed-perturb-prob/-max`; default the
 //! recipe's 0.5 and 0.15).
 //!
+//! Batches come from the trainer's producers (`train::stream`): `RAYON_NUM_THREADS` of them (as in earlier
+//! measurements), else one per core; each mixes whole batches.
+//!
 //! `CORPUS` = `synthetic` mixes from a corpus made up here instead, of random signals shaped like corpus
 //! v3's training split (clip lengths, bandwidths, room-response lengths; figures in `synthetic_corpus`),
 //! so that the rate can be measured on any machine without the corpus. A mixture's cost depends on those
@@ -12,7 +15,8 @@
 use std::time::Instant;
 
 use dfn4::train::corpus::{Clip, Corpus};
-use dfn4::train::mix::{make_batch, MixConfig, Split};
+use dfn4::train::mix::MixConfig;
+use dfn4::train::stream::BatchStream;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -138,17 +142,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "corpus {corpus_dir} loaded in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+    let producers = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let t0 = Instant::now();
-    for step in 0..batches {
-        std::hint::black_box(make_batch(&corpus, Split::Train, &mix, 42, step, batch));
+    let mut stream = BatchStream::spawn(
+        std::sync::Arc::new(corpus),
+        mix.clone(),
+        42,
+        batch,
+        0..batches,
+        producers,
+        |hb| hb,
+    )?;
+    while let Some((_, hb)) = stream.recv() {
+        std::hint::black_box(hb);
     }
     let s = t0.elapsed().as_secs_f64();
     println!(
-        "{} examples of {seconds} s in {s:.2} s: {:.1} examples/s on {} threads \
+        "{} examples of {seconds} s in {s:.2} s: {:.1} examples/s on {producers} producer threads \
          (speed perturbation {} of examples, up to {})",
         batch as u64 * batches,
         (batch as u64 * batches) as f64 / s,
-        rayon::current_num_threads(),
         mix.speed_perturb_prob,
         mix.speed_perturb_max
     );

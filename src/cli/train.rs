@@ -84,7 +84,9 @@ pub struct TrainArgs {
     /// Stop (checkpoint + export) after this many minutes of wall-clock time; 0 = no limit.
     #[arg(long, default_value_t = 0.0)]
     pub max_minutes: f64,
-    /// CPU threads for data mixing (default: all cores).
+    /// CPU threads for data mixing: the producers of training batches, each mixing whole batches
+    /// (default: one per core but one, which the training thread keeps), and the pool that mixes
+    /// validation sets (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Git revision recorded in the export's provenance (default: `git rev-parse HEAD` if available).

@@ -27,6 +27,7 @@ use tch::Device;
 
 use super::corpus::Corpus;
 use super::mix::{make_batch, HostBatch, MixConfig, Split};
+use super::stream::default_producers;
 use super::trainer::{spawn_producer, DeviceBatch, Trainer, Upload};
 use super::TrainConfig;
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
@@ -223,7 +224,7 @@ fn measure_end_to_end(
     batch: usize,
 ) {
     let steps = 2 * args.bench_steps;
-    let rx = spawn_producer(
+    let spawned = spawn_producer(
         corpus.clone(),
         mix.clone(),
         args.seed,
@@ -231,7 +232,17 @@ fn measure_end_to_end(
         0..WARMUP_STEPS + steps,
         upload,
         device,
+        args.threads.unwrap_or_else(default_producers),
     );
+    let mut rx = match spawned {
+        Ok(rx) => rx,
+        Err(e) => {
+            let note = serde_json::json!({"note": "failed", "name": name, "measure": "end_to_end",
+                "batch": batch, "error": e.to_string()});
+            println!("{note}");
+            return;
+        }
+    };
     let mut waits_ms = Vec::new();
     let mut t0 = Instant::now();
     for i in 0..WARMUP_STEPS + steps {
@@ -240,7 +251,9 @@ fn measure_end_to_end(
             t0 = Instant::now();
         }
         let tw = Instant::now();
-        let Ok((_, prepared)) = rx.recv() else { return };
+        let Some((_, prepared)) = rx.recv() else {
+            return;
+        };
         if i >= WARMUP_STEPS {
             waits_ms.push(1e3 * tw.elapsed().as_secs_f64());
         }

@@ -513,13 +513,39 @@ pub fn make_examples(
 ) -> HostBatch {
     let parts: Vec<_> = indices
         .into_par_iter()
-        .map(|i| {
-            let (noisy, target, band_hz) =
-                make_banded_example(corpus, split, cfg, &mut example_rng(seed, step, i));
-            Analysed::new(noisy, target, band_hz)
-        })
+        .map(|i| analysed_example(corpus, split, cfg, seed, step, i))
         .collect();
     HostBatch::from_analysed(parts, cfg.seg_samples)
+}
+
+/// [`make_batch`] on the calling thread alone: the same batch. The trainer's producers
+/// ([`super::stream`]) each mix whole batches this way, several at once.
+pub fn make_batch_serial(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    seed: u64,
+    step: u64,
+    batch: usize,
+) -> HostBatch {
+    let parts = (0..batch as u64)
+        .map(|i| analysed_example(corpus, split, cfg, seed, step, i))
+        .collect();
+    HostBatch::from_analysed(parts, cfg.seg_samples)
+}
+
+/// Example `index` of `step`, mixed and analysed.
+fn analysed_example(
+    corpus: &Corpus,
+    split: Split,
+    cfg: &MixConfig,
+    seed: u64,
+    step: u64,
+    index: u64,
+) -> Analysed {
+    let (noisy, target, band_hz) =
+        make_banded_example(corpus, split, cfg, &mut example_rng(seed, step, index));
+    Analysed::new(noisy, target, band_hz)
 }
 
 /// Noisy/target pairs of equal length (recorded dev pairs, say) as one batch, analysed in parallel; their

@@ -14,6 +14,7 @@ pub mod loss;
 pub mod memory;
 pub mod mix;
 pub mod optim;
+pub mod stream;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -75,7 +76,9 @@ pub struct TrainConfig {
     pub dev_pairs: Option<PathBuf>,
     /// Stop (checkpoint + export) after this many minutes of wall-clock time; 0 = no limit.
     pub max_minutes: f64,
-    /// CPU threads for data mixing (default: all cores).
+    /// CPU threads for data mixing: the producers of training batches, each mixing whole batches
+    /// (default: one per core but one, which the training thread keeps), and the pool that mixes
+    /// validation sets (default: one per core).
     pub threads: Option<usize>,
     /// Git revision recorded in the export's provenance (default: `git rev-parse HEAD` if available).
     pub git_rev: Option<String>,

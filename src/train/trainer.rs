@@ -2,7 +2,7 @@
 //! logging, validation, checkpoints at a step interval and at the wall-clock deadline, and the export.
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tch::{nn, Device, Tensor};
@@ -11,8 +11,9 @@ use super::checkpoint::{self, TrainState};
 use super::corpus::Corpus;
 use super::ema::Ema;
 use super::loss::{si_sdr_db, LossFn};
-use super::mix::{make_batch, make_examples, HostBatch, MixConfig, Split};
+use super::mix::{make_examples, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
+use super::stream::{default_producers, BatchStream};
 use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
 use crate::backend::tch::net::DfNet4;
@@ -37,9 +38,9 @@ impl Prepared {
     }
 }
 
-/// Starts the producer thread: the training batches of `steps`, mixed in parallel by rayon and (with
-/// [`Upload::Producer`]) uploaded to `device`, at most four ahead of the consumer. The thread ends when
-/// the range is done or the receiver is dropped.
+/// Starts the producers ([`BatchStream`]): the training batches of `steps`, mixed by `producers`
+/// threads, each batch (with [`Upload::Producer`]) uploaded to `device` by the thread that mixed it.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn spawn_producer(
     corpus: Arc<Corpus>,
     mix: MixConfig,
@@ -48,21 +49,20 @@ pub(super) fn spawn_producer(
     steps: std::ops::Range<u64>,
     upload: Upload,
     device: Device,
-) -> mpsc::Receiver<(u64, Prepared)> {
-    let (tx, rx) = mpsc::sync_channel::<(u64, Prepared)>(4);
-    std::thread::spawn(move || {
-        for step in steps {
-            let hb = make_batch(&corpus, Split::Train, &mix, seed, step, batch);
-            let prepared = match upload {
-                Upload::Producer => Prepared::Device(DeviceBatch::upload(&hb, device)),
-                Upload::Main => Prepared::Host(hb),
-            };
-            if tx.send((step, prepared)).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    producers: usize,
+) -> crate::Result<BatchStream<Prepared>> {
+    BatchStream::spawn(
+        corpus,
+        mix,
+        seed,
+        batch,
+        steps,
+        producers,
+        move |hb| match upload {
+            Upload::Producer => Prepared::Device(DeviceBatch::upload(&hb, device)),
+            Upload::Main => Prepared::Host(hb),
+        },
+    )
 }
 
 /// Salt of the dev set's seed, so dev mixtures never coincide with training ones.
@@ -489,10 +489,10 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         None => Vec::new(),
     };
 
-    // Producer thread: batches for the coming steps, mixed in parallel by rayon and (by default)
-    // uploaded to the device, so the copy overlaps the training thread's work.
+    // Producer threads: batches for the coming steps, each mixed by one of them and (by default)
+    // uploaded to the device by it, so that mixing and copies overlap the training thread's work.
     let upload = Upload::parse(&args.upload)?;
-    let rx = spawn_producer(
+    let mut rx = spawn_producer(
         corpus.clone(),
         mix.clone(),
         seed,
@@ -500,7 +500,8 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         state.step..args.steps,
         upload,
         device,
-    );
+        args.threads.unwrap_or_else(default_producers),
+    )?;
 
     std::fs::create_dir_all(&args.ckpt_dir)?;
     let mut log = std::fs::OpenOptions::new()
