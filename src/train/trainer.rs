@@ -492,6 +492,11 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     // Producer threads: batches for the coming steps, each mixed by one of them and (by default)
     // uploaded to the device by it, so that mixing and copies overlap the training thread's work.
     let upload = Upload::parse(&args.upload)?;
+    let producers = args.threads.unwrap_or_else(default_producers);
+    println!(
+        "data: {producers} producer threads, each mixing whole batches of {}",
+        args.batch
+    );
     let mut rx = spawn_producer(
         corpus.clone(),
         mix.clone(),
@@ -500,7 +505,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
         state.step..args.steps,
         upload,
         device,
-        args.threads.unwrap_or_else(default_producers),
+        producers,
     )?;
 
     std::fs::create_dir_all(&args.ckpt_dir)?;
