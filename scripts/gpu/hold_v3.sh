@@ -89,7 +89,7 @@ e2e)
         PYTHONUNBUFFERED=1 "$BIN" --corpus "$CORPUS" --device cuda --threads 15 --batch "$batch" \
             --steps "$steps" --log-every 25 --val-every 100000 --ckpt-every 100000 --dev-examples "$batch" \
             --upload "$upload" --ckpt-dir /tmp/e2e-ck --export-dir /tmp/e2e-export 2>&1 |
-            grep -E '^(step|device|scan)' | tee -a "$OUT/e2e.log"
+            grep -E '^(step|device|scan|data)' | tee -a "$OUT/e2e.log"
     done
     ;;
 mixrate)
@@ -130,7 +130,7 @@ poll)
     secs=$1
     end=$(( $(date +%s) + secs ))
     while [ "$(date +%s)" -lt "$end" ] && ! tail -n 1 /tmp/train.log | grep -q '^exit '; do sleep 5; done
-    grep -E '^(step|validation|dev pairs|checkpoint|exported|wall|exit|scan|corpus|resumed)' /tmp/train.log | tail -n 40
+    grep -E '^(step|validation|dev pairs|checkpoint|exported|wall|exit|scan|corpus|resumed|data)' /tmp/train.log | tail -n 40
     # Eight files at most come back: the log, the JSON log, the latest checkpoint (4) and the best
     # export by validation (2).
     mkdir -p "$OUT/ck" "$OUT/best"
