@@ -8,6 +8,17 @@ use dfn4::train::mix::{make_batch, MixConfig, Split};
 use dfn4::train::trainer::Trainer;
 use dfn4::train::TrainConfig;
 
+/// The scan a training forward uses is chosen per process (`fused_scan::set_training_scan`), and `run`
+/// and the bench set it: a test whose two trainers must compute alike (the LSNR weight's) saw the other
+/// scan midway when another test set it meanwhile. Every test here trains or calls `run`, so each holds
+/// this lock for its whole body and they run one at a time.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding the lock poisons it; the others still run.
+    TRAINING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Voiced, syllable-modulated harmonic "speech" at `rate` Hz.
 fn fake_speech(rate: u32, seconds: f32, f0: f32) -> Vec<f32> {
     let n = (rate as f32 * seconds) as usize;
@@ -84,6 +95,7 @@ fn tiny_run(corpus: &Path, ckpt: &Path, export: &Path, steps: u64) -> TrainConfi
 
 #[test]
 fn loss_decreases_on_a_fixed_batch() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     make_corpus(dir.path());
     let corpus = Corpus::load(dir.path()).unwrap();
@@ -104,6 +116,7 @@ fn loss_decreases_on_a_fixed_batch() {
 
 #[test]
 fn lsnr_weight_scales_only_the_lsnr_term() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     make_corpus(dir.path());
     let corpus = Corpus::load(dir.path()).unwrap();
@@ -128,6 +141,7 @@ fn lsnr_weight_scales_only_the_lsnr_term() {
 
 #[test]
 fn run_checkpoints_resumes_and_exports() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
     make_corpus(&corpus);
@@ -188,6 +202,7 @@ fn run_checkpoints_resumes_and_exports() {
 
 #[test]
 fn bench_measures_steps_and_end_to_end_on_cpu() {
+    let _serial = one_at_a_time();
     // The GPU hold's measurement (`--bench-batches`) must run through on any device: steps by phase for
     // both scans, then end to end through the producer thread; a failure prints a note, not a panic.
     let dir = tempfile::tempdir().unwrap();
@@ -213,6 +228,7 @@ fn bench_measures_steps_and_end_to_end_on_cpu() {
 
 #[test]
 fn recorded_dev_pairs_are_scored_and_choose_the_best_export() {
+    let _serial = one_at_a_time();
     // `--dev-pairs`: a folder of noisy/clean pairs (here two of 1 s at 16 kHz) is scored at every
     // validation, logged, recorded in the state and the provenance, and picks `<ckpt-dir>/best`.
     let dir = tempfile::tempdir().unwrap();
@@ -277,6 +293,7 @@ fn recorded_dev_pairs_are_scored_and_choose_the_best_export() {
 
 #[test]
 fn impossible_settings_are_refused_by_name_before_anything_loads() {
+    let _serial = one_at_a_time();
     // Each would otherwise panic in a mixing thread (a probability above 1, an empty SNR range) or
     // divide by zero mid-run; the corpus path does not exist, so only the check can answer.
     let base = || TrainConfig {
@@ -316,6 +333,7 @@ fn impossible_settings_are_refused_by_name_before_anything_loads() {
 
 #[test]
 fn moving_average_is_exported_while_checkpoints_keep_the_raw_weights() {
+    let _serial = one_at_a_time();
     // `--ema-decay`: validation and the exports read the average, the checkpoint the raw weights, and
     // the optimisation itself is untouched (the raw weights equal those of a run without the average).
     let dir = tempfile::tempdir().unwrap();
@@ -355,6 +373,7 @@ fn moving_average_is_exported_while_checkpoints_keep_the_raw_weights() {
 
 #[test]
 fn a_run_with_the_band_mask_trains_and_says_so() {
+    let _serial = one_at_a_time();
     // `--mask-loss-above-band` on the synthetic corpus (16 kHz clips: their band is 8 kHz, so the
     // mask is live): the run goes through, its losses stay finite and the export records the choice.
     let dir = tempfile::tempdir().unwrap();
