@@ -1,5 +1,6 @@
-//! The training loop: model + optimiser + losses ([`Trainer`]), batch prefetching on a producer thread,
-//! logging, validation, checkpoints at a step interval and at the wall-clock deadline, and the export.
+//! The training loop: model + optimiser + losses ([`Trainer`]), batch prefetching by producer threads
+//! ([`super::stream`]), logging, validation, checkpoints at a step interval and at the wall-clock
+//! deadline, and the export.
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::config::{ModelConfig, NB_DF, NB_ERB, SAMPLE_RATE_HZ};
 use crate::dsp::erb::erb_widths;
 use crate::model::Weights;
 
-/// A batch from the producer thread: uploaded already, or still in host memory.
+/// A batch from a producer thread: uploaded already, or still in host memory.
 pub(super) enum Prepared {
     Device(DeviceBatch),
     Host(HostBatch),
@@ -96,9 +97,9 @@ pub struct Trainer {
     loss: LossFn,
 }
 
-/// A batch on the device: the features and both waveforms, ready for a step. The producer thread
-/// uploads it ([`Upload::Producer`]), so the training thread only queues GPU work: on CUDA the host
-/// copies go through pinned memory and the transfer is queued without waiting for it.
+/// A batch on the device: the features and both waveforms, ready for a step. The producer thread that
+/// mixed it uploads it ([`Upload::Producer`]), so the training thread only queues GPU work: on CUDA the
+/// host copies go through pinned memory and the transfer is queued without waiting for it.
 pub struct DeviceBatch {
     /// Examples.
     pub batch: usize,
@@ -136,12 +137,12 @@ impl DeviceBatch {
     }
 }
 
-/// Where a batch is copied to the device: on the producer thread (default: the copy overlaps the
-/// training thread's work) or on the training thread before its step (the earlier behaviour, for
-/// comparison).
+/// Where a batch is copied to the device: on the producer thread that mixed it (default: the copy
+/// overlaps the training thread's work) or on the training thread before its step (the earlier
+/// behaviour, for comparison).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upload {
-    /// The producer thread uploads each batch after mixing it.
+    /// Each producer thread uploads the batches it mixes.
     Producer,
     /// The training thread uploads each batch at the start of its step.
     Main,
@@ -202,7 +203,7 @@ impl Trainer {
         })
     }
 
-    /// One step on a batch from the producer thread, uploading it first if it is still on the host.
+    /// One step on a batch from a producer thread, uploading it first if it is still on the host.
     pub(super) fn train_step_prepared(
         &mut self,
         p: &Prepared,
