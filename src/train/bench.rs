@@ -8,12 +8,13 @@
 //! mixed once beforehand and reused, so that data preparation stays out of the step time; how fast the
 //! mixing itself runs on this machine's threads is measured and printed separately. For the fused scan
 //! the step is also timed on batches uploaded beforehand (`ms_per_step_uploaded`: the training thread's
-//! share when the producer thread uploads).
+//! share when the producer threads upload).
 //!
-//! Then end to end, data included, per batch size: "baseline" (today's earlier trainer: tensor scan,
-//! upload on the training thread) and "fast" (fused scan, upload on the producer thread), each fed by
-//! the trainer's own producer thread for `2 × bench_steps` steps after a warm-up; `wait_ms` is the
-//! median time the training thread waited for data.
+//! Then end to end, data included, per batch size: "baseline" (tensor scan, upload on the training
+//! thread: the trainer before issue 24 but for its data, which since 2026-12-06 comes from the producer
+//! threads too) and "fast" (fused scan, upload on the producer threads), each fed by the trainer's own
+//! producers ([`super::stream`]) for `2 × bench_steps` steps after a warm-up; `wait_ms` is the median
+//! time the training thread waited for data.
 //!
 //! A measurement that fails (the tensor form runs out of memory at large batches) prints a note and
 //! the rest goes on; the fused form is measured first. The weights train during the measurement at a
@@ -27,7 +28,6 @@ use tch::Device;
 
 use super::corpus::Corpus;
 use super::mix::{make_batch, HostBatch, MixConfig, Split};
-use super::stream::default_producers;
 use super::trainer::{spawn_producer, DeviceBatch, Trainer, Upload};
 use super::TrainConfig;
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
@@ -232,7 +232,7 @@ fn measure_end_to_end(
         0..WARMUP_STEPS + steps,
         upload,
         device,
-        args.threads.unwrap_or_else(default_producers),
+        args.producers(),
     );
     let mut rx = match spawned {
         Ok(rx) => rx,

@@ -613,6 +613,28 @@ impl HostBatch {
     }
 }
 
+/// A corpus of one `seconds`-long tone clip per part: speech 440 Hz (band `band_hz`), noise 3.1 kHz.
+#[cfg(test)]
+pub(crate) fn tone_corpus(seconds: usize, band_hz: f32) -> Corpus {
+    let tone = |hz: f32| -> Vec<f32> {
+        (0..SAMPLE_RATE_HZ * seconds)
+            .map(|n| 0.1 * (std::f32::consts::TAU * hz * n as f32 / SAMPLE_RATE_HZ as f32).sin())
+            .collect()
+    };
+    let clip = |samples: Vec<f32>| Clip {
+        samples,
+        band_hz,
+        source: "test".into(),
+    };
+    Corpus {
+        speech_dev: vec![clip(tone(440.0))],
+        speech_train: vec![clip(tone(440.0))],
+        noise_dev: vec![clip(tone(3100.0))],
+        noise_train: vec![clip(tone(3100.0))],
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -777,29 +799,6 @@ mod tests {
         assert_eq!(share(Some(1.0), Split::Dev), 0.0, "dev speech is its own");
         // An exponent whose weights overflow falls back to every source alike, never a panic.
         assert!(near(share(Some(1e6), Split::Train), 0.5), "overflow");
-    }
-
-    /// A corpus of one `seconds`-long tone clip per part: speech 440 Hz (band `band_hz`), noise 3.1 kHz.
-    fn tone_corpus(seconds: usize, band_hz: f32) -> Corpus {
-        let tone = |hz: f32| -> Vec<f32> {
-            (0..SAMPLE_RATE_HZ * seconds)
-                .map(|n| {
-                    0.1 * (std::f32::consts::TAU * hz * n as f32 / SAMPLE_RATE_HZ as f32).sin()
-                })
-                .collect()
-        };
-        let clip = |samples: Vec<f32>| Clip {
-            samples,
-            band_hz,
-            source: "test".into(),
-        };
-        Corpus {
-            speech_dev: vec![clip(tone(440.0))],
-            speech_train: vec![clip(tone(440.0))],
-            noise_dev: vec![clip(tone(3100.0))],
-            noise_train: vec![clip(tone(3100.0))],
-            ..Default::default()
-        }
     }
 
     #[test]

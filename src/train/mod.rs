@@ -176,6 +176,11 @@ pub fn run(cfg: TrainConfig) -> crate::Result<()> {
 }
 
 impl TrainConfig {
+    /// Producer threads mixing training batches: `threads`, else one per core but one.
+    pub fn producers(&self) -> usize {
+        self.threads.unwrap_or_else(stream::default_producers)
+    }
+
     /// Refuses settings the trainer cannot run with (a probability outside 0…1, an empty SNR range, a
     /// zero interval, a non-finite number), with the option's name, before anything is loaded: such a
     /// value would otherwise panic in a mixing thread or divide by zero mid-run.

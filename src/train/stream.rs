@@ -78,24 +78,10 @@ pub fn default_producers() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::corpus::Clip;
-    use crate::train::mix::make_batch;
+    use crate::train::mix::{make_batch, tone_corpus};
 
     fn corpus() -> Arc<Corpus> {
-        let clip = |hz: f32, seconds: usize| Clip {
-            samples: (0..48_000 * seconds)
-                .map(|n| 0.1 * (std::f32::consts::TAU * hz * n as f32 / 48_000.0).sin())
-                .collect(),
-            band_hz: 8_000.0,
-            source: "test".into(),
-        };
-        Arc::new(Corpus {
-            speech_train: vec![clip(220.0, 1), clip(330.0, 2)],
-            speech_dev: vec![clip(440.0, 1)],
-            noise_train: vec![clip(3_100.0, 1), clip(1_700.0, 1)],
-            noise_dev: vec![clip(2_900.0, 1)],
-            ..Default::default()
-        })
+        Arc::new(tone_corpus(1, 8_000.0))
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::ema::Ema;
 use super::loss::{si_sdr_db, LossFn};
 use super::mix::{make_examples, HostBatch, MixConfig, Split};
 use super::optim::{lr_at, AdamW};
-use super::stream::{default_producers, BatchStream};
+use super::stream::BatchStream;
 use super::{train_bail, TrainConfig, TrainContext};
 use crate::backend::tch::fused_scan::{self, set_training_scan, TrainingScan};
 use crate::backend::tch::net::DfNet4;
@@ -493,7 +493,7 @@ pub(super) fn run(args: TrainConfig) -> crate::Result<()> {
     // Producer threads: batches for the coming steps, each mixed by one of them and (by default)
     // uploaded to the device by it, so that mixing and copies overlap the training thread's work.
     let upload = Upload::parse(&args.upload)?;
-    let producers = args.threads.unwrap_or_else(default_producers);
+    let producers = args.producers();
     println!(
         "data: {producers} producer threads, each mixing whole batches of {}",
         args.batch
