@@ -17,6 +17,8 @@
 #        PY_V3     python with scripts/corpus/v3/requirements.txt (default data/.cache/venv-v3/bin/python)
 #        PY        python with scripts/eval/requirements-peers.txt (default /root/.cache/dfn4/venv-peers/bin/python);
 #                  PEERS=0 skips the peers; a peer whose OUT_DIR folder exists is not run again
+#        PY_EVAL   python with scripts/eval/requirements-eval.txt for the scoring (default
+#                  /root/.cache/dfn4/venv-eval/bin/python, else PY), so PEERS=0 needs no peers' environment
 # Needs corpus v3's sources in data/.cache (scripts/corpus/v3/build.sh). Writes OUT_DIR/mirror (the pairs;
 # its rooms are this machine's simulation, so no published fingerprint), OUT_DIR/NAME/*.wav,
 # OUT_DIR/train_mirror.{md,json}.
@@ -26,6 +28,8 @@ repo="$(cd "$here/../.." && pwd)"
 dfn4="${DFN4:-$repo/target/release/dfn4}"
 py_v3="${PY_V3:-$repo/data/.cache/venv-v3/bin/python}"
 py="${PY:-/root/.cache/dfn4/venv-peers/bin/python}"
+py_eval="${PY_EVAL:-/root/.cache/dfn4/venv-eval/bin/python}"
+[ -x "$py_eval" ] || py_eval="$py"
 splits=()
 while true; do
     case "${1:-}" in
@@ -59,5 +63,5 @@ if [ "${PEERS:-1}" != 0 ]; then
     done
     rows+=(--enhanced "DeepFilterNet3=$out/df3" --enhanced "RNNoise=$out/rnnoise" --enhanced "NSNet2=$out/nsnet2")
 fi
-"$py" scripts/eval/eval.py --clean "$mirror/clean" --meta "$mirror/meta.json" "${rows[@]}" \
+"$py_eval" scripts/eval/eval.py --clean "$mirror/clean" --meta "$mirror/meta.json" "${rows[@]}" \
     --json "$out/train_mirror.json" | tee "$out/train_mirror.md"
