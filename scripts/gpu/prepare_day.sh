@@ -63,4 +63,4 @@ mkdir -p "$cache/v3/devtar"
 tar --sort=name --mtime=2026-12-05 --owner=0 --group=0 -cf "$cache/v3/devtar/devset_v3.tar" -C data devset_v3
 python3 scripts/corpus/v3/upload.py plan --shards "$cache/v3/devtar" --ext .tar --out "$cache/v3/devtar-pieces"
 du -sh "$cache/v3/shards" "$cache/v3/devtar" .carry/tch .carry/dev2
-step "done: the device calls are \`upload.py calls --plan $cache/v3/pieces/plan.tsv\`, then the dev tar's"
+step "done: the device calls are \`upload.py calls --plan $cache/v3/pieces/plan.tsv --layout .carry/c\` (pieces laid out now, one folder a call), then the dev tar's (--layout .carry/d)"

@@ -14,8 +14,12 @@ its sha256; a last call verifies every shard's size and sha256 (and may run `sha
 `calls` prints one JSON object per device call: {"before": shell command to run HERE first (puts the piece
 into .carry/stage), "command": what to run THERE, "carry": [".carry/stage"]}; the session that holds the
 device tool runs them in order (a failed call can be repeated: the remote side cuts the shard back to the
-piece's offset before appending). `simulate` runs the same sequence with a temp folder as the remote
-checkout and another as its /tmp, and reports the bytes moved and the time taken.
+piece's offset before appending). `calls --layout .carry/c` instead lays every piece out before the first
+call, one folder per call (.carry/c/NN/piece: a hard link where the piece is a whole shard, else a copy of
+its bytes), and prints calls with an empty "before" that carry their own folder, so nothing runs here
+between two device calls (the way 2026-12-06's fifth GPU day staged). `simulate [--layout DIR]` runs the same
+sequence with a temp folder as the remote checkout and another as its /tmp, and reports the bytes moved and
+the time taken.
 """
 
 import argparse
@@ -94,46 +98,85 @@ def read_plan(path):
         return [dict(zip(head, line.rstrip("\n").split("\t"))) for line in fh]
 
 
-def calls(plan_path):
+def calls(plan_path, layout=None):
     rows = read_plan(plan_path)
     src = open(os.path.join(os.path.dirname(plan_path), "source.txt")).read().strip()
     out = []
-    for r in rows:
-        before = (f"rm -rf .carry/stage && mkdir -p .carry/stage && "
-                  f"dd if={src}/{r['target']} of=.carry/stage/piece bs=1M iflag=skip_bytes,count_bytes "
-                  f"skip={r['offset']} count={r['piece_bytes']} status=none")
-        cmd = (f"bash scripts/corpus/v3/stage_remote.sh append .carry/stage/piece {r['target']} {r['index']} "
+    if layout is not None:
+        shutil.rmtree(os.path.join(REPO, layout), ignore_errors=True)
+    for k, r in enumerate(rows):
+        if layout is None:
+            folder = ".carry/stage"
+            before = (f"rm -rf .carry/stage && mkdir -p .carry/stage && "
+                      f"dd if={src}/{r['target']} of=.carry/stage/piece bs=1M iflag=skip_bytes,count_bytes "
+                      f"skip={r['offset']} count={r['piece_bytes']} status=none")
+        else:
+            folder = os.path.join(layout, f"{k:02d}")
+            lay_out_piece(os.path.join(src, r["target"]), r, os.path.join(REPO, folder, "piece"))
+            before = ""
+        cmd = (f"bash scripts/corpus/v3/stage_remote.sh append {folder}/piece {r['target']} {r['index']} "
                f"{r['offset']} {r['piece_sha256']}")
-        out.append(dict(before=before, command=cmd, carry=[".carry/stage"]))
-    last_plan = ".carry/stage/plan.tsv"
-    out.append(dict(before=f"rm -rf .carry/stage && mkdir -p .carry/stage && cp {plan_path} {last_plan}",
-                    command=f"bash scripts/corpus/v3/stage_remote.sh verify {last_plan} && "
+        out.append(dict(before=before, command=cmd, carry=[folder]))
+    if layout is None:
+        folder = ".carry/stage"
+        before = f"rm -rf .carry/stage && mkdir -p .carry/stage && cp {plan_path} .carry/stage/plan.tsv"
+    else:
+        folder = os.path.join(layout, "verify")
+        os.makedirs(os.path.join(REPO, folder))
+        shutil.copyfile(plan_path, os.path.join(REPO, folder, "plan.tsv"))
+        before = ""
+    out.append(dict(before=before,
+                    command=f"bash scripts/corpus/v3/stage_remote.sh verify {folder}/plan.tsv && "
                             f"python3 scripts/corpus/v3/shard.py check /tmp/dfn4-stage/*.dsh",
-                    carry=[".carry/stage"]))
+                    carry=[folder]))
     return out
+
+
+def lay_out_piece(target_path, row, piece_path):
+    """Puts one piece at piece_path: a hard link to the shard when the piece is all of it (no bytes copied),
+    else the piece's bytes."""
+    os.makedirs(os.path.dirname(piece_path), exist_ok=True)
+    offset, size = int(row["offset"]), int(row["piece_bytes"])
+    if offset == 0 and size == int(row["target_bytes"]):
+        try:
+            os.link(target_path, piece_path)
+            return
+        except OSError:
+            pass  # another file system: copy instead
+    with open(target_path, "rb") as src, open(piece_path, "wb") as dst:
+        src.seek(offset)
+        left = size
+        while left:
+            chunk = src.read(min(left, 2**24))
+            if not chunk:
+                raise SystemExit(f"{target_path}: shorter than the plan says")
+            dst.write(chunk)
+            left -= len(chunk)
 
 
 def simulate(a):
     """Run the calls with a temp dir as the remote checkout (scripts + .carry/stage copied in each time) and
     another as the remote /tmp/dfn4-stage."""
-    seq = calls(a.plan)
+    seq = calls(a.plan, a.layout)
     remote_tmp = tempfile.mkdtemp(prefix="dfn4-remote-tmp-")
     moved = 0
     t0 = time.time()
     try:
         for k, c in enumerate(seq):
-            subprocess.run(c["before"], shell=True, check=True, cwd=REPO)
+            if c["before"]:
+                subprocess.run(c["before"], shell=True, check=True, cwd=REPO)
             remote = tempfile.mkdtemp(prefix="dfn4-remote-checkout-")
             try:
                 shutil.copytree(os.path.join(REPO, "scripts"), os.path.join(remote, "scripts"))
-                shutil.copytree(os.path.join(REPO, ".carry", "stage"), os.path.join(remote, ".carry", "stage"))
+                for folder in c["carry"]:
+                    shutil.copytree(os.path.join(REPO, folder), os.path.join(remote, folder))
                 moved += sum(os.path.getsize(os.path.join(dp, f))
                              for dp, _, fs in os.walk(os.path.join(remote, ".carry")) for f in fs)
                 cmd = c["command"].replace("/tmp/dfn4-stage", os.path.join(remote_tmp, "dfn4-stage"))
                 env = dict(os.environ, STAGE=os.path.join(remote_tmp, "dfn4-stage"))
                 if a.break_at is not None and k == a.break_at:
                     # a broken call: half the piece arrives, the call fails; then the call is repeated
-                    piece = os.path.join(remote, ".carry", "stage", "piece")
+                    piece = os.path.join(remote, c["carry"][0], "piece")
                     target = c["command"].split()[4]
                     off = int(c["command"].split()[6])
                     os.makedirs(env["STAGE"], exist_ok=True)
@@ -152,6 +195,8 @@ def simulate(a):
                 shutil.rmtree(remote)
     finally:
         shutil.rmtree(os.path.join(REPO, ".carry", "stage"), ignore_errors=True)
+        if a.layout:
+            shutil.rmtree(os.path.join(REPO, a.layout), ignore_errors=True)
         shutil.rmtree(remote_tmp)
     print(f"simulated {len(seq)} calls, {moved / 2**20:.1f} MiB carried, {time.time() - t0:.1f} s here")
 
@@ -166,14 +211,16 @@ def main():
     p.add_argument("--piece-mib", type=float, default=None, help="default: as large as the limit allows")
     c = sub.add_parser("calls")
     c.add_argument("--plan", default="data/.cache/v3/pieces/plan.tsv")
+    c.add_argument("--layout", default=None, help="lay every piece out here first (e.g. .carry/c), one folder a call")
     s = sub.add_parser("simulate")
     s.add_argument("--plan", default="data/.cache/v3/pieces/plan.tsv")
+    s.add_argument("--layout", default=None, help="as for calls (removed afterwards)")
     s.add_argument("--break-at", type=int, default=None, help="simulate a broken call at this index")
     a = ap.parse_args()
     if a.cmd == "plan":
         plan(a)
     elif a.cmd == "calls":
-        for c in calls(a.plan):
+        for c in calls(a.plan, a.layout):
             print(json.dumps(c))
     else:
         simulate(a)
