@@ -5,33 +5,29 @@
 
 For each pair: the whole file's power in 0-1, 1-4, 4-8, 8-12, 12-16 and 16-24 kHz (one FFT of the file),
 enhanced minus clean in dB; printed as the median over the pairs of each SNR group (< 5, 5-15, >= 15 dB,
-from meta.json). Negative = the denoiser takes that band down. Both signals at 48 kHz, the same length and
-aligned (dfn4 enhance keeps them so). Needs numpy and soundfile (scripts/eval/requirements-eval.txt).
+from meta.json). Negative = the denoiser takes that band down. The pairs are loaded as transparency.py loads
+them (mono, the clean's rate, delay-aligned and cut to one length). Needs scripts/eval/requirements-eval.txt.
 """
 
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
-import soundfile as sf
 
-RATE_HZ = 48000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from transparency import load_pair  # noqa: E402
+
+# The top edge is 1 Hz above 24 kHz so that the top band keeps the Nyquist bin of a 48 kHz file.
 EDGES_HZ = [0, 1000, 4000, 8000, 12000, 16000, 24001]
 GROUPS = [("< 5 dB", -1e9, 5.0), ("5-15 dB", 5.0, 15.0), (">= 15 dB", 15.0, 1e9)]
 
 
-def band_powers(x):
+def band_powers(x, rate_hz):
     power = np.abs(np.fft.rfft(x)) ** 2
-    freqs_hz = np.fft.rfftfreq(len(x), 1.0 / RATE_HZ)
+    freqs_hz = np.fft.rfftfreq(len(x), 1.0 / rate_hz)
     return np.array([power[(freqs_hz >= lo) & (freqs_hz < hi)].sum() for lo, hi in zip(EDGES_HZ, EDGES_HZ[1:])])
-
-
-def read(path):
-    x, rate_hz = sf.read(path, dtype="float64", always_2d=True)
-    if rate_hz != RATE_HZ:
-        raise SystemExit(f"{path}: {rate_hz} Hz, expected {RATE_HZ}")
-    return x.mean(axis=1)
 
 
 def main():
@@ -44,15 +40,15 @@ def main():
     print("| enhanced | SNR | pairs | " + " | ".join(labels) + " |")
     print("| --- | --- | ---: |" + " ---: |" * len(labels))
     for enhanced in args.enhanced:
-        clean_powers = {}
         for name, lo, hi in GROUPS:
             changes_db = []
             for p in pairs:
                 if not lo <= p["snr_db"] < hi:
                     continue
-                clean = clean_powers.setdefault(p["name"], band_powers(read(os.path.join(args.devset, "clean", p["name"]))))
-                enh = band_powers(read(os.path.join(enhanced, p["name"])))
-                changes_db.append(10 * np.log10((enh + 1e-20) / (clean + 1e-20)))
+                clean, enh, rate_hz, _ = load_pair(os.path.join(args.devset, "clean", p["name"]),
+                                                   os.path.join(enhanced, p["name"]))
+                clean_db, enh_db = (10 * np.log10(band_powers(x, rate_hz) + 1e-20) for x in (clean, enh))
+                changes_db.append(enh_db - clean_db)
             medians = np.median(np.array(changes_db), axis=0)
             print(f"| {enhanced} | {name} | {len(changes_db)} | " + " | ".join(f"{m:+.1f}" for m in medians) + " |")
 
